@@ -1,0 +1,135 @@
+package fleetgate
+
+import (
+	"log/slog"
+	"os"
+	"os/user"
+	"path"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/history"
+)
+
+// Version is fleetgate's version, recorded with every change. Release
+// builds set it with -ldflags "-X github.com/fleetgate/fleetgate.Version=v1.2.3".
+var Version = ""
+
+func toolVersion() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// Config configures a Migrator. The zero value is usable.
+type Config struct {
+	// Dir is the directory of migrations inside the fs.FS. Defaults to ".".
+	Dir string
+	// Label prefixes file names in messages, typically the directory as
+	// the operator typed it. Defaults to Dir.
+	Label string
+	// Table is the history table, "name" or "schema.name"; the events and
+	// lock tables are named after it. Defaults to "fleetgate_migrations".
+	Table string
+	// DeployID is recorded with every change. Defaults to DetectDeployID.
+	DeployID string
+	// Logger receives progress. Defaults to discarding.
+	Logger *slog.Logger
+	// LeaseTTL is how long the lock outlives its holder's last heartbeat
+	// when the holder's death cannot be seen directly. Defaults to 10s.
+	LeaseTTL time.Duration
+	// PollInterval is the mean pause between lock attempts. Defaults to 150ms.
+	PollInterval time.Duration
+	// LockTimeout bounds each wait for a table lock in a PostgreSQL
+	// migration; the migration is then retried. Defaults to 2s; negative
+	// disables it.
+	LockTimeout time.Duration
+	// LockRetries is how often a migration that hit LockTimeout is
+	// retried. Defaults to 10.
+	LockRetries int
+}
+
+func (c *Config) withDefaults() Config {
+	out := Config{}
+	if c != nil {
+		out = *c
+	}
+	if out.Dir == "" {
+		out.Dir = "."
+	}
+	if out.Label == "" {
+		out.Label = out.Dir
+	}
+	if out.Table == "" {
+		out.Table = "fleetgate_migrations"
+	}
+	if out.DeployID == "" {
+		out.DeployID = DetectDeployID(os.Getenv)
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	if out.LeaseTTL <= 0 {
+		out.LeaseTTL = 10 * time.Second
+	}
+	if out.PollInterval <= 0 {
+		out.PollInterval = 150 * time.Millisecond
+	}
+	if out.LockTimeout == 0 {
+		out.LockTimeout = 2 * time.Second
+	}
+	if out.LockTimeout < 0 {
+		out.LockTimeout = 0
+	}
+	if out.LockRetries == 0 {
+		out.LockRetries = 10
+	}
+	return out
+}
+
+// DetectDeployID finds a deploy identifier in the platform's environment:
+// FLEETGATE_DEPLOY_ID, then CodeDeploy, ECS, Kubernetes, GitHub Actions and
+// GitLab CI. getenv is os.Getenv outside tests.
+func DetectDeployID(getenv func(string) string) string {
+	if v := getenv("FLEETGATE_DEPLOY_ID"); v != "" {
+		return v
+	}
+	if v := getenv("DEPLOYMENT_ID"); v != "" {
+		return "codedeploy:" + v
+	}
+	if v := getenv("ECS_CONTAINER_METADATA_URI_V4"); v != "" {
+		// The task ARN would need a request to the metadata endpoint; the
+		// URI's last segment already names the task's container uniquely.
+		return "ecs:" + path.Base(strings.TrimRight(v, "/"))
+	}
+	if v := getenv("POD_NAME"); v != "" {
+		return "k8s:" + v
+	}
+	if getenv("KUBERNETES_SERVICE_HOST") != "" && getenv("HOSTNAME") != "" {
+		return "k8s:" + getenv("HOSTNAME")
+	}
+	if v := getenv("GITHUB_RUN_ID"); v != "" {
+		return "github:" + v
+	}
+	if v := getenv("CI_PIPELINE_ID"); v != "" {
+		return "gitlab:" + v
+	}
+	return ""
+}
+
+func newActor(deployID string) history.Actor {
+	host, _ := os.Hostname()
+	osUser := os.Getenv("USER")
+	if u, err := user.Current(); err == nil {
+		osUser = u.Username
+	}
+	return history.Actor{OSUser: osUser, Host: host, PID: os.Getpid(), DeployID: deployID, ToolVersion: toolVersion()}
+}
+
+// ToolVersion is the version recorded in history rows and events.
+func ToolVersion() string { return toolVersion() }

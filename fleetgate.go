@@ -1,0 +1,175 @@
+package fleetgate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/driver/postgres"
+	"github.com/fleetgate/fleetgate/internal/driver/sqlite"
+	"github.com/fleetgate/fleetgate/internal/history"
+	"github.com/fleetgate/fleetgate/internal/plan"
+	"github.com/fleetgate/fleetgate/internal/source"
+)
+
+// Migrator applies the migrations of one fs.FS to one database. It is safe
+// to run many Migrators (in many processes) against one database at once:
+// they serialise on a lock kept in the database.
+type Migrator struct {
+	db     *sql.DB
+	ownsDB bool
+	d      driver.Driver
+	fsys   fs.FS
+	cfg    Config
+	actor  history.Actor
+	log    *slog.Logger
+
+	loadOnce sync.Once
+	local    []*source.Migration
+	loadErr  error
+}
+
+// New returns a Migrator on a database the caller opened. fsys holds the
+// migration files (os.DirFS, or an embed.FS).
+func New(db *sql.DB, d Dialect, fsys fs.FS, cfg *Config) (*Migrator, error) {
+	c := cfg.withDefaults()
+	t, err := driver.NewTables(c.Table)
+	if err != nil {
+		return nil, &ConfigError{Setting: "--table", Msg: err.Error()}
+	}
+	m := &Migrator{db: db, fsys: fsys, cfg: c, actor: newActor(c.DeployID), log: c.Logger}
+	switch d {
+	case Postgres:
+		m.d = postgres.New(t)
+	case SQLite:
+		if t.Schema != "" {
+			return nil, configErr("--table", "SQLite has no schemas; use a plain table name")
+		}
+		m.d = sqlite.New(t)
+	default:
+		return nil, configErr("--database", "dialect %q is not supported", string(d))
+	}
+	if fsys == nil {
+		return nil, configErr("--dir", "no migration source given")
+	}
+	if _, err := fs.Stat(fsys, c.Dir); err != nil {
+		return nil, configErr("--dir", "migrations directory %s: %v", c.Label, unwrapPath(err))
+	}
+	return m, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Open opens the database named by a fleetgate URL (postgres://...,
+// sqlite:path) and returns a Migrator that closes it on Close.
+func Open(ctx context.Context, url string, fsys fs.FS, cfg *Config) (*Migrator, error) {
+	d, drv, dsn, err := parseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(drv, dsn)
+	if err != nil {
+		return nil, configErr("--database", "%s: %v", RedactURL(url), err)
+	}
+	// One connection reads, one holds the lease, one migrates.
+	db.SetMaxIdleConns(3)
+	db.SetConnMaxIdleTime(time.Minute)
+	m, err := New(db, d, fsys, cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	m.ownsDB = true
+	return m, nil
+}
+
+// Close closes the database if Open opened it.
+func (m *Migrator) Close() error {
+	if m.ownsDB {
+		return m.db.Close()
+	}
+	return nil
+}
+
+// DB returns the database handle.
+func (m *Migrator) DB() *sql.DB { return m.db }
+
+// migrations loads and parses the source once; files do not change under a
+// running process, and a fleet's hot path (a no-op up) should parse once.
+func (m *Migrator) migrations() ([]*source.Migration, error) {
+	m.loadOnce.Do(func() {
+		m.local, m.loadErr = source.Load(m.fsys, m.cfg.Dir)
+		var se *source.Error
+		if errors.As(m.loadErr, &se) && m.cfg.Label != m.cfg.Dir {
+			e := *se
+			e.File = m.relabel(e.File)
+			m.loadErr = &e
+		}
+		for _, mg := range m.local {
+			mg.File = m.relabel(mg.File)
+			if mg.DownFile != "" {
+				mg.DownFile = m.relabel(mg.DownFile)
+			}
+		}
+	})
+	return m.local, m.loadErr
+}
+
+func (m *Migrator) relabel(file string) string {
+	if m.cfg.Label == m.cfg.Dir {
+		return file
+	}
+	rel := file
+	if m.cfg.Dir != "." {
+		if r, ok := cutPrefixDir(file, m.cfg.Dir); ok {
+			rel = r
+		}
+	}
+	return path.Join(m.cfg.Label, rel)
+}
+
+func cutPrefixDir(file, dir string) (string, bool) {
+	if len(file) > len(dir) && file[:len(dir)] == dir && file[len(dir)] == '/' {
+		return file[len(dir)+1:], true
+	}
+	return "", false
+}
+
+// readApplied returns the history rows; none when the tables do not exist
+// yet (nothing applied), without creating them.
+func (m *Migrator) readApplied(ctx context.Context, full bool) ([]history.Applied, error) {
+	rows, err := m.d.ReadApplied(ctx, m.db, full)
+	if err == nil {
+		return rows, nil
+	}
+	ok, terr := m.d.TablesExist(ctx, m.db)
+	if terr != nil {
+		return nil, fmt.Errorf("connect: %w", terr)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return nil, err
+}
+
+func toPlan(rows []history.Applied) []plan.Applied {
+	out := make([]plan.Applied, len(rows))
+	for i, r := range rows {
+		out[i] = plan.Applied{Version: r.Version, Name: r.Name, Checksum: r.Checksum, Phase: r.Phase,
+			Complete: r.Complete, StatementsDone: r.StatementsDone}
+	}
+	return out
+}

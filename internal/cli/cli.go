@@ -1,0 +1,234 @@
+// Package cli is the fleetgate command line: flags, environment, output and
+// exit codes over the fleetgate library. It reaches the database only
+// through the library.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/fleetgate/fleetgate"
+)
+
+const usage = `usage: fleetgate <command> [flags]
+
+commands:
+  up        apply pending migrations (waits for another runner instead of failing)
+  status    show applied, pending, missing and modified migrations, and the lock holder
+  history   show the audit log, newest first
+  validate  check files and checksums against the database; never writes
+  new NAME  create the next migration file
+  version   print the version
+
+common flags (also accepted before the command):
+  -d, --database URL   database URL (env FLEETGATE_DATABASE_URL, then DATABASE_URL)
+  --dir PATH           migrations directory (env FLEETGATE_DIR; default ./migrations)
+  --table NAME         history table, may be schema.name (env FLEETGATE_TABLE; default fleetgate_migrations)
+  --deploy-id ID       deploy id recorded with every change (env FLEETGATE_DEPLOY_ID; default detected)
+  --log-format F       text or json (env FLEETGATE_LOG_FORMAT; default text)
+  --lease D            lock lease: how long a silent holder keeps the lock (default 10s)
+
+exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
+3 timed out, 4 validation failed, 5 check refused a migration
+`
+
+// common are the flags every command accepts.
+type common struct {
+	database, dir, table, deployID, logFormat string
+	lease                                     time.Duration
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.database, "database", c.database, "database URL")
+	fs.StringVar(&c.database, "d", c.database, "database URL (shorthand)")
+	fs.StringVar(&c.dir, "dir", c.dir, "migrations directory")
+	fs.StringVar(&c.table, "table", c.table, "history table")
+	fs.StringVar(&c.deployID, "deploy-id", c.deployID, "deploy id")
+	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "text or json")
+	fs.DurationVar(&c.lease, "lease", c.lease, "lock lease length")
+}
+
+func fromEnv(getenv func(string) string) common {
+	c := common{dir: "./migrations", logFormat: "text"}
+	c.database = getenv("FLEETGATE_DATABASE_URL")
+	if c.database == "" {
+		c.database = getenv("DATABASE_URL")
+	}
+	if v := getenv("FLEETGATE_DIR"); v != "" {
+		c.dir = v
+	}
+	c.table = getenv("FLEETGATE_TABLE")
+	c.deployID = getenv("FLEETGATE_DEPLOY_ID")
+	if v := getenv("FLEETGATE_LOG_FORMAT"); v != "" {
+		c.logFormat = v
+	}
+	return c
+}
+
+// env is the process environment, swappable in tests.
+type env struct {
+	stdout, stderr *scrubWriter
+	getenv         func(string) string
+	log            *slog.Logger
+	c              common
+}
+
+// Run executes one command line and returns the exit status.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, args, stdout, stderr, os.Getenv)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
+	// Secrets are collected before anything is parsed, so that even an
+	// error about a malformed flag cannot echo one.
+	var secrets []string
+	for _, a := range args {
+		secrets = append(secrets, fleetgate.URLSecrets(a)...)
+	}
+	for _, k := range []string{"FLEETGATE_DATABASE_URL", "DATABASE_URL"} {
+		secrets = append(secrets, fleetgate.URLSecrets(getenv(k))...)
+	}
+	if p := getenv("PGPASSWORD"); len(p) >= 3 {
+		secrets = append(secrets, p)
+	}
+	e := &env{stdout: newScrubWriter(stdout, secrets), stderr: newScrubWriter(stderr, secrets), getenv: getenv}
+	e.c = fromEnv(getenv)
+	e.log = slog.New(newTextHandler(e.stderr, slog.LevelInfo))
+	defer func() {
+		if r := recover(); r != nil {
+			e.fail(fmt.Errorf("internal error: %v", r))
+			code = 1
+		}
+	}()
+
+	global := flag.NewFlagSet("fleetgate", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	e.c.register(global)
+	if err := global.Parse(args); err != nil {
+		return e.usageErr(err)
+	}
+	rest := global.Args()
+	if len(rest) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return 2
+	}
+	cmd, rest := rest[0], rest[1:]
+	var err error
+	switch cmd {
+	case "up":
+		err = e.up(ctx, rest)
+	case "status":
+		err = e.status(ctx, rest)
+	case "history":
+		err = e.history(ctx, rest)
+	case "validate":
+		err = e.validate(ctx, rest)
+	case "new":
+		err = e.newCmd(rest)
+	case "version":
+		fmt.Fprintln(e.stdout, "fleetgate", fleetgate.ToolVersion())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return 0
+	default:
+		err = &fleetgate.ConfigError{Setting: "command", Msg: fmt.Sprintf("unknown command %q (see fleetgate help)", cmd)}
+	}
+	if err != nil {
+		e.fail(err)
+		return fleetgate.ExitCode(err)
+	}
+	return 0
+}
+
+func (e *env) usageErr(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(e.stdout, usage)
+		return 0
+	}
+	e.fail(&fleetgate.ConfigError{Setting: "flags", Msg: err.Error()})
+	return 2
+}
+
+// fail prints err as one line on stderr.
+func (e *env) fail(err error) {
+	code := fleetgate.ExitCode(err)
+	if e.c.logFormat == "json" {
+		b, _ := json.Marshal(map[string]any{"time": time.Now().UTC(), "level": "ERROR", "msg": err.Error(), "exit_code": code})
+		fmt.Fprintf(e.stderr, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(e.stderr, "%s", oneLine([]byte("fleetgate: "+err.Error()+"\n")))
+}
+
+// parse parses a command's flags, allowing flags after positional
+// arguments ("fleetgate new add_users --phase post").
+func (e *env) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	e.c.register(fs)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &fleetgate.ConfigError{Setting: "flags", Msg: err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	switch e.c.logFormat {
+	case "text":
+	case "json":
+		e.log = slog.New(slog.NewJSONHandler(e.stderr, nil))
+	default:
+		return nil, &fleetgate.ConfigError{Setting: "--log-format", Msg: fmt.Sprintf("unknown format %q (want text or json)", e.c.logFormat)}
+	}
+	// Flags may have named a URL the pre-scan saw only as part of args.
+	e.stdout.setSecrets(append(fleetgate.URLSecrets(e.c.database), secretsOf(e)...))
+	e.stderr.setSecrets(append(fleetgate.URLSecrets(e.c.database), secretsOf(e)...))
+	return pos, nil
+}
+
+func secretsOf(e *env) []string {
+	var out []string
+	for _, k := range []string{"FLEETGATE_DATABASE_URL", "DATABASE_URL"} {
+		out = append(out, fleetgate.URLSecrets(e.getenv(k))...)
+	}
+	return out
+}
+
+// open opens the migrator; needDB says whether a database URL is required.
+func (e *env) open(ctx context.Context) (*fleetgate.Migrator, error) {
+	if e.c.database == "" {
+		return nil, &fleetgate.ConfigError{Setting: "--database",
+			Msg: "no database given: pass --database URL or set FLEETGATE_DATABASE_URL (fleetgate never picks a default database)"}
+	}
+	if e.c.dir == "" {
+		return nil, &fleetgate.ConfigError{Setting: "--dir", Msg: "empty directory"}
+	}
+	cfg := &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/"), Table: e.c.table, DeployID: e.c.deployID,
+		Logger: e.log, LeaseTTL: e.c.lease}
+	if e.c.lease < 0 {
+		return nil, &fleetgate.ConfigError{Setting: "--lease", Msg: "must be positive"}
+	}
+	return fleetgate.Open(ctx, e.c.database, os.DirFS(e.c.dir), cfg)
+}
+
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

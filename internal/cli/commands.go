@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fleetgate/fleetgate"
+)
+
+func (e *env) up(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	to := fs.Int64("to", 0, "highest version to apply")
+	phase := fs.String("phase", "pre", "pre or post")
+	ooo := fs.Bool("allow-out-of-order", false, "apply pending migrations older than applied ones")
+	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
+	pos, err := e.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return &fleetgate.ConfigError{Setting: "up", Msg: fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	if *to < 0 {
+		return &fleetgate.ConfigError{Setting: "--to", Msg: "must be a positive version"}
+	}
+	m, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	start := time.Now()
+	res, err := m.Up(ctx, &fleetgate.UpOpts{To: *to, Phase: fleetgate.Phase(*phase), AllowOutOfOrder: *ooo, Timeout: *timeout})
+	if res != nil && len(res.Applied) > 0 {
+		e.log.Info("done", "applied", len(res.Applied), "elapsed", time.Since(start).Round(time.Millisecond))
+	}
+	if err != nil {
+		return err
+	}
+	if len(res.Deferred) > 0 {
+		e.log.Info("post-phase migrations pending; run `fleetgate up --phase post` once no old code is left", "versions", res.Deferred)
+	}
+	return nil
+}
+
+func (e *env) status(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	m, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	st, err := m.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return e.printJSON(st)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tNAME\tPHASE\tSTATE\tAPPLIED AT\tBY")
+	for _, s := range st.Migrations {
+		at := ""
+		if s.AppliedAt != nil {
+			at = s.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		state := string(s.State)
+		if s.Adopted {
+			state += " (adopted)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", s.Version, s.Name, s.Phase, state, at, s.AppliedBy)
+	}
+	tw.Flush()
+	if st.Lock != nil {
+		fmt.Fprintf(e.stdout, "lock held by %s pid %d deploy %q since %s", st.Lock.Host, st.Lock.PID, st.Lock.DeployID,
+			st.Lock.Since.UTC().Format(time.RFC3339))
+		if st.Lock.RunningVersion != 0 {
+			fmt.Fprintf(e.stdout, ", running %d", st.Lock.RunningVersion)
+		}
+		fmt.Fprintln(e.stdout)
+	} else {
+		fmt.Fprintln(e.stdout, "lock free")
+	}
+	return nil
+}
+
+func (e *env) history(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("history", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON Lines, one event per line")
+	version := fs.Int64("version", 0, "only events of this version")
+	since := fs.String("since", "", "only events since this time (RFC 3339) or duration ago (e.g. 24h)")
+	limit := fs.Int("limit", 0, "at most this many events")
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	var sinceT time.Time
+	if *since != "" {
+		if d, err := time.ParseDuration(*since); err == nil {
+			sinceT = time.Now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, *since); err == nil {
+			sinceT = t
+		} else {
+			return &fleetgate.ConfigError{Setting: "--since", Msg: fmt.Sprintf("%q is neither an RFC 3339 time nor a duration", *since)}
+		}
+	}
+	m, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	evs, err := m.History(ctx, &fleetgate.HistoryOpts{Version: *version, Since: sinceT, Limit: *limit})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return e.printJSON(evs)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AT\tKIND\tVERSION\tDURATION\tWHO\tDEPLOY\tDETAIL")
+	for _, ev := range evs {
+		v := ""
+		if ev.Version != 0 {
+			v = strconv.FormatInt(ev.Version, 10) + " " + ev.Name
+		}
+		detail := ev.Error
+		if ev.StatementLine > 0 {
+			detail = fmt.Sprintf("%s:%d: %s", ev.File, ev.StatementLine, ev.Error)
+		}
+		if ev.Kind == "lock_wait" {
+			detail = fmt.Sprintf("waited %dms for the lock", ev.LockWaitMS)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%dms\t%s@%s:%d\t%s\t%s\n", ev.At.UTC().Format(time.RFC3339), ev.Kind, v,
+			ev.DurationMS, ev.DBUser, ev.Host, ev.PID, ev.DeployID, strings.ReplaceAll(detail, "\n", " "))
+	}
+	return tw.Flush()
+}
+
+func (e *env) validate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	m, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Validate(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "ok")
+	return nil
+}
+
+func (e *env) newCmd(args []string) error {
+	fs := flag.NewFlagSet("new", flag.ContinueOnError)
+	phase := fs.String("phase", "pre", "pre or post")
+	pos, err := e.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return &fleetgate.ConfigError{Setting: "new", Msg: "want exactly one NAME, e.g. fleetgate new add_users"}
+	}
+	p, err := fleetgate.CreateMigration(e.c.dir, pos[0], fleetgate.Phase(*phase), time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, p)
+	return nil
+}

@@ -1,0 +1,201 @@
+// Package driver is the seam between fleetgate's database-independent logic
+// and the SQL of each database. Only packages under internal/driver contain
+// dialect SQL; everything else calls these methods.
+package driver
+
+import (
+	"context"
+	"database/sql"
+	sqldriver "database/sql/driver"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/dialect"
+	"github.com/fleetgate/fleetgate/internal/history"
+)
+
+// ErrLockLost means this runner no longer holds the migration lock: another
+// runner took it over after the lease expired or the session died. Work done
+// since is rolled back, never committed.
+var ErrLockLost = errors.New("lost the migration lock")
+
+// Tables are the validated names of fleetgate's own tables. Schema is empty
+// for the default schema (or for SQLite).
+type Tables struct {
+	Schema     string
+	Migrations string
+	Events     string
+	Lock       string
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// NewTables derives the three table names from the history table name the
+// user chose, "name" or "schema.name". A name ending in "_migrations" gives
+// "_events" and "_lock" siblings (fleetgate_migrations → fleetgate_events),
+// anything else gets the suffixes appended.
+func NewTables(spec string) (Tables, error) {
+	schema, name := "", spec
+	for i := 0; i < len(spec); i++ {
+		if spec[i] == '.' {
+			schema, name = spec[:i], spec[i+1:]
+			break
+		}
+	}
+	if schema == "" && name != spec {
+		return Tables{}, fmt.Errorf("table %q: empty schema name", spec)
+	}
+	for _, part := range []string{schema, name} {
+		if part == "" && part == schema {
+			continue
+		}
+		if !identRE.MatchString(part) || len(part) > 50 {
+			return Tables{}, fmt.Errorf("table %q: %q is not a plain identifier (letters, digits and _, at most 50 characters)", spec, part)
+		}
+	}
+	base := name
+	if len(base) > len("_migrations") && base[len(base)-len("_migrations"):] == "_migrations" {
+		base = base[:len(base)-len("_migrations")]
+	}
+	return Tables{Schema: schema, Migrations: name, Events: base + "_events", Lock: base + "_lock"}, nil
+}
+
+// Querier is what both *sql.Conn and *sql.DB offer.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Holder describes the runner holding the lock, for the messages that tell
+// waiting instances whom they wait for.
+type Holder struct {
+	Token            string
+	Generation       int64
+	Host             string
+	PID              int
+	DeployID         string
+	AcquiredAt       time.Time
+	ExpiresAt        time.Time
+	CurrentVersion   int64 // 0 when between migrations
+	CurrentStartedAt time.Time
+	Now              time.Time // the database clock when the row was read
+}
+
+// AcquireParams describe a lock attempt.
+type AcquireParams struct {
+	Token string
+	Actor history.Actor
+	TTL   time.Duration
+	// StaleToken is a holder token the caller has proven dead by other means
+	// (a same-host process that no longer exists); it may be taken over
+	// before its lease runs out.
+	StaleToken string
+	// SessionBound asks the driver to record the database session of conn so
+	// that waiters can take over the moment that session ends. Only set when
+	// the session is known to be the caller's own (not a pooled one).
+	SessionBound bool
+}
+
+// TxOptions configure a migration transaction.
+type TxOptions struct {
+	LockTimeout time.Duration // 0: database default
+	// IdleTimeout ends the session if the client stalls inside the
+	// transaction (a paused or vanished runner), so its row locks cannot
+	// outlive its lease.
+	IdleTimeout time.Duration
+}
+
+// Record is what is written in the same transaction as a migration.
+type Record struct {
+	Token      string
+	Generation int64
+	TTL        time.Duration
+	Applied    *history.Applied // nil for a rollback
+	Event      *history.Event
+	Notify     bool
+}
+
+// StatementError is a database error with the fields callers report.
+type StatementError struct {
+	SQLState string
+	Message  string
+	Position int // 1-based character position in the statement, 0 if unknown
+	Err      error
+}
+
+func (e *StatementError) Error() string {
+	if e.SQLState != "" {
+		return fmt.Sprintf("%s (SQLSTATE %s)", e.Message, e.SQLState)
+	}
+	return e.Message
+}
+func (e *StatementError) Unwrap() error { return e.Err }
+
+// Driver is one database's implementation of fleetgate's storage and lock.
+// Methods taking a conn expect the caller to own it (a pinned *sql.Conn);
+// methods taking a Querier may use any connection.
+type Driver interface {
+	Dialect() dialect.Dialect
+
+	// TablesExist reports whether fleetgate's tables are all present. It
+	// only reads, so it works with read-only credentials.
+	TablesExist(ctx context.Context, q Querier) (bool, error)
+	// EnsureTables creates missing tables; safe when many runners call it at
+	// once.
+	EnsureTables(ctx context.Context, db *sql.DB) error
+
+	// ReadApplied returns the migration rows in version order. full also
+	// loads the stored up and down SQL, which a plain status never needs.
+	ReadApplied(ctx context.Context, q Querier, full bool) ([]history.Applied, error)
+	// ReadEvents returns events newest first, at most limit (0: all).
+	ReadEvents(ctx context.Context, q Querier, version int64, since time.Time, limit int) ([]history.Event, error)
+	// AppendEvent writes one event outside any migration transaction.
+	AppendEvent(ctx context.Context, q Querier, ev *history.Event) error
+
+	// SessionIsDirect reports whether conn talks to its own database session
+	// rather than one shared through a pooler, so that session death means
+	// client death.
+	SessionIsDirect(ctx context.Context, conn *sql.Conn) bool
+	// TryAcquire takes the lock if it is free, expired or held by a dead
+	// session. It never waits. On failure it returns the current holder.
+	TryAcquire(ctx context.Context, conn *sql.Conn, p *AcquireParams) (gen int64, holder *Holder, err error)
+	// Renew extends the lease and records what is running; ErrLockLost when
+	// the token no longer holds it.
+	Renew(ctx context.Context, conn *sql.Conn, token string, gen int64, ttl time.Duration, current int64) error
+	// Release frees the lock if token still holds it.
+	Release(ctx context.Context, q Querier, token string, gen int64) error
+	// ReadHolder returns the current holder, nil when the lock is free.
+	ReadHolder(ctx context.Context, q Querier) (*Holder, error)
+
+	// Begin opens a migration transaction on conn. On SQLite it takes the
+	// write lock at once (BEGIN IMMEDIATE).
+	Begin(ctx context.Context, conn *sql.Conn, opts *TxOptions) error
+	// Exec runs one statement of a migration, translating the error.
+	Exec(ctx context.Context, conn *sql.Conn, stmt string) error
+	// Commit writes rec, checks the fence and commits, all at once. It
+	// returns ErrLockLost (after rolling back) if token no longer holds the
+	// lock: nothing of the transaction is then committed.
+	Commit(ctx context.Context, conn *sql.Conn, rec *Record) error
+	// Rollback aborts the open transaction, if any.
+	Rollback(ctx context.Context, conn *sql.Conn) error
+	// SaveProgress records, in its own fenced transaction, that a
+	// no-transaction migration has run its first done statements.
+	SaveProgress(ctx context.Context, conn *sql.Conn, rec *Record) error
+	// DeleteApplied removes a migration's row inside the open transaction
+	// (a rollback); Commit then records the event.
+	DeleteApplied(ctx context.Context, conn *sql.Conn, version int64) error
+	// IsUniqueViolation reports a duplicate history row: another runner
+	// recorded the same version first.
+	IsUniqueViolation(err error) bool
+	// IsLockTimeout reports a lock_timeout expiry, which is retried.
+	IsLockTimeout(err error) bool
+}
+
+// IsBadConn reports an error that says the connection itself is broken, so
+// any lock bound to its session is gone with it.
+func IsBadConn(err error) bool {
+	return errors.Is(err, sqldriver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
+}

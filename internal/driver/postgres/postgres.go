@@ -1,0 +1,509 @@
+// Package postgres is fleetgate's PostgreSQL driver: its tables, the lease
+// lock and migration transactions, all in SQL that also works through
+// PgBouncer in transaction-pooling mode (no session state is ever left on a
+// server connection: no session advisory locks, no plain SET, no LISTEN on
+// the pooled path).
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/fleetgate/fleetgate/internal/dialect"
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
+)
+
+// lockName is the key of the single lock row: one migration lock per
+// history table.
+const lockName = "migrate"
+
+// Driver implements driver.Driver for PostgreSQL 12+.
+type Driver struct {
+	t       driver.Tables
+	mig     string // quoted, qualified names
+	events  string
+	lock    string
+	channel string // NOTIFY channel, derived from the table so apps sharing a database do not wake each other
+}
+
+var _ driver.Driver = (*Driver)(nil)
+
+// New returns a driver for the given tables.
+func New(t driver.Tables) *Driver {
+	q := func(name string) string {
+		if t.Schema != "" {
+			return quoteIdent(t.Schema) + "." + quoteIdent(name)
+		}
+		return quoteIdent(name)
+	}
+	ch := t.Migrations
+	if t.Schema != "" {
+		ch = t.Schema + "." + ch
+	}
+	return &Driver{t: t, mig: q(t.Migrations), events: q(t.Events), lock: q(t.Lock), channel: ch}
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+
+// Channel is the LISTEN/NOTIFY channel on which commits are announced.
+func (d *Driver) Channel() string { return d.channel }
+
+func (d *Driver) Dialect() dialect.Dialect { return dialect.Postgres }
+
+func (d *Driver) TablesExist(ctx context.Context, q driver.Querier) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx,
+		`SELECT (to_regclass($1) IS NOT NULL)::int + (to_regclass($2) IS NOT NULL)::int + (to_regclass($3) IS NOT NULL)::int`,
+		d.mig, d.events, d.lock).Scan(&n)
+	if err != nil {
+		return false, translate(err)
+	}
+	return n == 3, nil
+}
+
+func (d *Driver) ddl() string {
+	var b strings.Builder
+	if d.t.Schema != "" {
+		fmt.Fprintf(&b, "CREATE SCHEMA IF NOT EXISTS %s;\n", quoteIdent(d.t.Schema))
+	}
+	fmt.Fprintf(&b, `CREATE TABLE IF NOT EXISTS %s (
+	version bigint PRIMARY KEY,
+	name text NOT NULL,
+	checksum text NOT NULL,
+	phase text NOT NULL DEFAULT 'pre',
+	up_sql text NOT NULL,
+	down_sql text,
+	down_checksum text,
+	reversible boolean NOT NULL,
+	applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	duration_ms bigint NOT NULL DEFAULT 0,
+	db_user text NOT NULL DEFAULT current_user,
+	os_user text NOT NULL,
+	host text NOT NULL,
+	pid integer NOT NULL,
+	deploy_id text NOT NULL,
+	fleetgate_version text NOT NULL,
+	lock_generation bigint NOT NULL,
+	complete boolean NOT NULL DEFAULT true,
+	statements_done integer NOT NULL DEFAULT 0,
+	adopted boolean NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS %s (
+	id bigserial PRIMARY KEY,
+	at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	kind text NOT NULL,
+	version bigint,
+	name text,
+	direction text,
+	error text,
+	statement text,
+	statement_line integer,
+	file text,
+	duration_ms bigint,
+	lock_wait_ms bigint,
+	db_user text NOT NULL DEFAULT current_user,
+	os_user text,
+	host text,
+	pid integer,
+	deploy_id text,
+	fleetgate_version text,
+	lock_generation bigint
+);
+CREATE TABLE IF NOT EXISTS %s (
+	name text PRIMARY KEY,
+	holder text,
+	generation bigint NOT NULL DEFAULT 0,
+	host text,
+	pid integer,
+	deploy_id text,
+	session_pid integer,
+	acquired_at timestamptz,
+	renewed_at timestamptz,
+	expires_at timestamptz,
+	current_version bigint,
+	current_started_at timestamptz
+);
+INSERT INTO %s (name) VALUES (%s) ON CONFLICT DO NOTHING;
+`, d.mig, d.events, d.lock, d.lock, quoteLiteral(lockName))
+	return b.String()
+}
+
+// EnsureTables serialises the bootstrap of many runners on a
+// transaction-scoped advisory lock: CREATE TABLE IF NOT EXISTS alone races
+// on the catalog's unique indexes, and a transaction lock, unlike a session
+// one, cannot be left behind on a pooled server connection.
+func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
+	ok, err := d.TablesExist(ctx, db)
+	if err != nil || ok {
+		return err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return translate(err)
+	}
+	defer conn.Close()
+	key := "fleetgate:" + d.channel
+	q := "BEGIN;\nSELECT pg_advisory_xact_lock(hashtext(" + quoteLiteral(key) + "));\n" + d.ddl() + "COMMIT;"
+	if _, err := conn.ExecContext(ctx, q); err != nil {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return fmt.Errorf("create fleetgate tables: %w", translate(err))
+	}
+	return nil
+}
+
+const appliedCols = `version, name, checksum, phase, reversible, coalesce(down_checksum, ''), applied_at, duration_ms, db_user,
+	os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete, statements_done, adopted`
+
+func (d *Driver) ReadApplied(ctx context.Context, q driver.Querier, full bool) ([]history.Applied, error) {
+	cols := appliedCols
+	if full {
+		cols += ", up_sql, coalesce(down_sql, '')"
+	} else {
+		cols += ", '', ''"
+	}
+	rows, err := q.QueryContext(ctx, "SELECT "+cols+" FROM "+d.mig+" ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", d.mig, translate(err))
+	}
+	defer rows.Close()
+	var out []history.Applied
+	for rows.Next() {
+		var a history.Applied
+		if err := rows.Scan(&a.Version, &a.Name, &a.Checksum, &a.Phase, &a.HasDown, &a.DownChecksum, &a.AppliedAt,
+			&a.DurationMS, &a.DBUser, &a.Actor.OSUser, &a.Actor.Host, &a.Actor.PID, &a.Actor.DeployID,
+			&a.Actor.ToolVersion, &a.LockGeneration, &a.Complete, &a.StatementsDone, &a.Adopted, &a.UpSQL, &a.DownSQL); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, a)
+	}
+	return out, translate(rows.Err())
+}
+
+func (d *Driver) ReadEvents(ctx context.Context, q driver.Querier, version int64, since time.Time, limit int) ([]history.Event, error) {
+	query := `SELECT id, at, kind, coalesce(version, 0), coalesce(name, ''), coalesce(direction, ''), coalesce(error, ''),
+		coalesce(statement, ''), coalesce(statement_line, 0), coalesce(file, ''), coalesce(duration_ms, 0),
+		coalesce(lock_wait_ms, 0), db_user, coalesce(os_user, ''), coalesce(host, ''), coalesce(pid, 0),
+		coalesce(deploy_id, ''), coalesce(fleetgate_version, ''), coalesce(lock_generation, 0)
+		FROM ` + d.events + ` WHERE ($1 = 0 OR version = $1) AND at >= $2 ORDER BY id DESC`
+	args := []any{version, since}
+	if limit > 0 {
+		query += " LIMIT " + strconv.Itoa(limit)
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", d.events, translate(err))
+	}
+	defer rows.Close()
+	var out []history.Event
+	for rows.Next() {
+		var e history.Event
+		if err := rows.Scan(&e.ID, &e.At, &e.Kind, &e.Version, &e.Name, &e.Direction, &e.Error, &e.Statement,
+			&e.StatementLine, &e.File, &e.DurationMS, &e.LockWaitMS, &e.DBUser, &e.Actor.OSUser, &e.Actor.Host,
+			&e.Actor.PID, &e.Actor.DeployID, &e.Actor.ToolVersion, &e.LockGeneration); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, e)
+	}
+	return out, translate(rows.Err())
+}
+
+// eventInsert builds the event INSERT with placeholders numbered from
+// first+1, so it can follow other statements in one batch.
+func (d *Driver) eventInsert(ev *history.Event, gen string, first int) (string, []any) {
+	args := []any{ev.Kind, ev.Version, ev.Name, ev.Direction, ev.Error, ev.Statement, ev.StatementLine, ev.File,
+		ev.DurationMS, ev.LockWaitMS, ev.Actor.OSUser, ev.Actor.Host, ev.Actor.PID, ev.Actor.DeployID, ev.Actor.ToolVersion}
+	p := func(i int) string { return "$" + strconv.Itoa(first+i) }
+	return `INSERT INTO ` + d.events + ` (kind, version, name, direction, error, statement, statement_line, file,
+		duration_ms, lock_wait_ms, os_user, host, pid, deploy_id, fleetgate_version, lock_generation)
+		VALUES (` + p(1) + `, nullif(` + p(2) + `::bigint, 0), nullif(` + p(3) + `, ''), nullif(` + p(4) + `, ''), nullif(` + p(5) + `, ''),
+		nullif(` + p(6) + `, ''), nullif(` + p(7) + `::int, 0), nullif(` + p(8) + `, ''), ` + p(9) + `, ` + p(10) + `, ` + p(11) + `, ` +
+		p(12) + `, ` + p(13) + `, ` + p(14) + `, ` + p(15) + `, ` + gen + `)`, args
+}
+
+func (d *Driver) AppendEvent(ctx context.Context, q driver.Querier, ev *history.Event) error {
+	query, args := d.eventInsert(ev, "nullif($16::bigint, 0)", 0)
+	args = append(args, ev.LockGeneration)
+	if _, err := q.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("append event: %w", translate(err))
+	}
+	return nil
+}
+
+// SessionIsDirect compares the client port the server sees with the local
+// port of our socket. Through PgBouncer (or any proxy or NAT) they differ,
+// and the server session may outlive us or be shared, so its death proves
+// nothing. A Unix socket gives no port and is treated as not direct.
+func (d *Driver) SessionIsDirect(ctx context.Context, conn *sql.Conn) bool {
+	var local int
+	_ = conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return nil
+		}
+		if a, ok := c.Conn().PgConn().Conn().LocalAddr().(*net.TCPAddr); ok {
+			local = a.Port
+		}
+		return nil
+	})
+	if local == 0 {
+		return false
+	}
+	var remote sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT inet_client_port()").Scan(&remote); err != nil {
+		return false
+	}
+	return remote.Valid && int(remote.Int64) == local
+}
+
+// TryAcquire is one statement, so it is atomic through a transaction pooler.
+// SKIP LOCKED keeps it from ever waiting on the row lock that a holder's
+// committing migration transaction takes on the same row (its fence).
+func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.AcquireParams) (int64, *driver.Holder, error) {
+	session := "NULL::int"
+	if p.SessionBound {
+		session = "pg_backend_pid()"
+	}
+	var gen int64
+	err := conn.QueryRowContext(ctx, `UPDATE `+d.lock+` AS l SET holder = $1, generation = l.generation + 1,
+		host = $2, pid = $3, deploy_id = $4, session_pid = `+session+`, acquired_at = clock_timestamp(),
+		renewed_at = clock_timestamp(), expires_at = clock_timestamp() + $5 * interval '1 millisecond',
+		current_version = NULL, current_started_at = NULL
+		WHERE l.name = $6 AND l.name IN (
+			SELECT c.name FROM `+d.lock+` AS c WHERE c.name = $6 AND (
+				c.holder IS NULL OR c.expires_at < clock_timestamp() OR c.holder = $7
+				OR (c.session_pid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.session_pid)))
+			FOR UPDATE OF c SKIP LOCKED)
+		RETURNING l.generation`,
+		p.Token, p.Actor.Host, p.Actor.PID, p.Actor.DeployID, p.TTL.Milliseconds(), lockName, p.StaleToken).Scan(&gen)
+	if err == nil {
+		return gen, nil, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, fmt.Errorf("try lock: %w", translate(err))
+	}
+	h, err := d.ReadHolder(ctx, conn)
+	return 0, h, err
+}
+
+func (d *Driver) Renew(ctx context.Context, conn *sql.Conn, token string, gen int64, ttl time.Duration, current int64) error {
+	res, err := conn.ExecContext(ctx, `UPDATE `+d.lock+` SET renewed_at = clock_timestamp(),
+		expires_at = clock_timestamp() + $1 * interval '1 millisecond',
+		current_started_at = CASE WHEN current_version IS DISTINCT FROM nullif($2::bigint, 0) THEN clock_timestamp() ELSE current_started_at END,
+		current_version = nullif($2::bigint, 0)
+		WHERE name = $3 AND holder = $4 AND generation = $5`, ttl.Milliseconds(), current, lockName, token, gen)
+	if err != nil {
+		return fmt.Errorf("renew lock: %w", translate(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return driver.ErrLockLost
+	}
+	return nil
+}
+
+func (d *Driver) Release(ctx context.Context, q driver.Querier, token string, gen int64) error {
+	_, err := q.ExecContext(ctx, `UPDATE `+d.lock+` SET holder = NULL, session_pid = NULL, expires_at = NULL,
+		current_version = NULL, current_started_at = NULL WHERE name = $1 AND holder = $2 AND generation = $3`, lockName, token, gen)
+	if err != nil {
+		return fmt.Errorf("release lock: %w", translate(err))
+	}
+	return nil
+}
+
+func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Holder, error) {
+	var h driver.Holder
+	var cur sql.NullInt64
+	var curAt, acq, exp sql.NullTime
+	var tok, host, dep sql.NullString
+	var pid sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT holder, generation, host, pid, deploy_id, acquired_at, expires_at,
+		current_version, current_started_at, clock_timestamp() FROM `+d.lock+` WHERE name = $1`, lockName).
+		Scan(&tok, &h.Generation, &host, &pid, &dep, &acq, &exp, &cur, &curAt, &h.Now)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read lock holder: %w", translate(err))
+	}
+	if !tok.Valid {
+		return nil, nil
+	}
+	h.Token, h.Host, h.PID, h.DeployID = tok.String, host.String, int(pid.Int64), dep.String
+	h.AcquiredAt, h.ExpiresAt, h.CurrentVersion, h.CurrentStartedAt = acq.Time, exp.Time, cur.Int64, curAt.Time
+	return &h, nil
+}
+
+// Begin sends BEGIN and the transaction-local settings in one round trip.
+// SET LOCAL is the only kind of setting that is safe through PgBouncer.
+func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptions) error {
+	q := "BEGIN"
+	if opts != nil {
+		if opts.LockTimeout > 0 {
+			q += fmt.Sprintf("; SET LOCAL lock_timeout = %d", opts.LockTimeout.Milliseconds())
+		}
+		if opts.IdleTimeout > 0 {
+			q += fmt.Sprintf("; SET LOCAL idle_in_transaction_session_timeout = %d", opts.IdleTimeout.Milliseconds())
+			// PostgreSQL 14+: a backend whose client vanished mid-statement
+			// notices within a second instead of running to the end.
+			q += "; SELECT set_config('client_connection_check_interval', '1000', true) WHERE current_setting('server_version_num')::int >= 140000"
+		}
+	}
+	if _, err := conn.ExecContext(ctx, q); err != nil {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return fmt.Errorf("begin: %w", translate(err))
+	}
+	return nil
+}
+
+func (d *Driver) Exec(ctx context.Context, conn *sql.Conn, stmt string) error {
+	_, err := conn.ExecContext(ctx, stmt)
+	return translate(err)
+}
+
+// fenceCTE renews the lease inside the transaction and yields the
+// generation only while token holds it. The history row stores that value
+// in a NOT NULL column, so a runner that lost the lock fails its own insert
+// and the whole transaction rolls back: the fence is enforced by the
+// database, not by a check the client could race.
+func (d *Driver) fenceCTE(rec *driver.Record) (string, []any) {
+	return `WITH fence AS (UPDATE ` + d.lock + ` SET renewed_at = clock_timestamp(),
+		expires_at = clock_timestamp() + $1 * interval '1 millisecond', current_version = NULL, current_started_at = NULL
+		WHERE name = $2 AND holder = $3 AND generation = $4 RETURNING generation) `,
+		[]any{rec.TTL.Milliseconds(), lockName, rec.Token, rec.Generation}
+}
+
+// recordSQL builds the fenced writes of rec as one statement batch.
+func (d *Driver) recordSQL(rec *driver.Record, partial bool) (string, []any) {
+	fence, args := d.fenceCTE(rec)
+	n := len(args)
+	ph := func() string { n++; return "$" + strconv.Itoa(n) }
+	var b strings.Builder
+	b.WriteString(fence)
+	if a := rec.Applied; a != nil {
+		cols := `(version, name, checksum, phase, up_sql, down_sql, down_checksum, reversible, duration_ms, os_user, host, pid,
+			deploy_id, fleetgate_version, lock_generation, complete, statements_done, adopted)`
+		vals := []any{a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, nullable(a.DownSQL, a.HasDown), nullable(a.DownChecksum, a.HasDown),
+			a.HasDown, a.DurationMS, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion}
+		ps := make([]string, len(vals))
+		for i := range vals {
+			ps[i] = ph()
+		}
+		args = append(args, vals...)
+		fmt.Fprintf(&b, "INSERT INTO %s %s VALUES (%s, (SELECT generation FROM fence), %t, %d, %t)",
+			d.mig, cols, strings.Join(ps, ", "), a.Complete, a.StatementsDone, a.Adopted)
+		if partial || !a.Complete || a.StatementsDone > 0 {
+			// A no-transaction migration keeps one row that moves from
+			// partial to complete; a complete row is never replaced.
+			b.WriteString(` ON CONFLICT (version) DO UPDATE SET complete = EXCLUDED.complete,
+				statements_done = EXCLUDED.statements_done, lock_generation = EXCLUDED.lock_generation,
+				duration_ms = EXCLUDED.duration_ms, applied_at = clock_timestamp() WHERE NOT ` + d.mig + `.complete`)
+		}
+	} else {
+		// A rollback has no row to insert; fail the batch when the fence
+		// is gone by dividing by a zero count.
+		b.WriteString("SELECT 1 / (SELECT count(*)::int FROM fence)")
+	}
+	if ev := rec.Event; ev != nil {
+		q, eargs := d.eventInsert(ev, strconv.FormatInt(rec.Generation, 10), n)
+		n += len(eargs)
+		args = append(args, eargs...)
+		b.WriteString(";\n")
+		b.WriteString(q)
+	}
+	return b.String(), args
+}
+
+func nullable(s string, ok bool) any {
+	if !ok {
+		return nil
+	}
+	return s
+}
+
+func (d *Driver) Commit(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
+	q, args := d.recordSQL(rec, false)
+	if rec.Notify && rec.Applied != nil {
+		q += ";\nSELECT pg_notify(" + quoteLiteral(d.channel) + ", " + strconv.FormatInt(rec.Applied.Version, 10) + "::text)"
+	} else if rec.Notify {
+		q += ";\nSELECT pg_notify(" + quoteLiteral(d.channel) + ", 'down')"
+	}
+	q += ";\nCOMMIT"
+	if _, err := conn.ExecContext(ctx, q, args...); err != nil {
+		_ = d.Rollback(context.WithoutCancel(ctx), conn)
+		if d.isFenceViolation(err) {
+			return driver.ErrLockLost
+		}
+		return translate(err)
+	}
+	return nil
+}
+
+func (d *Driver) isFenceViolation(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return (pe.Code == "23502" && pe.ColumnName == "lock_generation") || pe.Code == "22012"
+}
+
+func (d *Driver) Rollback(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, "ROLLBACK")
+	return translate(err)
+}
+
+func (d *Driver) SaveProgress(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
+	q, args := d.recordSQL(rec, true)
+	if _, err := conn.ExecContext(ctx, "BEGIN;\n"+q+";\nCOMMIT", args...); err != nil {
+		_ = d.Rollback(context.WithoutCancel(ctx), conn)
+		if d.isFenceViolation(err) {
+			return driver.ErrLockLost
+		}
+		return fmt.Errorf("record progress: %w", translate(err))
+	}
+	return nil
+}
+
+func (d *Driver) DeleteApplied(ctx context.Context, conn *sql.Conn, version int64) error {
+	if _, err := conn.ExecContext(ctx, "DELETE FROM "+d.mig+" WHERE version = $1", version); err != nil {
+		return fmt.Errorf("delete history row %d: %w", version, translate(err))
+	}
+	return nil
+}
+
+func (d *Driver) IsUniqueViolation(err error) bool {
+	var se *driver.StatementError
+	return errors.As(err, &se) && se.SQLState == "23505"
+}
+
+func (d *Driver) IsLockTimeout(err error) bool {
+	var se *driver.StatementError
+	return errors.As(err, &se) && se.SQLState == "55P03"
+}
+
+// translate turns pgx errors into driver.StatementError so that no caller
+// needs pgconn to inspect one.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if pe.Detail != "" {
+			msg += ": " + pe.Detail
+		}
+		return &driver.StatementError{SQLState: pe.Code, Message: msg, Position: int(pe.Position), Err: err}
+	}
+	return err
+}

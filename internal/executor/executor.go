@@ -1,0 +1,284 @@
+// Package executor runs planned migrations on one pinned connection while a
+// lease is held. Each transactional migration commits together with its
+// history row and its event, fenced by the lease (R1, R3); a no-transaction
+// migration records its progress after every statement, so a crash resumes
+// at the first statement not recorded as done.
+package executor
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
+	"github.com/fleetgate/fleetgate/internal/lock"
+	"github.com/fleetgate/fleetgate/internal/plan"
+	"github.com/fleetgate/fleetgate/internal/source"
+)
+
+// StepError is a migration that failed: which file, which statement, and
+// the database's error.
+type StepError struct {
+	Version   int64
+	Name      string
+	File      string
+	Line      int // line of the failing statement in File, 0 if none
+	Index     int // 0-based statement index, -1 when not a statement
+	Statement string
+	Err       error
+}
+
+func (e *StepError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: statement %d: %v", e.File, e.Line, e.Index+1, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Options tune a run.
+type Options struct {
+	// LockTimeout bounds each wait for a table lock (PostgreSQL). 0: none.
+	LockTimeout time.Duration
+	// LockRetries is how often a migration that hit LockTimeout is retried.
+	LockRetries int
+	// Progress, when set, is called every ProgressEvery while a statement
+	// runs, with the elapsed time.
+	Progress      func(m *source.Migration, stmt source.Statement, elapsed time.Duration)
+	ProgressEvery time.Duration
+}
+
+// Runner applies steps.
+type Runner struct {
+	D      driver.Driver
+	Conn   *sql.Conn
+	Lease  *lock.Lease
+	Actor  history.Actor
+	Logger *slog.Logger
+	Opts   Options
+}
+
+// Result is what a run did.
+type Result struct {
+	Applied []int64
+	Skipped []int64 // recorded by another runner meanwhile
+}
+
+// Up applies steps in order and stops at the first failure.
+func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
+	res := &Result{}
+	for i, st := range steps {
+		if err := r.leaseErr(); err != nil {
+			return res, err
+		}
+		r.Lease.SetCurrent(st.Migration.Version)
+		err := r.apply(ctx, st, i == 0)
+		r.Lease.SetCurrent(0)
+		switch {
+		case err == nil:
+			res.Applied = append(res.Applied, st.Migration.Version)
+		case r.D.IsUniqueViolation(err):
+			// Only possible if the lock was bypassed; the row proves the
+			// migration is applied, and our copy rolled back.
+			res.Skipped = append(res.Skipped, st.Migration.Version)
+		default:
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (r *Runner) leaseErr() error {
+	if r.Lease.Lost() {
+		return driver.ErrLockLost
+	}
+	return nil
+}
+
+// workCtx ends when the caller's ctx ends or the lease is lost, so a runner
+// that lost the lock stops its running statement at once.
+func (r *Runner) workCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(r.Lease.Context(), func() { cancel(context.Cause(r.Lease.Context())) })
+	return wctx, func() { stop(); cancel(context.Canceled) }
+}
+
+func (r *Runner) applied(m *source.Migration, dur time.Duration, complete bool, done int) *history.Applied {
+	a := &history.Applied{Version: m.Version, Name: m.Name, Checksum: m.Checksum, Phase: string(m.Phase),
+		UpSQL: m.Up.SQL, HasDown: m.Down != nil, DurationMS: dur.Milliseconds(), Actor: r.Actor,
+		Complete: complete, StatementsDone: done}
+	if m.Down != nil {
+		a.DownSQL, a.DownChecksum = m.Down.SQL, m.DownChecksum
+	}
+	return a
+}
+
+func (r *Runner) event(kind string, m *source.Migration, dur time.Duration) *history.Event {
+	return &history.Event{Kind: kind, Version: m.Version, Name: m.Name, Direction: "up", File: m.File,
+		DurationMS: dur.Milliseconds(), Actor: r.Actor}
+}
+
+func (r *Runner) apply(ctx context.Context, st plan.Step, first bool) error {
+	m := st.Migration
+	r.Logger.InfoContext(ctx, "applying", slog.Int64("version", m.Version), slog.String("name", m.Name))
+	start := time.Now()
+	var err error
+	if m.NoTransaction {
+		err = r.applyNoTx(ctx, st, start)
+	} else {
+		err = r.applyTx(ctx, m, start, first)
+	}
+	if err != nil {
+		r.recordFailure(ctx, m, err, time.Since(start))
+		return err
+	}
+	r.Logger.InfoContext(ctx, "applied", slog.Int64("version", m.Version), slog.String("name", m.Name),
+		slog.Duration("duration", time.Since(start).Round(time.Millisecond)))
+	return nil
+}
+
+func (r *Runner) applyTx(ctx context.Context, m *source.Migration, start time.Time, first bool) error {
+	for attempt := 0; ; attempt++ {
+		err := r.applyTxOnce(ctx, m, start, first)
+		if err == nil || !r.D.IsLockTimeout(err) || attempt >= r.Opts.LockRetries {
+			return err
+		}
+		// Back off with jitter so the blocking transaction can finish and
+		// the application's queued queries drain between attempts.
+		backoff := min(100*time.Millisecond<<attempt, 5*time.Second)
+		backoff = backoff/2 + rand.N(backoff)
+		r.Logger.WarnContext(ctx, "lock timeout, retrying", slog.Int64("version", m.Version),
+			slog.Int("attempt", attempt+1), slog.Duration("backoff", backoff.Round(time.Millisecond)))
+		r.recordFailure(ctx, m, err, time.Since(start))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start time.Time, first bool) error {
+	wctx, cancel := r.workCtx(ctx)
+	defer cancel()
+	if err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL}); err != nil {
+		return r.stepErr(wctx, m, nil, err)
+	}
+	for _, s := range m.Up.Statements {
+		if err := r.exec(wctx, m, s); err != nil {
+			_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+			return r.stepErr(wctx, m, &s, err)
+		}
+	}
+	rec := r.Lease.Record()
+	rec.Applied = r.applied(m, time.Since(start), true, len(m.Up.Statements))
+	rec.Event = r.event(history.KindApply, m, time.Since(start))
+	if first {
+		rec.Event.LockWaitMS = r.Lease.Waited.Milliseconds()
+	}
+	rec.Notify = true
+	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+		return r.stepErr(wctx, m, nil, err)
+	}
+	return nil
+}
+
+func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) error {
+	m := st.Migration
+	wctx, cancel := r.workCtx(ctx)
+	defer cancel()
+	if st.Resume > 0 {
+		r.Logger.InfoContext(ctx, "resuming", slog.Int64("version", m.Version), slog.Int("statement", st.Resume+1))
+	}
+	n := len(m.Up.Statements)
+	for i := st.Resume; i < n; i++ {
+		s := m.Up.Statements[i]
+		if err := r.exec(wctx, m, s); err != nil {
+			return r.stepErr(wctx, m, &s, err)
+		}
+		if i == n-1 {
+			break // the final record below covers the last statement
+		}
+		rec := r.Lease.Record()
+		rec.Applied = r.applied(m, time.Since(start), false, i+1)
+		if err := r.D.SaveProgress(wctx, r.Conn, &rec); err != nil {
+			return r.stepErr(wctx, m, nil, err)
+		}
+	}
+	if err := r.D.Begin(wctx, r.Conn, nil); err != nil {
+		return r.stepErr(wctx, m, nil, err)
+	}
+	rec := r.Lease.Record()
+	rec.Applied = r.applied(m, time.Since(start), true, n)
+	rec.Event = r.event(history.KindApply, m, time.Since(start))
+	rec.Notify = true
+	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+		return r.stepErr(wctx, m, nil, err)
+	}
+	return nil
+}
+
+// exec runs one statement, reporting progress while it runs long.
+func (r *Runner) exec(ctx context.Context, m *source.Migration, s source.Statement) error {
+	if r.Opts.Progress == nil || r.Opts.ProgressEvery <= 0 {
+		return r.D.Exec(ctx, r.Conn, s.SQL)
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(r.Opts.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.Opts.Progress(m, s, time.Since(start))
+			}
+		}
+	}()
+	err := r.D.Exec(ctx, r.Conn, s.SQL)
+	close(done)
+	return err
+}
+
+func (r *Runner) stepErr(ctx context.Context, m *source.Migration, s *source.Statement, err error) error {
+	if r.Lease.Lost() || errors.Is(context.Cause(ctx), driver.ErrLockLost) {
+		err = driver.ErrLockLost
+	}
+	if errors.Is(err, driver.ErrLockLost) {
+		return err
+	}
+	se := &StepError{Version: m.Version, Name: m.Name, File: m.File, Index: -1, Err: err}
+	if s != nil {
+		se.Line, se.Index, se.Statement = s.Line, s.Index, s.SQL
+	}
+	return se
+}
+
+// recordFailure appends a failure event outside the (rolled back)
+// migration transaction, so the log keeps every failed attempt.
+func (r *Runner) recordFailure(ctx context.Context, m *source.Migration, err error, dur time.Duration) {
+	ev := r.event(history.KindFailure, m, dur)
+	if errors.Is(err, driver.ErrLockLost) {
+		ev.Kind = history.KindLockLost
+	}
+	ev.Error = err.Error()
+	var se *StepError
+	if errors.As(err, &se) {
+		ev.Error = se.Err.Error()
+		ev.Statement, ev.StatementLine = se.Statement, se.Line
+	}
+	ev.LockGeneration = r.Lease.Gen
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if aerr := r.D.AppendEvent(cctx, r.Conn, ev); aerr != nil {
+		r.Logger.WarnContext(ctx, "could not record the failure event", slog.String("error", aerr.Error()))
+	}
+}

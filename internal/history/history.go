@@ -1,0 +1,66 @@
+// Package history holds the shapes of fleetgate's audit records: one row per
+// applied migration, and an append-only log of events. The SQL that stores
+// them lives in the drivers; this package only defines what is stored.
+package history
+
+import "time"
+
+// Actor is who and where a change came from. It is written into every
+// history row and event so an operator can trace a change to a deploy.
+type Actor struct {
+	OSUser      string
+	Host        string
+	PID         int
+	DeployID    string
+	ToolVersion string
+}
+
+// Applied is one migration recorded as applied (or, for a no-transaction
+// migration, partly applied: Complete false and StatementsDone statements run).
+type Applied struct {
+	Version        int64
+	Name           string
+	Checksum       string
+	Phase          string
+	UpSQL          string
+	DownSQL        string
+	HasDown        bool // false: the migration shipped no down section (irreversible)
+	DownChecksum   string
+	AppliedAt      time.Time
+	DurationMS     int64
+	DBUser         string
+	Actor          Actor
+	LockGeneration int64
+	Complete       bool
+	StatementsDone int
+	Adopted        bool
+}
+
+// Event kinds. The log is append-only: nothing is updated or deleted.
+const (
+	KindApply    = "apply"
+	KindRollback = "rollback"
+	KindFailure  = "failure"
+	KindLockWait = "lock_wait"
+	KindLockLost = "lock_lost"
+	KindProgress = "statement"
+)
+
+// Event is one entry of the append-only audit log.
+type Event struct {
+	ID             int64
+	At             time.Time
+	Kind           string
+	Version        int64
+	Name           string
+	Direction      string // "up" or "down"; empty for lock events
+	Error          string
+	Statement      string
+	StatementLine  int
+	File           string
+	DurationMS     int64
+	LockWaitMS     int64
+	DBUser         string
+	Actor          Actor
+	LockGeneration int64
+}

@@ -1,0 +1,176 @@
+// Package plan decides what to run: it compares the migrations a build
+// ships with what the database has recorded, by set membership (never by a
+// high-water mark, so a file merged below the newest applied version is
+// seen, not skipped). It does no I/O.
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/fleetgate/fleetgate/internal/source"
+)
+
+// Applied is what the planner needs of a history row.
+type Applied struct {
+	Version        int64
+	Name           string
+	Checksum       string
+	Phase          string
+	Complete       bool
+	StatementsDone int
+}
+
+// Options select what to plan.
+type Options struct {
+	// Target is the highest version to apply; 0 means all.
+	Target int64
+	// Phase is the phase being run; post also runs pending pre-phase
+	// migrations first. Defaults to pre.
+	Phase source.Phase
+	// AllowOutOfOrder applies pending migrations older than applied ones
+	// instead of refusing them.
+	AllowOutOfOrder bool
+}
+
+// Step is one migration to run; Resume statements of it already ran.
+type Step struct {
+	Migration *source.Migration
+	Resume    int
+}
+
+// Plan is the outcome of planning.
+type Plan struct {
+	Steps []Step
+	// Ahead lists applied versions newer than every local file: a newer
+	// build ran first, or this build was rolled back to.
+	Ahead []Applied
+	// Deferred are pending migrations of the post phase not run now.
+	Deferred []*source.Migration
+}
+
+// ProblemKind classifies what validation found.
+type ProblemKind string
+
+const (
+	Modified   ProblemKind = "modified"
+	Missing    ProblemKind = "missing"
+	OutOfOrder ProblemKind = "out-of-order"
+)
+
+// Problem is one validation finding.
+type Problem struct {
+	Kind    ProblemKind
+	Version int64
+	Name    string
+	File    string
+	Detail  string
+}
+
+func (p Problem) String() string {
+	where := p.File
+	if where == "" {
+		where = fmt.Sprintf("version %d (%s)", p.Version, p.Name)
+	}
+	return fmt.Sprintf("%s: %s: %s", where, p.Kind, p.Detail)
+}
+
+// ValidationError lists every problem at once, so an operator fixes them in
+// one pass.
+type ValidationError struct{ Problems []Problem }
+
+func (e *ValidationError) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Problems[0].String()
+	}
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	return fmt.Sprintf("%d problems: %s", len(parts), strings.Join(parts, "; "))
+}
+
+// Build plans a run. local must be sorted by version (source.Load does so).
+func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, error) {
+	if opts.Phase == "" {
+		opts.Phase = source.PhasePre
+	}
+	byVersion := make(map[int64]*source.Migration, len(local))
+	var maxLocal int64
+	for _, m := range local {
+		byVersion[m.Version] = m
+		maxLocal = max(maxLocal, m.Version)
+	}
+	done := make(map[int64]Applied, len(applied))
+	var problems []Problem
+	p := &Plan{}
+	var maxAll, maxPost int64
+	for _, a := range applied {
+		done[a.Version] = a
+		m, ok := byVersion[a.Version]
+		switch {
+		case !ok && a.Version > maxLocal:
+			p.Ahead = append(p.Ahead, a)
+		case !ok:
+			problems = append(problems, Problem{Kind: Missing, Version: a.Version, Name: a.Name,
+				Detail: fmt.Sprintf("applied migration %d_%s is not in this build's directory, which has newer files (restore the file; a hole is not a newer deploy)", a.Version, a.Name)})
+		case m.Checksum != a.Checksum:
+			problems = append(problems, Problem{Kind: Modified, Version: a.Version, Name: a.Name, File: m.File,
+				Detail: fmt.Sprintf("edited after it was applied (checksum %s, database has %s)", short(m.Checksum), short(a.Checksum))})
+		}
+		if a.Complete {
+			maxAll = max(maxAll, a.Version)
+			if a.Phase == string(source.PhasePost) {
+				maxPost = max(maxPost, a.Version)
+			}
+		}
+	}
+	var pre, post []Step
+	for _, m := range local {
+		a, seen := done[m.Version]
+		if seen && a.Complete {
+			continue
+		}
+		// A post-phase migration is meant to land after newer pre-phase
+		// ones; it is only out of order relative to other post ones.
+		newest := maxAll
+		if m.Phase == source.PhasePost {
+			newest = maxPost
+		}
+		if !seen && m.Version < newest && !opts.AllowOutOfOrder {
+			problems = append(problems, Problem{Kind: OutOfOrder, Version: m.Version, Name: m.Name, File: m.File,
+				Detail: fmt.Sprintf("pending but older than applied version %d (a merged branch?); rename it to a newer version or run with --allow-out-of-order", newest)})
+			continue
+		}
+		if opts.Target > 0 && m.Version > opts.Target {
+			continue
+		}
+		st := Step{Migration: m}
+		if seen {
+			st.Resume = a.StatementsDone
+		}
+		if m.Phase == source.PhasePost {
+			if opts.Phase == source.PhasePost {
+				post = append(post, st)
+			} else {
+				p.Deferred = append(p.Deferred, m)
+			}
+			continue
+		}
+		pre = append(pre, st)
+	}
+	if len(problems) > 0 {
+		sort.SliceStable(problems, func(i, j int) bool { return problems[i].Version < problems[j].Version })
+		return nil, &ValidationError{Problems: problems}
+	}
+	p.Steps = append(pre, post...)
+	return p, nil
+}
+
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12]
+	}
+	return sum
+}

@@ -1,0 +1,117 @@
+// Package redact keeps secrets out of every line fleetgate prints. It works
+// by allow-list: a URL is shown only through the parts known to be safe, and
+// the secret values found in it are scrubbed from any other text, so a
+// driver error that echoes the DSN cannot leak the password either.
+package redact
+
+import (
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// secretKeys are query or key=value parameters whose values are secrets.
+var secretKeys = map[string]bool{"password": true, "sslpassword": true, "pass": true, "pwd": true,
+	"sslkey": true, "sslcert": false, "secret": true, "token": true, "auth_token": true, "access_token": true}
+
+var kvRE = regexp.MustCompile(`(?i)\b(password|sslpassword|pass|pwd|secret|token|auth_token|access_token)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)`)
+
+// Secrets returns the secret values contained in a database URL or DSN,
+// longest first, with their URL-escaped forms.
+func Secrets(dsn string) []string {
+	var out []string
+	add := func(s string) {
+		if len(s) < 3 { // too short to scrub without mangling ordinary text
+			return
+		}
+		out = append(out, s, url.QueryEscape(s), url.PathEscape(s))
+	}
+	if u, err := url.Parse(dsn); err == nil {
+		if p, ok := u.User.Password(); ok {
+			add(p)
+		}
+		for k, vs := range u.Query() {
+			if secretKeys[strings.ToLower(k)] {
+				for _, v := range vs {
+					add(v)
+				}
+			}
+		}
+	}
+	for _, m := range kvRE.FindAllStringSubmatch(dsn, -1) {
+		add(strings.Trim(m[2], "'"))
+	}
+	// userinfo that url.Parse could not read (a malformed URL).
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		rest := dsn[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if c := strings.Index(rest[:at], ":"); c >= 0 {
+				add(rest[c+1 : at])
+			}
+		}
+	}
+	return out
+}
+
+// URL renders a database URL from its allow-listed parts: scheme, user,
+// host, port, path and the names (not values) of secret parameters.
+func URL(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		if strings.Contains(dsn, "=") {
+			return kvRE.ReplaceAllString(dsn, "$1=xxxxx")
+		}
+		if i := strings.Index(dsn, "://"); i >= 0 {
+			return dsn[:i+3] + "(unparsable URL)"
+		}
+		return "(unparsable URL)"
+	}
+	safe := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, Opaque: u.Opaque}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			safe.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else {
+			safe.User = url.User(u.User.Username())
+		}
+	}
+	q := u.Query()
+	for k := range q {
+		if secretKeys[strings.ToLower(k)] {
+			q.Set(k, "xxxxx")
+		}
+	}
+	safe.RawQuery = q.Encode()
+	return strings.Replace(safe.String(), "xxxxx@", "xxxxx@", 1)
+}
+
+// Scrubber replaces secret values in text.
+type Scrubber struct{ r *strings.Replacer }
+
+// NewScrubber scrubs the given secrets (as returned by Secrets).
+func NewScrubber(secrets ...string) *Scrubber {
+	secrets = slices.Clone(secrets)
+	// Longest first, so a secret that contains another is replaced whole.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	var pairs []string
+	seen := map[string]bool{}
+	for _, s := range secrets {
+		if s == "" || seen[s] {
+			continue
+		}
+		seen[s] = true
+		pairs = append(pairs, s, "xxxxx")
+	}
+	if len(pairs) == 0 {
+		return &Scrubber{}
+	}
+	return &Scrubber{r: strings.NewReplacer(pairs...)}
+}
+
+// String scrubs s.
+func (s *Scrubber) String(text string) string {
+	if s == nil || s.r == nil {
+		return text
+	}
+	return s.r.Replace(text)
+}

@@ -1,0 +1,139 @@
+package fleetgate
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/plan"
+	"github.com/fleetgate/fleetgate/internal/source"
+)
+
+// State of one migration in Status.
+type State string
+
+const (
+	StateApplied  State = "applied"
+	StatePending  State = "pending"
+	StatePartial  State = "partial"  // a no-transaction migration interrupted part way
+	StateModified State = "modified" // applied, but the file changed since
+	StateMissing  State = "missing"  // applied, file absent, older than the newest file (a hole)
+	StateAhead    State = "ahead"    // applied, file absent, newer than every file (a newer deploy)
+)
+
+// MigrationStatus is one row of Status.
+type MigrationStatus struct {
+	Version   int64      `json:"version"`
+	Name      string     `json:"name"`
+	Phase     string     `json:"phase"`
+	State     State      `json:"state"`
+	File      string     `json:"file,omitempty"`
+	AppliedAt *time.Time `json:"applied_at,omitempty"`
+	AppliedBy string     `json:"applied_by,omitempty"` // host:pid
+	DeployID  string     `json:"deploy_id,omitempty"`
+	Adopted   bool       `json:"adopted,omitempty"`
+}
+
+// LockHolder describes who holds the migration lock.
+type LockHolder struct {
+	Host           string    `json:"host"`
+	PID            int       `json:"pid"`
+	DeployID       string    `json:"deploy_id,omitempty"`
+	Since          time.Time `json:"since"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	RunningVersion int64     `json:"running_version,omitempty"`
+}
+
+// Status is the state of every migration known locally or in the database.
+type Status struct {
+	Migrations []MigrationStatus `json:"migrations"`
+	Lock       *LockHolder       `json:"lock"`
+}
+
+// Status reads the history without writing or locking; it works with
+// read-only credentials and on a database fleetgate never touched.
+func (m *Migrator) Status(ctx context.Context) (*Status, error) {
+	local, err := m.migrations()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := m.readApplied(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Migrations: []MigrationStatus{}}
+	byV := map[int64]*source.Migration{}
+	var maxLocal int64
+	for _, mg := range local {
+		byV[mg.Version] = mg
+		maxLocal = max(maxLocal, mg.Version)
+	}
+	seen := map[int64]bool{}
+	for _, r := range rows {
+		seen[r.Version] = true
+		at := r.AppliedAt
+		ms := MigrationStatus{Version: r.Version, Name: r.Name, Phase: r.Phase, State: StateApplied, AppliedAt: &at,
+			AppliedBy: hostPID(r.Actor.Host, r.Actor.PID), DeployID: r.Actor.DeployID, Adopted: r.Adopted}
+		mg, ok := byV[r.Version]
+		switch {
+		case !ok && r.Version > maxLocal:
+			ms.State = StateAhead
+		case !ok:
+			ms.State = StateMissing
+		case mg.Checksum != r.Checksum:
+			ms.State, ms.File = StateModified, mg.File
+		case !r.Complete:
+			ms.State, ms.File, ms.AppliedAt = StatePartial, mg.File, nil
+		default:
+			ms.File = mg.File
+		}
+		st.Migrations = append(st.Migrations, ms)
+	}
+	for _, mg := range local {
+		if !seen[mg.Version] {
+			st.Migrations = append(st.Migrations, MigrationStatus{Version: mg.Version, Name: mg.Name,
+				Phase: string(mg.Phase), State: StatePending, File: mg.File})
+		}
+	}
+	sortStatus(st.Migrations)
+	if ok, _ := m.d.TablesExist(ctx, m.db); ok {
+		h, err := m.d.ReadHolder(ctx, m.db)
+		if err != nil {
+			return nil, err
+		}
+		if h != nil && h.ExpiresAt.After(h.Now) {
+			st.Lock = &LockHolder{Host: h.Host, PID: h.PID, DeployID: h.DeployID, Since: h.AcquiredAt,
+				ExpiresAt: h.ExpiresAt, RunningVersion: h.CurrentVersion}
+		}
+	}
+	return st, nil
+}
+
+func sortStatus(s []MigrationStatus) {
+	sort.Slice(s, func(i, j int) bool { return s[i].Version < s[j].Version })
+}
+
+func hostPID(host string, pid int) string {
+	if host == "" {
+		return ""
+	}
+	return host + ":" + strconv.Itoa(pid)
+}
+
+// Validate checks the files (format, duplicates) and, against the database,
+// that no applied migration was edited or is missing and that no pending
+// one is older than an applied one. It never writes.
+func (m *Migrator) Validate(ctx context.Context) error {
+	local, err := m.migrations()
+	if err != nil {
+		return err
+	}
+	_, err = m.plan(ctx, local, plan.Options{Phase: PhasePost})
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return ve
+	}
+	return err
+}

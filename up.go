@@ -1,0 +1,179 @@
+package fleetgate
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/executor"
+	"github.com/fleetgate/fleetgate/internal/history"
+	"github.com/fleetgate/fleetgate/internal/lock"
+	"github.com/fleetgate/fleetgate/internal/plan"
+	"github.com/fleetgate/fleetgate/internal/source"
+)
+
+// Phase is a migration's deploy phase: pre (expand, before new code
+// starts) or post (contract, after no old code is left).
+type Phase = source.Phase
+
+const (
+	PhasePre  = source.PhasePre
+	PhasePost = source.PhasePost
+)
+
+// UpOpts select what Up applies. A nil *UpOpts applies every pending
+// pre-phase migration.
+type UpOpts struct {
+	// To is the highest version to apply. Defaults to all.
+	To int64
+	// Phase to run; post also applies pending pre-phase migrations first.
+	// Defaults to pre.
+	Phase Phase
+	// AllowOutOfOrder applies pending migrations older than applied ones
+	// instead of refusing with a ValidationError. Defaults to false.
+	AllowOutOfOrder bool
+	// Timeout bounds the wait for the lock (ErrTimeout). Defaults to
+	// waiting as long as the holder is alive.
+	Timeout time.Duration
+}
+
+// UpResult reports what Up did.
+type UpResult struct {
+	// Applied are the versions this call applied, in order.
+	Applied []int64
+	// UpToDate is true when nothing was pending (possibly because another
+	// runner applied it while this one waited).
+	UpToDate bool
+	// Ahead are applied versions newer than every file of this build.
+	Ahead []int64
+	// Deferred are pending post-phase versions left for `up --phase post`.
+	Deferred []int64
+	// LockWait is how long this call waited for the lock.
+	LockWait time.Duration
+}
+
+// Up applies pending migrations. It takes the lock only when something is
+// pending, waits (polling) while another runner holds it, and then re-reads
+// the history, so any number of processes may call Up at once and each
+// migration is applied exactly once.
+func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
+	if opts == nil {
+		opts = &UpOpts{}
+	}
+	popts := plan.Options{Target: opts.To, Phase: opts.Phase, AllowOutOfOrder: opts.AllowOutOfOrder}
+	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
+		return nil, configErr("--phase", "unknown phase %q (want pre or post)", string(opts.Phase))
+	}
+	local, err := m.migrations()
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.plan(ctx, local, popts)
+	if err != nil {
+		return nil, err
+	}
+	res := &UpResult{}
+	m.noteAhead(ctx, p, res)
+	if len(p.Steps) == 0 {
+		res.UpToDate = true
+		m.log.InfoContext(ctx, "schema is up to date", slog.Int("migrations", len(local)))
+		return res, nil
+	}
+	if err := m.d.EnsureTables(ctx, m.db); err != nil {
+		return nil, err
+	}
+	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
+		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout,
+		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
+		Recheck: func(ctx context.Context) (bool, error) {
+			p, err := m.plan(ctx, local, popts)
+			return err == nil && len(p.Steps) == 0, err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if lease == nil {
+		res.UpToDate = true
+		m.log.InfoContext(ctx, "another instance applied the pending migrations")
+		return res, nil
+	}
+	defer func() {
+		if rerr := lease.Release(ctx); rerr != nil {
+			m.log.WarnContext(ctx, "could not release the lock; it expires on its own", slog.String("error", rerr.Error()))
+		}
+	}()
+	res.LockWait = lease.Waited
+	// Re-read under the lock: whatever we saw before may have been applied
+	// by the runner we waited for (R3).
+	p, err = m.plan(ctx, local, popts)
+	if err != nil {
+		return nil, err
+	}
+	if lease.Waited > 2*m.cfg.PollInterval {
+		ev := &history.Event{Kind: history.KindLockWait, LockWaitMS: lease.Waited.Milliseconds(), Actor: m.actor, LockGeneration: lease.Gen}
+		if err := m.d.AppendEvent(ctx, m.db, ev); err != nil {
+			m.log.WarnContext(ctx, "could not record the lock wait", slog.String("error", err.Error()))
+		}
+	}
+	if len(p.Steps) == 0 {
+		res.UpToDate = true
+		return res, nil
+	}
+	conn, err := m.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log,
+		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries,
+			ProgressEvery: 5 * time.Second, Progress: func(mg *source.Migration, s source.Statement, el time.Duration) {
+				m.log.InfoContext(ctx, "running", slog.Int64("version", mg.Version), slog.String("file", mg.File),
+					slog.Int("line", s.Line), slog.Duration("elapsed", el.Round(time.Second)))
+			}}}
+	er, err := r.Up(ctx, p.Steps)
+	if er != nil {
+		res.Applied = er.Applied
+	}
+	if err != nil {
+		if lease.Lost() || err == ErrLockLost {
+			return res, fmt.Errorf("%w: another runner took over after this one stopped renewing its lease (paused or cut off); this runner committed nothing since", ErrLockLost)
+		}
+		return res, err
+	}
+	return res, nil
+}
+
+// plan reads the history (versions and checksums only) and plans.
+func (m *Migrator) plan(ctx context.Context, local []*source.Migration, popts plan.Options) (*plan.Plan, error) {
+	rows, err := m.readApplied(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return plan.Build(local, toPlan(rows), popts)
+}
+
+func (m *Migrator) noteAhead(ctx context.Context, p *plan.Plan, res *UpResult) {
+	for _, a := range p.Ahead {
+		res.Ahead = append(res.Ahead, a.Version)
+	}
+	for _, d := range p.Deferred {
+		res.Deferred = append(res.Deferred, d.Version)
+	}
+	if len(res.Ahead) > 0 {
+		m.log.WarnContext(ctx, "database is ahead of this build (a newer deploy ran first, or this build is a rollback); continuing, pre-phase changes are compatible",
+			slog.Any("unknown_versions", res.Ahead))
+	}
+}
+
+func (m *Migrator) logHolder(ctx context.Context, h *driver.Holder, waited time.Duration) {
+	attrs := []any{slog.String("host", h.Host), slog.Int("pid", h.PID), slog.String("deploy_id", h.DeployID),
+		slog.Time("since", h.AcquiredAt), slog.Duration("waited", waited.Round(100*time.Millisecond))}
+	if h.CurrentVersion != 0 {
+		attrs = append(attrs, slog.Int64("running", h.CurrentVersion),
+			slog.Duration("running_for", h.Now.Sub(h.CurrentStartedAt).Round(100*time.Millisecond)))
+	}
+	m.log.InfoContext(ctx, "waiting for the migration lock", attrs...)
+}
