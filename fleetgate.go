@@ -162,7 +162,8 @@ func (m *Migrator) readApplied(ctx context.Context, full bool) ([]history.Applie
 	if !ok {
 		return nil, nil
 	}
-	return nil, err
+	// Another runner created the tables between our two reads.
+	return m.d.ReadApplied(ctx, m.db, full)
 }
 
 func toPlan(rows []history.Applied) []plan.Applied {

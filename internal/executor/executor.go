@@ -249,7 +249,7 @@ func (r *Runner) exec(ctx context.Context, m *source.Migration, s source.Stateme
 }
 
 func (r *Runner) stepErr(ctx context.Context, m *source.Migration, s *source.Statement, err error) error {
-	if r.Lease.Lost() || errors.Is(context.Cause(ctx), driver.ErrLockLost) {
+	if r.Lease.Lost() || errors.Is(context.Cause(ctx), driver.ErrLockLost) || r.Lease.Verify(ctx) != nil {
 		err = driver.ErrLockLost
 	}
 	if errors.Is(err, driver.ErrLockLost) {

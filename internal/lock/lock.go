@@ -98,11 +98,12 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 				p.StaleToken = holder.Token
 				continue
 			}
-			if opts.OnWait != nil && time.Since(lastReport) >= opts.ReportEvery {
-				if !lastReport.IsZero() || time.Since(start) > opts.Poll {
-					opts.OnWait(holder, time.Since(start))
-					lastReport = time.Now()
-				}
+			// The first report waits a second: most waits in a fleet are
+			// short, and 30 instances each naming the holder at once helps
+			// nobody.
+			if opts.OnWait != nil && time.Since(start) >= time.Second && time.Since(lastReport) >= opts.ReportEvery {
+				opts.OnWait(holder, time.Since(start))
+				lastReport = time.Now()
 			}
 		}
 		if opts.Recheck != nil && attempt%3 == 2 {
@@ -167,6 +168,26 @@ func (l *Lease) Context() context.Context { return l.ctx }
 
 // Lost reports whether the lease was lost.
 func (l *Lease) Lost() bool { return errors.Is(context.Cause(l.ctx), driver.ErrLockLost) }
+
+// Verify renews the lease now and reports driver.ErrLockLost if it is gone.
+// A runner calls it after an error, since a pause (SIGSTOP, a VM freeze)
+// shows up first as a broken statement, before the heartbeat has run.
+func (l *Lease) Verify(ctx context.Context) error {
+	if l.Lost() {
+		return driver.ErrLockLost
+	}
+	l.mu.Lock()
+	cur := l.cur
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.TTL/2)
+	defer cancel()
+	err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
+	if errors.Is(err, driver.ErrLockLost) || driver.IsBadConn(err) {
+		l.cancel(driver.ErrLockLost)
+		return driver.ErrLockLost
+	}
+	return nil
+}
 
 // SetCurrent publishes the migration being run, for waiters' messages. It
 // reaches the database with the next heartbeat.
