@@ -179,10 +179,11 @@ func (l *Lease) Verify(ctx context.Context) error {
 	l.mu.Lock()
 	cur := l.cur
 	l.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.TTL/2)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.TTL)
 	defer cancel()
-	err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
-	if errors.Is(err, driver.ErrLockLost) || driver.IsBadConn(err) {
+	// Anything short of a successful renewal counts as lost: a runner that
+	// cannot prove it holds the lock must not act or report as if it did.
+	if err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur); err != nil {
 		l.cancel(driver.ErrLockLost)
 		return driver.ErrLockLost
 	}
@@ -220,7 +221,7 @@ func (l *Lease) heartbeat() {
 		l.mu.Lock()
 		cur := l.cur
 		l.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), every)
+		ctx, cancel := context.WithTimeout(context.Background(), l.TTL/2)
 		err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
 		cancel()
 		switch {
