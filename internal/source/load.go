@@ -1,0 +1,202 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+type fileKind uint8
+
+const (
+	filePlain fileKind = iota // <version>_<name>.sql, fleetgate format
+	fileUp                    // <version>_<name>.up.sql, golang-migrate
+	fileDown                  // <version>_<name>.down.sql, golang-migrate
+)
+
+type fileName struct {
+	version int64
+	name    string
+	kind    fileKind
+}
+
+// parseFileName parses a base name ending in ".sql". It is strict because a
+// misnamed file that were silently skipped would be a migration that never
+// runs, discovered only in production.
+func parseFileName(base string) (fileName, error) {
+	var fn fileName
+	stem, ok := strings.CutSuffix(base, ".sql")
+	if !ok {
+		return fn, errors.New(`migration file names must end in ".sql"`)
+	}
+	switch {
+	case strings.HasSuffix(stem, ".up"):
+		stem, fn.kind = stem[:len(stem)-len(".up")], fileUp
+	case strings.HasSuffix(stem, ".down"):
+		stem, fn.kind = stem[:len(stem)-len(".down")], fileDown
+	}
+	digits, name, ok := strings.Cut(stem, "_")
+	if !ok || digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return fn, errors.New(`file name must be <version>_<name>.sql with a numeric version`)
+	}
+	v, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return fn, fmt.Errorf("version %s does not fit in a 64-bit integer", digits)
+	}
+	if v == 0 {
+		return fn, errors.New("version must be a positive integer, not 0")
+	}
+	if name == "" {
+		return fn, errors.New("file name has no name after the version")
+	}
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, isControl) {
+		return fn, fmt.Errorf("file name %q contains control characters or invalid UTF-8", base)
+	}
+	fn.version, fn.name = v, name
+	return fn, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }
+
+// Load reads every migration in dir of fsys (not its subdirectories) and
+// returns them sorted by version, numerically: "10_x.sql" comes after
+// "9_y.sql".
+//
+// Files that do not end in ".sql" (README.md, directories) and hidden files
+// are ignored. A ".sql" file with a malformed name is an error rather than
+// being skipped, so that a typo cannot make a migration silently disappear.
+// Both the fleetgate format and the golang-migrate layout are read, and may
+// be mixed in one directory.
+//
+// Every file is validated before Load returns, so a caller gets all
+// migrations or none. The first problem found is returned: an *Error for a
+// malformed file, or a wrapped fs error when the directory or a file cannot
+// be read. All names (in name order) and version clashes are checked before
+// any content is read, then contents in version order, so the same tree
+// always gives the same error and a misnamed file is reported without
+// reading hundreds of others first.
+func Load(fsys fs.FS, dir string) ([]*Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations directory: %w", err)
+	}
+	type group struct {
+		up, down         string // paths
+		upName, downName fileName
+	}
+	groups := make(map[int64]*group, len(entries))
+	for _, e := range entries {
+		base := e.Name()
+		if strings.HasPrefix(base, ".") || e.IsDir() || !strings.HasSuffix(strings.ToLower(base), ".sql") {
+			continue
+		}
+		file := path.Join(dir, base)
+		fn, err := parseFileName(base)
+		if err != nil {
+			return nil, &Error{File: file, Msg: err.Error()}
+		}
+		g := groups[fn.version]
+		if g == nil {
+			g = &group{}
+			groups[fn.version] = g
+		}
+		if fn.kind == fileDown {
+			if g.down != "" {
+				return nil, &Error{File: file, Msg: fmt.Sprintf("duplicate version %d: also in %s", fn.version, g.down)}
+			}
+			g.down, g.downName = file, fn
+			continue
+		}
+		if g.up != "" {
+			return nil, &Error{File: file, Msg: fmt.Sprintf("duplicate version %d: also in %s", fn.version, g.up)}
+		}
+		g.up, g.upName = file, fn
+	}
+
+	versions := make([]int64, 0, len(groups))
+	for v := range groups {
+		versions = append(versions, v)
+	}
+	slices.Sort(versions)
+	for _, v := range versions {
+		g := groups[v]
+		switch {
+		case g.down == "":
+		case g.up == "":
+			return nil, &Error{File: g.down, Msg: fmt.Sprintf("no matching %d_<name>.up.sql for this .down.sql file", v)}
+		case g.upName.kind == filePlain:
+			return nil, &Error{File: g.down, Msg: fmt.Sprintf("duplicate version %d: also in %s, which is not a .up.sql file", v, g.up)}
+		}
+	}
+
+	migrations := make([]*Migration, 0, len(versions))
+	for _, v := range versions {
+		g := groups[v]
+		data, err := readFile(fsys, g.up)
+		if err != nil {
+			return nil, err
+		}
+		m, err := parseFile(g.up, g.upName, data)
+		if err != nil {
+			return nil, err
+		}
+		if g.down != "" {
+			data, err := readFile(fsys, g.down)
+			if err != nil {
+				return nil, err
+			}
+			if m.Down, err = parseDownFile(g.down, data); err != nil {
+				return nil, err
+			}
+			m.DownFile = g.down
+			m.DownChecksum = Checksum([]byte(m.Down.SQL))
+		}
+		migrations = append(migrations, m)
+	}
+	return migrations, nil
+}
+
+// readFile reads file, refusing anything over MaxFileSize before reading it,
+// and again while reading in case the file grew in between: a multi-gigabyte
+// file must not be pulled into memory on every instance of the fleet.
+func readFile(fsys fs.FS, file string) ([]byte, error) {
+	info, err := fs.Stat(fsys, file)
+	if err != nil {
+		return nil, fmt.Errorf("read migration: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		// A FIFO or device would block the read or never end.
+		return nil, &Error{File: file, Msg: "not a regular file"}
+	}
+	if info.Size() > MaxFileSize {
+		return nil, &Error{File: file, Msg: sizeMsg(info.Size())}
+	}
+	f, err := fsys.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("read migration: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, 0, info.Size()+1)
+	for {
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > MaxFileSize {
+			return nil, &Error{File: file, Msg: sizeMsg(int64(len(buf)))}
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", file, err)
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(cap(buf), MaxFileSize+1-len(buf)))
+		}
+	}
+}
