@@ -47,10 +47,11 @@ func NewTables(spec string) (Tables, error) {
 	if schema == "" && name != spec {
 		return Tables{}, fmt.Errorf("table %q: empty schema name", spec)
 	}
-	for _, part := range []string{schema, name} {
-		if part == "" && part == schema {
-			continue
-		}
+	parts := []string{name}
+	if schema != "" {
+		parts = append(parts, schema)
+	}
+	for _, part := range parts {
 		if !identRE.MatchString(part) || len(part) > 50 {
 			return Tables{}, fmt.Errorf("table %q: %q is not a plain identifier (letters, digits and _, at most 50 characters)", spec, part)
 		}
