@@ -52,14 +52,20 @@ func TestKillDuringMigration(t *testing.T) {
 	defer heavy.Unlock()
 	dir := writeFiles(t, raceSet(5, 4, 3, "pg_sleep(1.5)"))
 	var recover []time.Duration
+	kills := 0
 	for trial := range 20 {
 		t.Run(fmt.Sprintf("Trial%d", trial), func(t *testing.T) {
 			url := dbtest.Postgres(t)
 			db := openDB(t, url)
 			p := start(t, nil, "up", "-d", url, "--dir", dir)
-			time.Sleep(time.Duration(rand.N(2000)) * time.Millisecond)
-			require.NoError(t, syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL))
+			// The runner needs at least 1.5 s (migration 3 sleeps), so a
+			// kill within that window lands while it works: in process
+			// start, before, inside or after the sleeping migration.
+			time.Sleep(time.Duration(rand.N(1500)) * time.Millisecond)
 			killed := time.Now()
+			if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL); err == nil {
+				kills++
+			}
 			r := p.wait(t, 10*time.Second)
 			require.Contains(t, []int{0, 137}, r.Code, r.String())
 			requireConsistent(t, db, 5)
@@ -72,6 +78,7 @@ func TestKillDuringMigration(t *testing.T) {
 		})
 	}
 	t.Logf("kill -9 to a correct database: %v", recover)
+	require.GreaterOrEqual(t, kills, 18, "too few trials killed a running migrator to prove anything")
 }
 
 // A runner paused (SIGSTOP) past its lease loses the lock to another runner;
