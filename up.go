@@ -122,7 +122,7 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 		res.UpToDate = true
 		return res, nil
 	}
-	conn, err := m.db.Conn(ctx)
+	conn, err := driver.Conn(ctx, m.db)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}

@@ -200,3 +200,27 @@ type Driver interface {
 func IsBadConn(err error) bool {
 	return errors.Is(err, sqldriver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
 }
+
+// Conn pins a working connection. database/sql retries a broken pooled
+// connection for its own queries but not for a pinned *sql.Conn, so a
+// connection the server closed (restart, pooler recycling, idle timeout)
+// would fail the first statement; a ping here discards it instead.
+func Conn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
+	var last error
+	for range 3 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.PingContext(ctx); err != nil {
+			c.Close()
+			last = err
+			if IsBadConn(err) {
+				continue
+			}
+			return nil, err
+		}
+		return c, nil
+	}
+	return nil, last
+}

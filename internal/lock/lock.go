@@ -77,7 +77,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout, ErrTimeout)
 		defer cancel()
 	}
-	conn, err := db.Conn(ctx)
+	conn, err := driver.Conn(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("connect for lock: %w", errOr(ctx, err))
 	}
@@ -85,6 +85,16 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	var lastReport time.Time
 	for attempt := 0; ; attempt++ {
 		gen, holder, err := d.TryAcquire(ctx, conn, p)
+		if err != nil && driver.IsBadConn(err) && attempt < 1000 {
+			// The session broke while we waited (server restart, pooler
+			// recycling): a waiter holds nothing, so it just reconnects.
+			conn.Close()
+			if conn, err = driver.Conn(ctx, db); err != nil {
+				return nil, fmt.Errorf("connect for lock: %w", errOr(ctx, err))
+			}
+			p.SessionBound = d.SessionIsDirect(ctx, conn)
+			continue
+		}
 		if err != nil {
 			conn.Close()
 			return nil, errOr(ctx, err)

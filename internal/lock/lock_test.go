@@ -1,0 +1,183 @@
+package lock_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fleetgate/fleetgate/internal/dbtest"
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/driver/postgres"
+	"github.com/fleetgate/fleetgate/internal/driver/sqlite"
+	"github.com/fleetgate/fleetgate/internal/history"
+	"github.com/fleetgate/fleetgate/internal/lock"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+type bundle struct {
+	d  driver.Driver
+	db *sql.DB
+}
+
+func setups() map[string]func(t *testing.T) bundle {
+	tables, _ := driver.NewTables("fleetgate_migrations")
+	return map[string]func(t *testing.T) bundle{
+		"Postgres": func(t *testing.T) bundle {
+			db, err := sql.Open("pgx", dbtest.Postgres(t)+"&default_query_exec_mode=simple_protocol")
+			require.NoError(t, err)
+			t.Cleanup(func() { db.Close() })
+			d := postgres.New(tables)
+			require.NoError(t, d.EnsureTables(context.Background(), db))
+			return bundle{d, db}
+		},
+		"SQLite": func(t *testing.T) bundle {
+			db, err := sql.Open("sqlite", "file:"+t.TempDir()+"/l.db?_pragma=busy_timeout(10000)")
+			require.NoError(t, err)
+			t.Cleanup(func() { db.Close() })
+			d := sqlite.New(tables)
+			require.NoError(t, d.EnsureTables(context.Background(), db))
+			return bundle{d, db}
+		},
+	}
+}
+
+func actor(host string, pid int) history.Actor {
+	return history.Actor{Host: host, PID: pid, OSUser: "test", ToolVersion: "test"}
+}
+
+func TestExclusiveAndRelease(t *testing.T) {
+	t.Parallel()
+	for name, setup := range setups() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			ctx := context.Background()
+			a, err := lock.Acquire(ctx, b.d, b.db, actor("a", os.Getpid()), lock.Options{TTL: 5 * time.Second})
+			require.NoError(t, err)
+			// A second runner cannot get it while the first holds it.
+			_, err = lock.Acquire(ctx, b.d, b.db, actor("b", 1), lock.Options{TTL: 5 * time.Second, Poll: 20 * time.Millisecond, Timeout: 300 * time.Millisecond})
+			require.ErrorIs(t, err, lock.ErrTimeout)
+			h, err := b.d.ReadHolder(ctx, b.db)
+			require.NoError(t, err)
+			require.Equal(t, "a", h.Host)
+			require.NoError(t, a.Release(ctx))
+			h, err = b.d.ReadHolder(ctx, b.db)
+			require.NoError(t, err)
+			require.Nil(t, h)
+			c, err := lock.Acquire(ctx, b.d, b.db, actor("b", 1), lock.Options{TTL: 5 * time.Second, Timeout: time.Second})
+			require.NoError(t, err)
+			require.Greater(t, c.Gen, a.Gen, "each acquisition gets a new fencing generation")
+			require.NoError(t, c.Release(ctx))
+		})
+	}
+}
+
+// A holder that stops renewing loses the lock once its lease expires, and
+// finds out: its lease context ends with ErrLockLost and its fenced commit
+// fails.
+func TestExpiredLeaseIsTakenOverAndFenced(t *testing.T) {
+	t.Parallel()
+	for name, setup := range setups() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			ctx := context.Background()
+			// Simulate a paused holder: take the lock with a raw try-lock,
+			// with no heartbeat running.
+			conn, err := b.db.Conn(ctx)
+			require.NoError(t, err)
+			defer conn.Close()
+			gen, _, err := b.d.TryAcquire(ctx, conn, &driver.AcquireParams{Token: "paused", Actor: actor("other-host", 1), TTL: 300 * time.Millisecond})
+			require.NoError(t, err)
+			require.Positive(t, gen)
+
+			start := time.Now()
+			l, err := lock.Acquire(ctx, b.d, b.db, actor("b", 2), lock.Options{TTL: 5 * time.Second, Poll: 20 * time.Millisecond, Timeout: 5 * time.Second})
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "taken over before the lease expired")
+			defer l.Release(ctx)
+
+			// The paused holder's commit is refused inside its transaction.
+			require.NoError(t, b.d.Begin(ctx, conn, nil))
+			err = b.d.Commit(ctx, conn, &driver.Record{Token: "paused", Generation: gen, TTL: time.Second,
+				Applied: &history.Applied{Version: 1, Name: "x", Checksum: "c", Phase: "pre", UpSQL: "SELECT 1", Complete: true, Actor: actor("other-host", 1)}})
+			require.ErrorIs(t, err, driver.ErrLockLost)
+			rows, err := b.d.ReadApplied(ctx, b.db, false)
+			require.NoError(t, err)
+			require.Empty(t, rows, "a fenced-out holder committed its history row")
+			require.ErrorIs(t, b.d.Renew(ctx, conn, "paused", gen, time.Second, 0), driver.ErrLockLost)
+		})
+	}
+}
+
+// A holder on this host whose process is gone is taken over at once,
+// without waiting for its lease.
+func TestDeadLocalHolderTakenOverAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setups()["SQLite"](t)
+	ctx := context.Background()
+	host, _ := os.Hostname()
+	conn, err := b.db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	// pid 2^22+1 is above Linux's pid_max default: no such process.
+	_, _, err = b.d.TryAcquire(ctx, conn, &driver.AcquireParams{Token: "dead", Actor: actor(host, 4194305), TTL: time.Hour})
+	require.NoError(t, err)
+	l, err := lock.Acquire(ctx, b.d, b.db, actor(host, os.Getpid()), lock.Options{TTL: 5 * time.Second, Timeout: 3 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, l.Release(ctx))
+}
+
+// On a direct PostgreSQL connection the lock is bound to the holder's
+// session: when that session ends, the lock is free at once.
+func TestPostgresSessionDeathFreesLock(t *testing.T) {
+	t.Parallel()
+	b := setups()["Postgres"](t)
+	ctx := context.Background()
+	conn, err := b.db.Conn(ctx)
+	require.NoError(t, err)
+	require.True(t, b.d.SessionIsDirect(ctx, conn), "a loopback TCP connection is direct")
+	_, _, err = b.d.TryAcquire(ctx, conn, &driver.AcquireParams{Token: "dying", Actor: actor("elsewhere", 1), TTL: time.Hour, SessionBound: true})
+	require.NoError(t, err)
+	var pid int
+	require.NoError(t, conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid))
+	_, err = b.db.ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid)
+	require.NoError(t, err)
+	conn.Close()
+	l, err := lock.Acquire(ctx, b.d, b.db, actor("b", 2), lock.Options{TTL: 5 * time.Second, Timeout: 5 * time.Second})
+	require.NoError(t, err, "an hour-long lease of a dead session must not block")
+	require.NoError(t, l.Release(ctx))
+}
+
+// Losing the lease cancels the holder's lease context with ErrLockLost.
+func TestHeartbeatDetectsLoss(t *testing.T) {
+	t.Parallel()
+	for name, setup := range setups() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			ctx := context.Background()
+			l, err := lock.Acquire(ctx, b.d, b.db, actor("a", os.Getpid()), lock.Options{TTL: 400 * time.Millisecond})
+			require.NoError(t, err)
+			// Someone (an operator, or a runner that saw the lease expire)
+			// takes the row away.
+			_, err = b.db.ExecContext(ctx, "UPDATE fleetgate_lock SET holder = 'thief', generation = generation + 1")
+			require.NoError(t, err)
+			select {
+			case <-l.Context().Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("heartbeat did not notice the lost lease")
+			}
+			require.True(t, errors.Is(context.Cause(l.Context()), driver.ErrLockLost))
+			require.True(t, l.Lost())
+			require.NoError(t, l.Release(ctx))
+		})
+	}
+}
