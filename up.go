@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -37,6 +38,11 @@ type UpOpts struct {
 	// Timeout bounds the wait for the lock (ErrTimeout). Defaults to
 	// waiting as long as the holder is alive.
 	Timeout time.Duration
+	// IfAhead is what to do when the database has migrations newer than
+	// every file of this build: continue (warn), fail (ErrDatabaseAhead)
+	// or rollback (Down with Unknown, then go on). Defaults to
+	// IfAheadContinue.
+	IfAhead IfAhead
 }
 
 // UpResult reports what Up did.
@@ -48,6 +54,8 @@ type UpResult struct {
 	UpToDate bool
 	// Ahead are applied versions newer than every file of this build.
 	Ahead []int64
+	// RolledBack are the versions that IfAheadRollback reverted first.
+	RolledBack []int64
 	// Deferred are pending post-phase versions left for `up --phase post`.
 	Deferred []int64
 	// LockWait is how long this call waited for the lock.
@@ -66,6 +74,9 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
 		return nil, configErr("--phase", "unknown phase %q (want pre or post)", string(opts.Phase))
 	}
+	if err := opts.IfAhead.valid(); err != nil {
+		return nil, err
+	}
 	local, err := m.migrations()
 	if err != nil {
 		return nil, err
@@ -76,6 +87,16 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	}
 	res := &UpResult{}
 	m.noteAhead(ctx, p, res)
+	if len(res.Ahead) > 0 && opts.IfAhead != "" && opts.IfAhead != IfAheadContinue {
+		_, names := aheadOf(p)
+		res.RolledBack, err = m.resolveAhead(ctx, opts.IfAhead, res.Ahead, names, opts.Timeout)
+		if err != nil {
+			return res, err
+		}
+		if p, err = m.plan(ctx, local, popts); err != nil {
+			return res, err
+		}
+	}
 	if len(p.Steps) == 0 {
 		res.UpToDate = true
 		m.log.InfoContext(ctx, "schema is up to date", slog.Int("migrations", len(local)))
@@ -163,8 +184,9 @@ func (m *Migrator) noteAhead(ctx context.Context, p *plan.Plan, res *UpResult) {
 		res.Deferred = append(res.Deferred, d.Version)
 	}
 	if len(res.Ahead) > 0 {
-		m.log.WarnContext(ctx, "database is ahead of this build (a newer deploy ran first, or this build is a rollback); continuing, pre-phase changes are compatible",
-			slog.Any("unknown_versions", res.Ahead))
+		_, names := aheadOf(p)
+		m.log.WarnContext(ctx, "database is ahead of this build: it has migrations this build does not ship (a newer deploy ran first, or this build is a rollback); pre-phase changes are compatible with older code",
+			slog.Any("unknown_versions", res.Ahead), slog.String("unknown", strings.Join(names, " ")))
 	}
 }
 

@@ -22,6 +22,9 @@ const usage = `usage: fleetgate <command> [flags]
 
 commands:
   up        apply pending migrations (waits for another runner instead of failing)
+            --if-ahead fail|rollback|continue: when the database has migrations this build lacks
+  down      roll back the newest migration; --steps N, --to V (0: all), or --unknown
+            (every applied migration this build does not contain), using stored down scripts
   status    show applied, pending, missing and modified migrations, and the lock holder
   history   show the audit log, newest first
   validate  check files and checksums against the database; never writes
@@ -125,6 +128,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch cmd {
 	case "up":
 		err = e.up(ctx, rest)
+	case "down":
+		err = e.down(ctx, rest)
 	case "status":
 		err = e.status(ctx, rest)
 	case "history":

@@ -18,6 +18,7 @@ func (e *env) up(ctx context.Context, args []string) error {
 	phase := fs.String("phase", "pre", "pre or post")
 	ooo := fs.Bool("allow-out-of-order", false, "apply pending migrations older than applied ones")
 	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
+	ifAhead := fs.String("if-ahead", "continue", "when the database has migrations this build lacks: fail, rollback or continue")
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -34,7 +35,8 @@ func (e *env) up(ctx context.Context, args []string) error {
 	}
 	defer m.Close()
 	start := time.Now()
-	res, err := m.Up(ctx, &fleetgate.UpOpts{To: *to, Phase: fleetgate.Phase(*phase), AllowOutOfOrder: *ooo, Timeout: *timeout})
+	res, err := m.Up(ctx, &fleetgate.UpOpts{To: *to, Phase: fleetgate.Phase(*phase), AllowOutOfOrder: *ooo, Timeout: *timeout,
+		IfAhead: fleetgate.IfAhead(*ifAhead)})
 	if res != nil && len(res.Applied) > 0 {
 		e.log.Info("done", "applied", len(res.Applied), "elapsed", time.Since(start).Round(time.Millisecond))
 	}
@@ -94,7 +96,7 @@ func (e *env) status(ctx context.Context, args []string) error {
 
 func (e *env) history(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print JSON Lines, one event per line")
+	asJSON := fs.Bool("json", false, "print a JSON array of events (schema: docs/history.schema.json)")
 	version := fs.Int64("version", 0, "only events of this version")
 	since := fs.String("since", "", "only events since this time (RFC 3339) or duration ago (e.g. 24h)")
 	limit := fs.Int("limit", 0, "at most this many events")

@@ -144,8 +144,17 @@ func (r *Runner) apply(ctx context.Context, st plan.Step, first bool) error {
 }
 
 func (r *Runner) applyTx(ctx context.Context, m *source.Migration, start time.Time, first bool) error {
+	return r.retryLockTimeout(ctx, m.Version, func() error { return r.applyTxOnce(ctx, m, start, first) },
+		func(err error) { r.recordFailure(ctx, m, err, time.Since(start)) })
+}
+
+// retryLockTimeout runs once until it succeeds, fails with anything but a
+// lock timeout, or has been retried LockRetries times. Each timed-out
+// attempt is reported to failed (which records it) before the backoff. Ups
+// and downs share it, so both behave the same behind a long transaction.
+func (r *Runner) retryLockTimeout(ctx context.Context, version int64, once func() error, failed func(error)) error {
 	for attempt := 0; ; attempt++ {
-		err := r.applyTxOnce(ctx, m, start, first)
+		err := once()
 		if err == nil || !r.D.IsLockTimeout(err) || attempt >= r.Opts.LockRetries {
 			return err
 		}
@@ -153,9 +162,9 @@ func (r *Runner) applyTx(ctx context.Context, m *source.Migration, start time.Ti
 		// the application's queued queries drain between attempts.
 		backoff := min(100*time.Millisecond<<attempt, 5*time.Second)
 		backoff = backoff/2 + rand.N(backoff)
-		r.Logger.WarnContext(ctx, "lock timeout, retrying", slog.Int64("version", m.Version),
+		r.Logger.WarnContext(ctx, "lock timeout, retrying", slog.Int64("version", version),
 			slog.Int("attempt", attempt+1), slog.Duration("backoff", backoff.Round(time.Millisecond)))
-		r.recordFailure(ctx, m, err, time.Since(start))
+		failed(err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -249,13 +258,20 @@ func (r *Runner) exec(ctx context.Context, m *source.Migration, s source.Stateme
 }
 
 func (r *Runner) stepErr(ctx context.Context, m *source.Migration, s *source.Statement, err error) error {
+	return r.failedAt(ctx, m.Version, m.Name, m.File, s, err)
+}
+
+// failedAt turns err into a *StepError naming the statement, or into
+// driver.ErrLockLost when the lease is gone (the error then only reflects
+// the takeover).
+func (r *Runner) failedAt(ctx context.Context, version int64, name, file string, s *source.Statement, err error) error {
 	if r.Lease.Lost() || errors.Is(context.Cause(ctx), driver.ErrLockLost) || r.Lease.Verify(ctx) != nil {
 		err = driver.ErrLockLost
 	}
 	if errors.Is(err, driver.ErrLockLost) {
 		return err
 	}
-	se := &StepError{Version: m.Version, Name: m.Name, File: m.File, Index: -1, Err: err}
+	se := &StepError{Version: version, Name: name, File: file, Index: -1, Err: err}
 	if s != nil {
 		se.Line, se.Index, se.Statement = s.Line, s.Index, s.SQL
 	}
@@ -265,7 +281,12 @@ func (r *Runner) stepErr(ctx context.Context, m *source.Migration, s *source.Sta
 // recordFailure appends a failure event outside the (rolled back)
 // migration transaction, so the log keeps every failed attempt.
 func (r *Runner) recordFailure(ctx context.Context, m *source.Migration, err error, dur time.Duration) {
-	ev := r.event(history.KindFailure, m, dur)
+	r.recordFailureEvent(ctx, r.event(history.KindFailure, m, dur), err)
+}
+
+// recordFailureEvent fills ev (a failure of an up or a down) from err and
+// appends it.
+func (r *Runner) recordFailureEvent(ctx context.Context, ev *history.Event, err error) {
 	if errors.Is(err, driver.ErrLockLost) {
 		ev.Kind = history.KindLockLost
 	}

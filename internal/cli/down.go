@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/fleetgate/fleetgate"
+)
+
+// down rolls back: one step by default, --steps N, --to V (0: all) or
+// --unknown.
+func (e *env) down(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("down", flag.ContinueOnError)
+	steps := fs.Int("steps", 0, "revert the N newest applied migrations (default 1)")
+	to := fs.Int64("to", -1, "revert every applied migration newer than this version (0: all)")
+	unknown := fs.Bool("unknown", false, "revert every applied migration this build's directory does not contain")
+	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
+	pos, err := e.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return &fleetgate.ConfigError{Setting: "down", Msg: fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	opts := &fleetgate.DownOpts{Steps: *steps, Unknown: *unknown, Timeout: *timeout}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case set["steps"] && *steps < 1:
+		return &fleetgate.ConfigError{Setting: "--steps", Msg: "must be at least 1"}
+	case set["to"] && *to < 0:
+		return &fleetgate.ConfigError{Setting: "--to", Msg: "must be a version, or 0 to revert everything"}
+	case set["to"] && *to == 0:
+		opts.All = true
+	case set["to"]:
+		opts.To = *to
+	}
+	if n := btoi(set["steps"]) + btoi(set["to"]) + btoi(*unknown); n > 1 {
+		return &fleetgate.ConfigError{Setting: "down", Msg: "give at most one of --steps, --to and --unknown"}
+	}
+	m, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	start := time.Now()
+	res, err := m.Down(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if len(res.Reverted) > 0 {
+		e.log.Info("done", "reverted", len(res.Reverted), "at", res.At, "elapsed", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
