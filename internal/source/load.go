@@ -66,40 +66,58 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneErro
 
 // Load reads every migration in dir of fsys (not its subdirectories) and
 // returns them sorted by version, numerically: "10_x.sql" comes after
-// "9_y.sql".
+// "9_y.sql". It detects the format (LoadFormat with FormatAuto).
+func Load(fsys fs.FS, dir string) ([]*Migration, error) {
+	ms, _, err := LoadFormat(fsys, dir, FormatAuto)
+	return ms, err
+}
+
+// LoadFormat reads every migration in dir of fsys (not its subdirectories)
+// in format f, and returns them sorted by version, numerically, with the
+// format it read. FormatAuto detects the format from the files: goose and
+// dbmate files by their markers, golang-migrate by its .up.sql/.down.sql
+// names, fleetgate otherwise. The fleetgate format and the golang-migrate
+// layout may be mixed in one directory (fleetgate has always read both);
+// any other mix is an error naming the odd file.
 //
 // Files that do not end in ".sql" (README.md, directories) and hidden files
 // are ignored. A ".sql" file with a malformed name is an error rather than
 // being skipped, so that a typo cannot make a migration silently disappear.
-// Both the fleetgate format and the golang-migrate layout are read, and may
-// be mixed in one directory.
 //
-// Every file is validated before Load returns, so a caller gets all
+// Every file is validated before LoadFormat returns, so a caller gets all
 // migrations or none. The first problem found is returned: an *Error for a
 // malformed file, or a wrapped fs error when the directory or a file cannot
 // be read. All names (in name order) and version clashes are checked before
 // any content is read, then contents in version order, so the same tree
 // always gives the same error and a misnamed file is reported without
 // reading hundreds of others first.
-func Load(fsys fs.FS, dir string) ([]*Migration, error) {
+func LoadFormat(fsys fs.FS, dir string, f Format) ([]*Migration, Format, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
-		return nil, fmt.Errorf("read migrations directory: %w", err)
+		return nil, f, fmt.Errorf("read migrations directory: %w", err)
 	}
 	type group struct {
 		up, down         string // paths
 		upName, downName fileName
+		upData, downData []byte
 	}
 	groups := make(map[int64]*group, len(entries))
+	var goFiles []string
 	for _, e := range entries {
 		base := e.Name()
+		if !strings.HasPrefix(base, ".") && !e.IsDir() && goMigrationName.MatchString(base) {
+			goFiles = append(goFiles, path.Join(dir, base))
+		}
 		if strings.HasPrefix(base, ".") || e.IsDir() || !strings.HasSuffix(strings.ToLower(base), ".sql") {
 			continue
 		}
 		file := path.Join(dir, base)
 		fn, err := parseFileName(base)
 		if err != nil {
-			return nil, &Error{File: file, Msg: err.Error()}
+			return nil, f, &Error{File: file, Msg: err.Error()}
+		}
+		if err := checkFormat(f, file, fn.kind); err != nil {
+			return nil, f, err
 		}
 		g := groups[fn.version]
 		if g == nil {
@@ -108,13 +126,13 @@ func Load(fsys fs.FS, dir string) ([]*Migration, error) {
 		}
 		if fn.kind == fileDown {
 			if g.down != "" {
-				return nil, &Error{File: file, Msg: fmt.Sprintf("duplicate version %d: also in %s", fn.version, g.down)}
+				return nil, f, &Error{File: file, Msg: fmt.Sprintf("duplicate version %d: also in %s", fn.version, g.down)}
 			}
 			g.down, g.downName = file, fn
 			continue
 		}
 		if g.up != "" {
-			return nil, &Error{File: file, Msg: fmt.Sprintf("duplicate version %d: also in %s", fn.version, g.up)}
+			return nil, f, &Error{File: file, Msg: fmt.Sprintf("duplicate version %d: also in %s", fn.version, g.up)}
 		}
 		g.up, g.upName = file, fn
 	}
@@ -129,37 +147,72 @@ func Load(fsys fs.FS, dir string) ([]*Migration, error) {
 		switch {
 		case g.down == "":
 		case g.up == "":
-			return nil, &Error{File: g.down, Msg: fmt.Sprintf("no matching %d_<name>.up.sql for this .down.sql file", v)}
+			return nil, f, &Error{File: g.down, Msg: fmt.Sprintf("no matching %d_<name>.up.sql for this .down.sql file", v)}
 		case g.upName.kind == filePlain:
-			return nil, &Error{File: g.down, Msg: fmt.Sprintf("duplicate version %d: also in %s, which is not a .up.sql file", v, g.up)}
+			return nil, f, &Error{File: g.down, Msg: fmt.Sprintf("duplicate version %d: also in %s, which is not a .up.sql file", v, g.up)}
 		}
+	}
+
+	// Read everything, then settle the format, then parse: a directory is
+	// of one format, so a goose file is not reported as a fleetgate file
+	// missing its markers.
+	detected, firstFile := f, ""
+	for _, v := range versions {
+		g := groups[v]
+		if g.upData, err = readFile(fsys, g.up); err != nil {
+			return nil, f, err
+		}
+		if g.down != "" {
+			if g.downData, err = readFile(fsys, g.down); err != nil {
+				return nil, f, err
+			}
+		}
+		if f != FormatAuto {
+			continue
+		}
+		ff := detectFile(g.upName.kind, g.upData)
+		switch {
+		case firstFile == "":
+			detected, firstFile = ff, g.up
+		case family(ff) != family(detected):
+			return nil, f, mixedFormats(g.up, ff, firstFile, detected)
+		case ff != detected:
+			detected = FormatFleetgate // both layouts, read as fleetgate
+		}
+	}
+	if detected == FormatAuto {
+		detected = FormatFleetgate
+	}
+	if detected == FormatGoose && len(goFiles) > 0 {
+		return nil, detected, &Error{File: goFiles[0], Msg: "goose Go migrations cannot be run by fleetgate; rewrite it as a .sql migration"}
 	}
 
 	migrations := make([]*Migration, 0, len(versions))
 	for _, v := range versions {
 		g := groups[v]
-		data, err := readFile(fsys, g.up)
-		if err != nil {
-			return nil, err
-		}
-		m, err := parseFile(g.up, g.upName, data)
-		if err != nil {
-			return nil, err
-		}
-		if g.down != "" {
-			data, err := readFile(fsys, g.down)
-			if err != nil {
-				return nil, err
+		var m *Migration
+		switch detected {
+		case FormatGoose:
+			m, err = parseGoose(g.up, g.upName, g.upData)
+		case FormatDbmate:
+			m, err = parseDbmate(g.up, g.upName, g.upData)
+		default:
+			var noTx bool
+			m, noTx, err = parseFile(g.up, g.upName, g.upData)
+			if err == nil && g.down != "" {
+				m.Down, err = parseDownFile(g.down, g.downData, noTx)
+				if err == nil {
+					m.DownFile = g.down
+					m.DownChecksum = Checksum([]byte(m.Down.SQL))
+				}
 			}
-			if m.Down, err = parseDownFile(g.down, data); err != nil {
-				return nil, err
-			}
-			m.DownFile = g.down
-			m.DownChecksum = Checksum([]byte(m.Down.SQL))
+		}
+		if err != nil {
+			return nil, detected, err
 		}
 		migrations = append(migrations, m)
 	}
-	return migrations, nil
+	return migrations, detected, nil
 }
 
 // readFile reads file, refusing anything over MaxFileSize before reading it,

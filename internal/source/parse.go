@@ -24,7 +24,8 @@ type directive struct {
 // optional -- fleetgate:down markers) or "<version>_<name>.up.sql" (the
 // golang-migrate layout, where the whole file is the up section and the
 // migration has no down section, since that lives in another file: use Load
-// to read both).
+// to read both). A file with goose annotations (-- +goose Up) or dbmate
+// markers (-- migrate:up) is parsed as that tool's format.
 //
 // Errors about the content are *Error values naming file and line.
 func Parse(file string, data []byte) (*Migration, error) {
@@ -35,19 +36,34 @@ func Parse(file string, data []byte) (*Migration, error) {
 	if fn.kind == fileDown {
 		return nil, &Error{File: file, Msg: "a .down.sql file is read together with its .up.sql file by Load, not on its own"}
 	}
-	return parseFile(file, fn, data)
+	var m *Migration
+	switch detectFile(fn.kind, data) {
+	case FormatGoose:
+		m, err = parseGoose(file, fn, data)
+	case FormatDbmate:
+		m, err = parseDbmate(file, fn, data)
+	default:
+		m, _, err = parseFile(file, fn, data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
-func parseFile(file string, fn fileName, data []byte) (*Migration, error) {
-	m, err := parseText(fn, data)
+// parseFile parses a file of the fleetgate format or a golang-migrate
+// .up.sql file. noTx reports the file's own no-transaction directive, which
+// also governs a .down.sql file read later.
+func parseFile(file string, fn fileName, data []byte) (m *Migration, noTx bool, err error) {
+	m, noTx, err = parseText(fn, data)
 	if err != nil {
-		return nil, inFile(err, file)
+		return nil, false, inFile(err, file)
 	}
 	m.File = file
 	if m.Down != nil {
 		m.DownFile = file
 	}
-	return m, nil
+	return m, noTx, nil
 }
 
 // fileParser parses one file in a single scan: section markers end the
@@ -68,7 +84,25 @@ type fileParser struct {
 	phaseLine int
 }
 
-func parseText(fn fileName, data []byte) (*Migration, error) {
+func parseText(fn fileName, data []byte) (*Migration, bool, error) {
+	m, err := parseSections(fn, data)
+	if err != nil {
+		return nil, false, err
+	}
+	noTx := m.NoTransaction
+	if err := m.Up.planTx(noTx); err != nil {
+		return nil, false, err
+	}
+	if m.Down != nil {
+		if err := m.Down.planTx(noTx); err != nil {
+			return nil, false, err
+		}
+	}
+	m.NoTransaction = m.Up.NoTransaction
+	return m, noTx, nil
+}
+
+func parseSections(fn fileName, data []byte) (*Migration, error) {
 	norm, err := decode(data)
 	if err != nil {
 		return nil, err
@@ -211,8 +245,13 @@ func (p *fileParser) downMarker(d directive) error {
 // down section; fleetgate directives are refused there because the
 // migration's settings (no-transaction, phase, allow) belong to its up file,
 // and silently ignoring them would surprise whoever wrote them.
-func parseDownFile(file string, data []byte) (*Section, error) {
+//
+// noTx is the .up.sql file's no-transaction directive, which covers both.
+func parseDownFile(file string, data []byte, noTx bool) (*Section, error) {
 	sec, err := parseDownText(data)
+	if err == nil {
+		err = sec.planTx(noTx)
+	}
 	if err != nil {
 		return nil, inFile(err, file)
 	}

@@ -102,9 +102,10 @@ func TestParse(t *testing.T) {
 			want: &Migration{
 				Version: 5, Name: "add.index", File: "5_add.index.sql",
 				Up: Section{
-					SQL:        "CREATE INDEX CONCURRENTLY i ON t (a);\n-- fleetgate:allow PG002 second finding\n",
-					StartLine:  9,
-					Statements: []Statement{{SQL: "CREATE INDEX CONCURRENTLY i ON t (a)", Line: 9, Col: 1}},
+					SQL:           "CREATE INDEX CONCURRENTLY i ON t (a);\n-- fleetgate:allow PG002 second finding\n",
+					StartLine:     9,
+					Statements:    []Statement{{SQL: "CREATE INDEX CONCURRENTLY i ON t (a)", Line: 9, Col: 1}},
+					NoTransaction: true,
 				},
 				NoTransaction: true,
 				Phase:         PhasePost,
@@ -171,9 +172,10 @@ func TestParse(t *testing.T) {
 			want: &Migration{
 				Version: 9, Name: "add_col", File: "db/9_add_col.up.sql",
 				Up: Section{
-					SQL:        "-- fleetgate:no-transaction\nALTER TABLE t ADD COLUMN c int;\n",
-					StartLine:  1,
-					Statements: []Statement{{SQL: "ALTER TABLE t ADD COLUMN c int", Line: 2, Col: 1}},
+					SQL:           "-- fleetgate:no-transaction\nALTER TABLE t ADD COLUMN c int;\n",
+					StartLine:     1,
+					Statements:    []Statement{{SQL: "ALTER TABLE t ADD COLUMN c int", Line: 2, Col: 1}},
+					NoTransaction: true,
 				},
 				NoTransaction: true,
 				Phase:         PhasePre,

@@ -52,6 +52,16 @@ type Section struct {
 	// Statements are the statements of SQL in order. An explicitly empty
 	// section has an empty, non-nil slice.
 	Statements []Statement
+	// NoTransaction is set when the section runs statement by statement
+	// rather than in one transaction: the file asks for it (a
+	// no-transaction directive, goose's NO TRANSACTION, dbmate's
+	// transaction:false), or its statements demand it (CONCURRENTLY,
+	// VACUUM, several explicit transaction blocks). See Units.
+	NoTransaction bool
+	// Units group Statements when the file manages transactions itself: nil
+	// when it has no explicit BEGIN ... COMMIT block, so that every
+	// statement is its own unit.
+	Units []Unit
 }
 
 // Allow records an operator's decision to accept one check finding for a
@@ -79,8 +89,10 @@ type Migration struct {
 	// Down is nil when the migration has no down section and so cannot be
 	// rolled back; a non-nil Down without statements is an explicit no-op.
 	Down *Section
-	// NoTransaction is set by "-- fleetgate:no-transaction", for statements
-	// such as CREATE INDEX CONCURRENTLY that refuse to run in a transaction.
+	// NoTransaction is Up.NoTransaction: set by "-- fleetgate:no-transaction"
+	// (or the equivalent of another tool's format), for statements such as
+	// CREATE INDEX CONCURRENTLY that refuse to run in a transaction, and
+	// derived from the statements when they need it.
 	NoTransaction bool
 	// Phase defaults to PhasePre.
 	Phase  Phase
