@@ -334,3 +334,54 @@ func holdLock(t *testing.T, m *fleetgate.Migrator, backend string) func() {
 		require.NoError(t, err)
 	}
 }
+
+// A down queued behind a long transaction gives up its table lock after
+// lock_timeout and retries with backoff, as an up does, so application
+// queries never queue behind it; each timed-out attempt is in the log.
+func TestDownRetriesLockTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := backends[0].url(t) // PostgreSQL: SQLite has no lock_timeout
+	log := &lockedBuffer{}
+	m, err := fleetgate.Open(ctx, url, mapFS(tables(3, 0)), &fleetgate.Config{
+		Logger: slog.New(slog.NewTextHandler(log, nil)), LockTimeout: 100 * time.Millisecond, LockRetries: 20})
+	require.NoError(t, err)
+	defer m.Close()
+	_, err = m.Up(ctx, nil)
+	require.NoError(t, err)
+
+	// The application's long transaction reads t3.
+	app, err := m.DB().BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = app.Exec("SELECT count(*) FROM t3")
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	var res *fleetgate.DownResult
+	go func() {
+		var err error
+		res, err = m.Down(ctx, nil)
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		evs, err := m.History(ctx, &fleetgate.HistoryOpts{Version: 3})
+		return err == nil && len(evs) > 0 && evs[0].Kind == "failure"
+	}, 30*time.Second, 20*time.Millisecond)
+	require.NoError(t, app.Commit())
+	require.NoError(t, <-done)
+	require.Equal(t, []int64{3}, res.Reverted)
+
+	evs, err := m.History(ctx, &fleetgate.HistoryOpts{Version: 3})
+	require.NoError(t, err)
+	require.Equal(t, "rollback", evs[0].Kind)
+	fails := 0
+	for _, e := range evs[1:] {
+		if e.Kind == "failure" {
+			fails++
+			require.Equal(t, "down", e.Direction)
+			require.Contains(t, e.Error, "55P03")
+		}
+	}
+	require.Positive(t, fails)
+	require.Contains(t, log.String(), "lock timeout, retrying")
+}
