@@ -96,7 +96,7 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 		return nil, err
 	}
 	res := &DownResult{}
-	rows, err := m.readApplied(ctx, true)
+	rows, err := m.readApplied(ctx, m.db, true)
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +116,8 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
 		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout,
 		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
-		Recheck: func(ctx context.Context) (bool, error) {
-			rows, err := m.readApplied(ctx, true)
+		Recheck: func(ctx context.Context, q driver.Querier) (bool, error) {
+			rows, err := m.readApplied(ctx, q, true)
 			if err != nil {
 				return false, err
 			}
@@ -129,7 +129,7 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 		return nil, err
 	}
 	if lease == nil {
-		rows, err := m.readApplied(ctx, false)
+		rows, err := m.readApplied(ctx, m.db, false)
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +145,7 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 	res.LockWait = lease.Waited
 	// Re-read under the lock: the runner we waited for may have reverted
 	// (or applied) some of them.
-	if rows, err = m.readApplied(ctx, true); err != nil {
+	if rows, err = m.readApplied(ctx, m.db, true); err != nil {
 		return nil, err
 	}
 	if steps, err = plan.BuildDown(local, toStored(rows), target); err != nil {

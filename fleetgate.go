@@ -150,12 +150,12 @@ func cutPrefixDir(file, dir string) (string, bool) {
 
 // readApplied returns the history rows; none when the tables do not exist
 // yet (nothing applied), without creating them.
-func (m *Migrator) readApplied(ctx context.Context, full bool) ([]history.Applied, error) {
-	rows, err := m.d.ReadApplied(ctx, m.db, full)
+func (m *Migrator) readApplied(ctx context.Context, q driver.Querier, full bool) ([]history.Applied, error) {
+	rows, err := m.d.ReadApplied(ctx, q, full)
 	if err == nil {
 		return rows, nil
 	}
-	ok, terr := m.d.TablesExist(ctx, m.db)
+	ok, terr := m.d.TablesExist(ctx, q)
 	if terr != nil {
 		return nil, fmt.Errorf("connect: %w", terr)
 	}
@@ -163,7 +163,7 @@ func (m *Migrator) readApplied(ctx context.Context, full bool) ([]history.Applie
 		return nil, nil
 	}
 	// Another runner created the tables between our two reads.
-	return m.d.ReadApplied(ctx, m.db, full)
+	return m.d.ReadApplied(ctx, q, full)
 }
 
 func toPlan(rows []history.Applied) []plan.Applied {

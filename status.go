@@ -59,7 +59,7 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := m.readApplied(ctx, false)
+	rows, err := m.readApplied(ctx, m.db, false)
 	if err != nil {
 		return nil, err
 	}

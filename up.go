@@ -77,11 +77,27 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	if err := opts.IfAhead.valid(); err != nil {
 		return nil, err
 	}
+	// Read the history while the files are parsed: on a no-op up, which
+	// every instance of a fleet runs at every start, the two together are
+	// most of the work.
+	type read struct {
+		rows []history.Applied
+		err  error
+	}
+	rowsCh := make(chan read, 1)
+	go func() {
+		rows, err := m.readApplied(ctx, m.db, false)
+		rowsCh <- read{rows, err}
+	}()
 	local, err := m.migrations()
+	rd := <-rowsCh
 	if err != nil {
 		return nil, err
 	}
-	p, err := m.plan(ctx, local, popts)
+	if rd.err != nil {
+		return nil, rd.err
+	}
+	p, err := plan.Build(local, toPlan(rd.rows), popts)
 	if err != nil {
 		return nil, err
 	}
@@ -108,8 +124,8 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
 		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout,
 		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
-		Recheck: func(ctx context.Context) (bool, error) {
-			p, err := m.plan(ctx, local, popts)
+		Recheck: func(ctx context.Context, q driver.Querier) (bool, error) {
+			p, err := m.planOn(ctx, q, local, popts)
 			return err == nil && len(p.Steps) == 0, err
 		},
 	})
@@ -169,7 +185,13 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 
 // plan reads the history (versions and checksums only) and plans.
 func (m *Migrator) plan(ctx context.Context, local []*source.Migration, popts plan.Options) (*plan.Plan, error) {
-	rows, err := m.readApplied(ctx, false)
+	return m.planOn(ctx, m.db, local, popts)
+}
+
+// planOn is plan on a given connection: a waiter re-checks on the
+// connection it polls the lock with, so it holds one, not two.
+func (m *Migrator) planOn(ctx context.Context, q driver.Querier, local []*source.Migration, popts plan.Options) (*plan.Plan, error) {
+	rows, err := m.readApplied(ctx, q, false)
 	if err != nil {
 		return nil, err
 	}

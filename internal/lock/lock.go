@@ -34,7 +34,8 @@ type Options struct {
 	ReportEvery time.Duration
 	// Recheck is called every few polls while waiting; when it returns
 	// true the wait ends without the lock (another runner did the work).
-	Recheck func(ctx context.Context) (done bool, err error)
+	// It runs on the lock's own connection.
+	Recheck func(ctx context.Context, q driver.Querier) (done bool, err error)
 }
 
 func (o *Options) defaults() {
@@ -83,6 +84,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	}
 	p := &driver.AcquireParams{Token: newToken(), Actor: actor, TTL: opts.TTL, SessionBound: d.SessionIsDirect(ctx, conn)}
 	var lastReport time.Time
+	var lastGen int64
 	for attempt := 0; ; attempt++ {
 		gen, holder, err := d.TryAcquire(ctx, conn, p)
 		if err != nil && driver.IsBadConn(err) && attempt < 1000 {
@@ -116,8 +118,14 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 				lastReport = time.Now()
 			}
 		}
-		if opts.Recheck != nil && attempt%3 == 2 {
-			done, err := opts.Recheck(ctx)
+		// Re-check the history when the holder changed or let go (it
+		// likely finished the work we wait for), else every third poll.
+		changed := holder == nil || holder.Generation != lastGen
+		if holder != nil {
+			lastGen = holder.Generation
+		}
+		if opts.Recheck != nil && (changed || attempt%3 == 2) {
+			done, err := opts.Recheck(ctx, conn)
 			if err != nil {
 				conn.Close()
 				return nil, errOr(ctx, err)
