@@ -1,0 +1,48 @@
+package lint
+
+import (
+	"errors"
+	"strings"
+)
+
+// IndexBuild is a CREATE INDEX CONCURRENTLY statement: the index it builds
+// and the table it builds it on. Schema is the table's schema as written,
+// "" when unqualified; the index lives in the table's schema.
+type IndexBuild struct {
+	Schema, Table, Name string
+	Unique              bool
+}
+
+// ConcurrentIndex reports whether sql is a named CREATE INDEX CONCURRENTLY.
+// The executor asks before running each statement of a no-transaction
+// migration, so a statement that cannot be one (no CONCURRENTLY in its
+// text) is answered without touching the parser.
+func ConcurrentIndex(sql string) (IndexBuild, bool, error) {
+	if !containsFold(sql, "concurrently") {
+		return IndexBuild{}, false, nil
+	}
+	res, err := parse(sql)
+	var ie *internalError
+	if errors.As(err, &ie) {
+		return IndexBuild{}, false, err
+	}
+	if err != nil || len(res.Stmts) != 1 {
+		// Not ours to judge: the database reports the syntax error.
+		return IndexBuild{}, false, nil
+	}
+	ix := res.Stmts[0].Stmt.GetIndexStmt()
+	if ix == nil || !ix.Concurrent || ix.Idxname == "" || ix.Relation == nil {
+		return IndexBuild{}, false, nil
+	}
+	return IndexBuild{Schema: ix.Relation.Schemaname, Table: ix.Relation.Relname, Name: ix.Idxname, Unique: ix.Unique}, true, nil
+}
+
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		if strings.EqualFold(s[i:i+n], sub) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,3 @@
+-- fleetgate:up
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA public;

@@ -1,0 +1,3 @@
+-- fleetgate:phase post
+-- fleetgate:up
+DROP TABLE IF EXISTS old_sessions;

@@ -1,0 +1,3 @@
+-- fleetgate:phase post
+-- fleetgate:up
+ALTER TABLE orders RENAME COLUMN note TO notes;

@@ -1,0 +1,3 @@
+-- fleetgate:up
+ALTER TABLE users
+    ADD COLUMN tier text NOT NULL;

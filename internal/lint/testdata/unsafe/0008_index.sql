@@ -1,0 +1,2 @@
+-- fleetgate:up
+CREATE INDEX users_email_idx ON users (email);

@@ -1,0 +1,3 @@
+-- fleetgate:no-transaction
+-- fleetgate:up
+VACUUM FULL users;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+CLUSTER users USING users_pkey;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+REINDEX TABLE users;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+LOCK TABLE users IN ACCESS EXCLUSIVE MODE;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+UPDATE accounts SET active = true;

@@ -1,0 +1,3 @@
+-- fleetgate:no-transaction
+-- fleetgate:up
+CREATE INDEX CONCURRENTLY ON users (email);
