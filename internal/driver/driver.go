@@ -107,6 +107,12 @@ type TxOptions struct {
 	// transaction (a paused or vanished runner), so its row locks cannot
 	// outlive its lease.
 	IdleTimeout time.Duration
+	// Begin is the statement that opens the transaction instead of a plain
+	// BEGIN: a migration's own explicit block ("BEGIN ISOLATION LEVEL
+	// SERIALIZABLE", possibly followed by SET TRANSACTION), kept verbatim.
+	// SQLite always begins IMMEDIATE, the only mode that takes the write
+	// lock up front, and ignores it. Defaults to BEGIN.
+	Begin string
 }
 
 // Record is what is written in the same transaction as a migration.

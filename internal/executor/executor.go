@@ -176,10 +176,14 @@ func (r *Runner) retryLockTimeout(ctx context.Context, version int64, once func(
 func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start time.Time, first bool) error {
 	wctx, cancel := r.workCtx(ctx)
 	defer cancel()
-	if err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL}); err != nil {
+	// A file that is one explicit BEGIN ... COMMIT block runs as that very
+	// transaction, opened with its own BEGIN and committed with the history
+	// row instead of its COMMIT.
+	begin, stmts := m.Up.TxBody()
+	if err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin}); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
-	for _, s := range m.Up.Statements {
+	for _, s := range stmts {
 		if err := r.exec(wctx, m, s); err != nil {
 			_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
 			return r.stepErr(wctx, m, &s, err)
@@ -207,6 +211,16 @@ func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) e
 	}
 	n := len(m.Up.Statements)
 	for i := st.Resume; i < n; i++ {
+		if u, ok := m.Up.UnitAt(i); ok {
+			if err := r.applyBlock(ctx, m, u, start); err != nil {
+				return err
+			}
+			if u.End == n {
+				return nil // the block's commit recorded the migration
+			}
+			i = u.End - 1
+			continue
+		}
 		s := m.Up.Statements[i]
 		if err := r.exec(wctx, m, s); err != nil {
 			return r.stepErr(wctx, m, &s, err)

@@ -164,8 +164,7 @@ func downStep(m *source.Migration, a Stored) (DownStep, bool, error) {
 		if st.File == "" {
 			st.File = m.File
 		}
-		st.Statements = m.Down.Statements
-		st.NoTransaction = m.NoTransaction
+		st.Statements, st.NoTransaction = downStatements(m.Down)
 		st.FileChecksum = m.DownChecksum
 		st.Differs = !a.Reversible || a.DownChecksum != m.DownChecksum
 		return st, true, nil
@@ -174,7 +173,7 @@ func downStep(m *source.Migration, a Stored) (DownStep, bool, error) {
 		return st, false, nil
 	}
 	st.File = fmt.Sprintf("stored down script of %d_%s", a.Version, a.Name)
-	stmts, err := source.Split(a.DownSQL, 1)
+	sec, err := source.NewSection(a.DownSQL, 1, HasNoTransaction(a.DownSQL))
 	if err != nil {
 		if se, ok := err.(*source.Error); ok {
 			e := *se
@@ -183,9 +182,22 @@ func downStep(m *source.Migration, a Stored) (DownStep, bool, error) {
 		}
 		return st, false, err
 	}
-	st.Statements = stmts
-	st.NoTransaction = HasNoTransaction(a.DownSQL)
+	st.Statements, st.NoTransaction = downStatements(sec)
 	return st, true, nil
+}
+
+// downStatements is what a down section runs. One running in a single
+// transaction leaves out the BEGIN and COMMIT of an explicit block it holds
+// (the step's own transaction is that block, committed with the history
+// change); one running statement by statement (it asks for it, or holds
+// CONCURRENTLY or several blocks) keeps them, so each block commits on its
+// own.
+func downStatements(s *source.Section) ([]source.Statement, bool) {
+	if s.NoTransaction {
+		return s.Statements, true
+	}
+	_, stmts := s.TxBody()
+	return stmts, false
 }
 
 // HasNoTransaction reports whether a stored script carries the

@@ -222,3 +222,20 @@ func (s *Section) planTx(noTx bool) error {
 	}
 	return nil
 }
+
+// NewSection splits sql, a section whose text starts at file line
+// firstLine, and decides how it runs as Parse does for a section of a file;
+// noTx is the file's own no-transaction request. It serves scripts read
+// back from the history, such as a stored down section run by a build that
+// no longer has the file.
+func NewSection(sql string, firstLine int, noTx bool) (*Section, error) {
+	stmts, err := Split(sql, firstLine)
+	if err != nil {
+		return nil, err
+	}
+	s := &Section{SQL: sql, StartLine: firstLine, Statements: stmts}
+	if err := s.planTx(noTx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

@@ -348,6 +348,9 @@ func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Hold
 // SET LOCAL is the only kind of setting that is safe through PgBouncer.
 func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptions) error {
 	q := "BEGIN"
+	if opts != nil && opts.Begin != "" {
+		q = opts.Begin
+	}
 	if opts != nil {
 		if opts.LockTimeout > 0 {
 			q += fmt.Sprintf("; SET LOCAL lock_timeout = %d", opts.LockTimeout.Milliseconds())

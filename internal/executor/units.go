@@ -1,0 +1,51 @@
+package executor
+
+import (
+	"context"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
+	"github.com/fleetgate/fleetgate/internal/source"
+)
+
+// applyBlock runs one explicit BEGIN ... COMMIT block of a migration that
+// otherwise runs statement by statement (it has several blocks, or a
+// statement such as CREATE INDEX CONCURRENTLY next to one). The block is
+// opened with its own BEGIN and, instead of its own COMMIT, committed by the
+// fenced commit that moves the migration's progress past it. So the
+// progress row and the block's changes commit together: a crash inside the
+// block leaves neither, and the resume runs the whole block again; a
+// committed block is recorded as done and is never run again. Progress is
+// never recorded inside a block. The last block of a file records the
+// migration as applied.
+func (r *Runner) applyBlock(ctx context.Context, m *source.Migration, u source.Unit, start time.Time) error {
+	return r.retryLockTimeout(ctx, m.Version, func() error { return r.applyBlockOnce(ctx, m, u, start) },
+		func(err error) { r.recordFailure(ctx, m, err, time.Since(start)) })
+}
+
+func (r *Runner) applyBlockOnce(ctx context.Context, m *source.Migration, u source.Unit, start time.Time) error {
+	wctx, cancel := r.workCtx(ctx)
+	defer cancel()
+	begin, body := m.Up.BlockBody(u)
+	if err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin}); err != nil {
+		return r.stepErr(wctx, m, &m.Up.Statements[u.Start], err)
+	}
+	for _, s := range body {
+		if err := r.exec(wctx, m, s); err != nil {
+			_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+			return r.stepErr(wctx, m, &s, err)
+		}
+	}
+	last := u.End == len(m.Up.Statements)
+	rec := r.Lease.Record()
+	rec.Applied = r.applied(m, time.Since(start), last, u.End)
+	if last {
+		rec.Event = r.event(history.KindApply, m, time.Since(start))
+		rec.Notify = true
+	}
+	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+		return r.stepErr(wctx, m, &m.Up.Statements[u.End-1], err)
+	}
+	return nil
+}
