@@ -50,8 +50,12 @@ type Config struct {
 	// disables it.
 	LockTimeout time.Duration
 	// LockRetries is how often a migration that hit LockTimeout is
-	// retried. Defaults to 10.
+	// retried, with exponential backoff and jitter. Defaults to 10;
+	// negative: no retry.
 	LockRetries int
+	// Checks is what Up does with check findings in the migrations it is
+	// about to apply (PostgreSQL). Defaults to ChecksEnforce.
+	Checks CheckMode
 }
 
 func (c *Config) withDefaults() Config {
@@ -88,6 +92,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.LockRetries == 0 {
 		out.LockRetries = 10
+	}
+	if out.Checks == "" {
+		out.Checks = ChecksEnforce
 	}
 	return out
 }

@@ -51,6 +51,7 @@ type ValidationError = plan.ValidationError
 // ExitCode maps an error to the exit status documented in SPEC.md.
 func ExitCode(err error) int {
 	var (
+		ke *CheckError
 		ce *ConfigError
 		se *SourceError
 		ve *ValidationError
@@ -65,6 +66,8 @@ func ExitCode(err error) int {
 		return 3
 	case errors.As(err, &ve), errors.Is(err, ErrDatabaseAhead):
 		return 4
+	case errors.As(err, &ke):
+		return 5
 	case errors.As(err, &me), errors.Is(err, ErrLockLost):
 		return 1
 	}

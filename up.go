@@ -103,6 +103,11 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	}
 	res := &UpResult{}
 	m.noteAhead(ctx, p, res)
+	// Checks come before anything is written or locked: a refusal leaves
+	// the database untouched. With nothing pending they cost nothing.
+	if err := m.checkPending(ctx, p); err != nil {
+		return res, err
+	}
 	if len(res.Ahead) > 0 && opts.IfAhead != "" && opts.IfAhead != IfAheadContinue {
 		_, names := aheadOf(p)
 		res.RolledBack, err = m.resolveAhead(ctx, opts.IfAhead, res.Ahead, names, opts.Timeout)
@@ -158,6 +163,9 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	if len(p.Steps) == 0 {
 		res.UpToDate = true
 		return res, nil
+	}
+	if err := m.checkPending(ctx, p); err != nil {
+		return res, err
 	}
 	conn, err := driver.Conn(ctx, m.db)
 	if err != nil {

@@ -28,6 +28,8 @@ commands:
   status    show applied, pending, missing and modified migrations, and the lock holder
   history   show the audit log, newest first
   validate  check files and checksums against the database; never writes
+  check [FILES]  lint migrations (default: all in --dir) for changes that break old code,
+            block traffic or cannot run; file:line:col RULE message, or --json; exit 5 on an error
   new NAME  create the next migration file
   version   print the version
 
@@ -82,6 +84,9 @@ type env struct {
 	getenv         func(string) string
 	log            *slog.Logger
 	c              common
+	// tune applies a command's own settings (up's --lock-timeout) to the
+	// library configuration open builds.
+	tune func(*fleetgate.Config)
 }
 
 // Run executes one command line and returns the exit status.
@@ -130,6 +135,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = e.up(ctx, rest)
 	case "down":
 		err = e.down(ctx, rest)
+	case "check":
+		err = e.check(ctx, rest)
 	case "status":
 		err = e.status(ctx, rest)
 	case "history":
@@ -228,6 +235,9 @@ func (e *env) open(ctx context.Context) (*fleetgate.Migrator, error) {
 		Logger: e.log, LeaseTTL: e.c.lease}
 	if e.c.lease < 0 {
 		return nil, &fleetgate.ConfigError{Setting: "--lease", Msg: "must be positive"}
+	}
+	if e.tune != nil {
+		e.tune(cfg)
 	}
 	return fleetgate.Open(ctx, e.c.database, os.DirFS(e.c.dir), cfg)
 }

@@ -19,6 +19,8 @@ func (e *env) up(ctx context.Context, args []string) error {
 	ooo := fs.Bool("allow-out-of-order", false, "apply pending migrations older than applied ones")
 	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
 	ifAhead := fs.String("if-ahead", "continue", "when the database has migrations this build lacks: fail, rollback or continue")
+	lockTimeout := fs.Duration("lock-timeout", 2*time.Second, "PostgreSQL: give up each wait for a table lock after this long and retry the migration (0: wait forever)")
+	lockRetries := fs.Int("lock-retries", 10, "PostgreSQL: retry a migration that hit --lock-timeout this many times, with backoff")
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -28,6 +30,9 @@ func (e *env) up(ctx context.Context, args []string) error {
 	}
 	if *to < 0 {
 		return &fleetgate.ConfigError{Setting: "--to", Msg: "must be a positive version"}
+	}
+	if err := e.lockFlags(*lockTimeout, *lockRetries); err != nil {
+		return err
 	}
 	m, err := e.open(ctx)
 	if err != nil {
@@ -177,5 +182,34 @@ func (e *env) newCmd(args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, p)
+	return nil
+}
+
+// lockFlags validates --lock-timeout and --lock-retries and hands them to
+// the library, where 0 means "the default": a 0 typed on the command line
+// means "none", which the library spells as a negative value.
+func (e *env) lockFlags(timeout time.Duration, retries int) error {
+	if timeout < 0 {
+		return &fleetgate.ConfigError{Setting: "--lock-timeout", Msg: "must not be negative (0 waits forever)"}
+	}
+	if timeout > 0 && timeout < time.Millisecond {
+		return &fleetgate.ConfigError{Setting: "--lock-timeout", Msg: "must be at least 1ms (0 waits forever)"}
+	}
+	if retries < 0 {
+		return &fleetgate.ConfigError{Setting: "--lock-retries", Msg: "must not be negative"}
+	}
+	prev := e.tune
+	e.tune = func(c *fleetgate.Config) {
+		if prev != nil {
+			prev(c)
+		}
+		c.LockTimeout, c.LockRetries = timeout, retries
+		if timeout == 0 {
+			c.LockTimeout = -1
+		}
+		if retries == 0 {
+			c.LockRetries = -1
+		}
+	}
 	return nil
 }

@@ -1,0 +1,302 @@
+package fleetgate
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+
+	"github.com/fleetgate/fleetgate/internal/lint"
+	"github.com/fleetgate/fleetgate/internal/plan"
+	"github.com/fleetgate/fleetgate/internal/source"
+)
+
+// CheckMode is what Up does with the findings of the checks on the
+// migrations it is about to apply.
+type CheckMode string
+
+const (
+	// ChecksEnforce refuses to apply anything while a pending migration has
+	// an error finding that it does not allow (a *CheckError, exit 5).
+	ChecksEnforce CheckMode = "enforce"
+	// ChecksWarn logs the findings as warnings and applies anyway.
+	ChecksWarn CheckMode = "warn"
+	// ChecksOff does not check; the parser is never loaded.
+	ChecksOff CheckMode = "off"
+)
+
+func (c CheckMode) valid() error {
+	switch c {
+	case "", ChecksEnforce, ChecksWarn, ChecksOff:
+		return nil
+	}
+	return configErr("--checks", "unknown mode %q (want enforce, warn or off)", string(c))
+}
+
+// Severity of a check finding: error findings block, warnings inform.
+type Severity = lint.Severity
+
+const (
+	SeverityError   = lint.SeverityError
+	SeverityWarning = lint.SeverityWarning
+)
+
+// Finding is one problem a check found in one statement: file, line and
+// column, rule ID, severity and a message that names the safe alternative.
+// docs/checks.md explains every rule.
+type Finding = lint.Finding
+
+// Rule describes one check.
+type Rule = lint.Rule
+
+// Rules lists every check, in documentation order.
+func Rules() []Rule { return lint.Rules() }
+
+// CheckError is returned when checks refuse migrations: Findings are the
+// blocking ones (error severity, not accepted by an allow directive).
+// Nothing was changed in the database.
+type CheckError struct {
+	Findings []Finding
+}
+
+func (e *CheckError) Error() string {
+	files := map[string]bool{}
+	parts := make([]string, len(e.Findings))
+	for i, f := range e.Findings {
+		files[f.File] = true
+		parts[i] = f.String()
+	}
+	what := "a migration"
+	if len(files) > 1 {
+		what = fmt.Sprintf("%d migrations", len(files))
+	}
+	return fmt.Sprintf("check refused %s (fix it, move a contract change to the post phase, or accept a finding with \"-- fleetgate:allow RULE reason\"): %s",
+		what, strings.Join(parts, "; "))
+}
+
+// CheckReport is the outcome of Check or CheckFiles.
+type CheckReport struct {
+	// Findings in file order, including warnings and allowed ones.
+	Findings []Finding `json:"findings"`
+	// Files is how many migration files were checked.
+	Files int `json:"files"`
+	// Errors counts blocking findings, Warnings the others that are not
+	// allowed.
+	Errors   int `json:"errors"`
+	Warnings int `json:"warnings"`
+}
+
+func (r *CheckReport) add(fs []Finding) {
+	for _, f := range fs {
+		switch {
+		case f.Blocking():
+			r.Errors++
+		case !f.Allowed:
+			r.Warnings++
+		}
+	}
+	r.Findings = append(r.Findings, fs...)
+}
+
+// err is the report's *CheckError, or nil when nothing blocks.
+func (r *CheckReport) err() error {
+	var blocking []Finding
+	for _, f := range r.Findings {
+		if f.Blocking() {
+			blocking = append(blocking, f)
+		}
+	}
+	if len(blocking) == 0 {
+		return nil
+	}
+	return &CheckError{Findings: blocking}
+}
+
+// CheckOpts select what Check lints.
+type CheckOpts struct {
+	// Files limits the check to these migration files (paths as reported
+	// in findings, e.g. "migrations/0042_x.sql", or file names). Defaults
+	// to every migration in the directory.
+	Files []string
+}
+
+// Check lints the migrations for changes that would break the code still
+// running, block traffic, fail as written or destroy data. It reads the
+// history (no lock, no writes) to also find pending pre-phase migrations
+// that depend on an older pending post-phase one. The report is returned
+// with a *CheckError when an error finding is not allowed.
+//
+// The checks are PostgreSQL's: on other databases Check reports nothing.
+func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, error) {
+	local, err := m.migrations()
+	if err != nil {
+		return nil, err
+	}
+	rep := &CheckReport{Findings: []Finding{}}
+	if m.d.Dialect() != Postgres {
+		m.log.InfoContext(ctx, "checks are for PostgreSQL migrations; nothing checked", slog.String("dialect", string(m.d.Dialect())))
+		return rep, nil
+	}
+	sel, err := selectFiles(local, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := lintAll(rep, sel); err != nil {
+		return nil, err
+	}
+	rows, err := m.readApplied(ctx, m.db, false)
+	if err != nil {
+		return nil, err
+	}
+	// Everything pending, as `up --phase post` would see it; a history
+	// that does not validate is Validate's business, not Check's.
+	p, perr := plan.Build(local, toPlan(rows), plan.Options{Phase: PhasePost, AllowOutOfOrder: true})
+	if perr == nil {
+		in := map[*source.Migration]bool{}
+		for _, mg := range sel {
+			in[mg] = true
+		}
+		pre, post := splitPhases(p.Steps, nil)
+		var chosen []*source.Migration
+		for _, mg := range pre {
+			if in[mg] {
+				chosen = append(chosen, mg)
+			}
+		}
+		fs, err := lint.Dependencies(chosen, post)
+		if err != nil {
+			return nil, err
+		}
+		rep.add(fs)
+	}
+	return rep, rep.err()
+}
+
+// CheckFiles lints migration files without a database: names are paths in
+// fsys (golang-migrate .down.sql files are skipped: down sections are not
+// checked), or, when names is empty, every migration in cfg.Dir. Findings
+// name files as cfg.Label says. A malformed file is a *SourceError.
+func CheckFiles(ctx context.Context, fsys fs.FS, names []string, cfg *Config) (*CheckReport, error) {
+	m := &Migrator{fsys: fsys, cfg: cfg.withDefaults()}
+	m.log = m.cfg.Logger
+	var ms []*source.Migration
+	if len(names) == 0 {
+		var err error
+		if ms, err = m.migrations(); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range names {
+		if strings.HasSuffix(strings.ToLower(name), ".down.sql") {
+			continue
+		}
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, configErr("check", "%s: %v", name, unwrapPath(err))
+		}
+		mg, err := source.Parse(name, data)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, mg)
+	}
+	rep := &CheckReport{Findings: []Finding{}}
+	if err := lintAll(rep, ms); err != nil {
+		return nil, err
+	}
+	return rep, rep.err()
+}
+
+func selectFiles(local []*source.Migration, opts *CheckOpts) ([]*source.Migration, error) {
+	if opts == nil || len(opts.Files) == 0 {
+		return local, nil
+	}
+	var out []*source.Migration
+	for _, f := range opts.Files {
+		found := false
+		for _, mg := range local {
+			if mg.File == f || strings.HasSuffix(mg.File, "/"+f) {
+				out, found = append(out, mg), true
+				break
+			}
+		}
+		if !found {
+			return nil, configErr("check", "%s is not a migration of the directory", f)
+		}
+	}
+	return out, nil
+}
+
+func lintAll(rep *CheckReport, ms []*source.Migration) error {
+	for _, mg := range ms {
+		fs, err := lint.Check(mg)
+		if err != nil {
+			return fmt.Errorf("check %s: %w", mg.File, err)
+		}
+		rep.Files++
+		rep.add(fs)
+	}
+	return nil
+}
+
+// splitPhases returns the pre-phase migrations of steps and the post-phase
+// ones, followed by deferred (post-phase migrations not run now).
+func splitPhases(steps []plan.Step, deferred []*source.Migration) (pre, post []*source.Migration) {
+	for _, st := range steps {
+		if st.Migration.Phase == PhasePost {
+			post = append(post, st.Migration)
+		} else {
+			pre = append(pre, st.Migration)
+		}
+	}
+	return pre, append(post, deferred...)
+}
+
+// checkPending runs the checks on what Up is about to apply, before it
+// takes the lock or changes anything. The first call in a process loads
+// the parser; a no-op Up never gets here.
+func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) error {
+	mode := m.cfg.Checks
+	if err := mode.valid(); err != nil {
+		return err
+	}
+	if mode == ChecksOff || m.d.Dialect() != Postgres || len(p.Steps) == 0 {
+		return nil
+	}
+	rep := &CheckReport{}
+	for _, st := range p.Steps {
+		fs, err := lint.Check(st.Migration)
+		if err != nil {
+			return fmt.Errorf("check %s: %w", st.Migration.File, err)
+		}
+		rep.add(fs)
+	}
+	pre, post := splitPhases(p.Steps, p.Deferred)
+	deps, err := lint.Dependencies(pre, post)
+	if err != nil {
+		return err
+	}
+	rep.add(deps)
+	for _, f := range rep.Findings {
+		switch {
+		case f.Allowed:
+			m.log.InfoContext(ctx, "check finding allowed by the migration", findingAttrs(f)...)
+		case !f.Blocking() || mode == ChecksWarn:
+			m.log.WarnContext(ctx, "check finding", findingAttrs(f)...)
+		}
+	}
+	if mode == ChecksWarn {
+		return nil
+	}
+	return rep.err()
+}
+
+func findingAttrs(f Finding) []any {
+	a := []any{slog.String("file", f.File), slog.Int("line", f.Line), slog.Int("col", f.Col), slog.String("rule", f.Rule),
+		slog.String("severity", string(f.Severity)), slog.String("message", f.Message)}
+	if f.Allowed {
+		a = append(a, slog.String("reason", f.Reason))
+	}
+	return a
+}
