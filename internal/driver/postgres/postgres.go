@@ -13,6 +13,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -34,6 +35,11 @@ type Driver struct {
 	events  string
 	lock    string
 	channel string // NOTIFY channel, derived from the table so apps sharing a database do not wake each other
+
+	// pending holds, per connection, a BEGIN batch not yet sent (see Begin).
+	pending sync.Map
+	// pids caches each pinned connection's backend pid (see BackendPID).
+	pids sync.Map
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -362,15 +368,37 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 			q += "; SELECT set_config('client_connection_check_interval', '1000', true) WHERE current_setting('server_version_num')::int >= 140000"
 		}
 	}
-	if _, err := conn.ExecContext(ctx, q); err != nil {
-		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		return fmt.Errorf("begin: %w", translate(err))
+	// The BEGIN batch is not sent yet: it goes out in the same round trip
+	// as the first statement (or the commit). A small migration then costs
+	// no more round trips than psql running BEGIN; stmt; COMMIT.
+	d.pending.Store(conn, q)
+	return nil
+}
+
+// takePending returns the deferred BEGIN batch of conn, if any, with the
+// separator to put before what follows it.
+func (d *Driver) takePending(conn *sql.Conn) string {
+	if q, ok := d.pending.LoadAndDelete(conn); ok {
+		return q.(string) + ";\n"
+	}
+	return ""
+}
+
+// flush sends a deferred BEGIN batch on its own, for the calls that cannot
+// carry it in their own round trip.
+func (d *Driver) flush(ctx context.Context, conn *sql.Conn) error {
+	if q := d.takePending(conn); q != "" {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("begin: %w", translate(err))
+		}
 	}
 	return nil
 }
 
 func (d *Driver) Exec(ctx context.Context, conn *sql.Conn, stmt string) error {
-	_, err := conn.ExecContext(ctx, stmt)
+	// A deferred BEGIN cannot fail on its own account (its settings are
+	// constants), so an error from the batch is the statement's.
+	_, err := conn.ExecContext(ctx, d.takePending(conn)+stmt)
 	return translate(err)
 }
 
@@ -441,7 +469,7 @@ func (d *Driver) Commit(ctx context.Context, conn *sql.Conn, rec *driver.Record)
 	} else if rec.Notify {
 		q += ";\nSELECT pg_notify(" + quoteLiteral(d.channel) + ", 'down')"
 	}
-	q += ";\nCOMMIT"
+	q = d.takePending(conn) + q + ";\nCOMMIT"
 	if _, err := conn.ExecContext(ctx, q, args...); err != nil {
 		_ = d.Rollback(context.WithoutCancel(ctx), conn)
 		if d.isFenceViolation(err) {
@@ -461,6 +489,9 @@ func (d *Driver) isFenceViolation(err error) bool {
 }
 
 func (d *Driver) Rollback(ctx context.Context, conn *sql.Conn) error {
+	if d.takePending(conn) != "" {
+		return nil // the transaction was never opened on the server
+	}
 	_, err := conn.ExecContext(ctx, "ROLLBACK")
 	return translate(err)
 }
@@ -478,7 +509,7 @@ func (d *Driver) SaveProgress(ctx context.Context, conn *sql.Conn, rec *driver.R
 }
 
 func (d *Driver) DeleteApplied(ctx context.Context, conn *sql.Conn, version int64) error {
-	if _, err := conn.ExecContext(ctx, "DELETE FROM "+d.mig+" WHERE version = $1", version); err != nil {
+	if _, err := conn.ExecContext(ctx, d.takePending(conn)+"DELETE FROM "+d.mig+" WHERE version = $1", version); err != nil {
 		return fmt.Errorf("delete history row %d: %w", version, translate(err))
 	}
 	return nil
