@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/fleetgate/fleetgate"
+)
+
+// gateFlags are the flags wait and run share.
+type gateFlags struct {
+	to      int64
+	timeout time.Duration
+	poll    time.Duration
+	ooo     bool
+}
+
+func (g *gateFlags) register(fs *flag.FlagSet) {
+	fs.Int64Var(&g.to, "to", 0, "highest version this build needs")
+	fs.DurationVar(&g.timeout, "timeout", 0, "give up after this long (exit 3)")
+	fs.DurationVar(&g.poll, "poll", time.Second, "longest pause between two reads of the history")
+	fs.BoolVar(&g.ooo, "allow-out-of-order", false, "accept pending migrations older than applied ones")
+}
+
+func (g *gateFlags) check() error {
+	switch {
+	case g.to < 0:
+		return &fleetgate.ConfigError{Setting: "--to", Msg: "must be a positive version"}
+	case g.timeout < 0:
+		return &fleetgate.ConfigError{Setting: "--timeout", Msg: "must be positive"}
+	case g.poll <= 0:
+		return &fleetgate.ConfigError{Setting: "--poll", Msg: "must be positive"}
+	}
+	return nil
+}
+
+func (e *env) wait(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
+	var g gateFlags
+	g.register(fs)
+	pos, err := e.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return &fleetgate.ConfigError{Setting: "wait", Msg: fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	if err := g.check(); err != nil {
+		return err
+	}
+	m, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return e.waitFor(ctx, m, &g)
+}
+
+// waitFor runs Wait and logs its outcome.
+func (e *env) waitFor(ctx context.Context, m *fleetgate.Migrator, g *gateFlags) error {
+	res, err := m.Wait(ctx, &fleetgate.WaitOpts{To: g.to, Timeout: g.timeout, PollInterval: g.poll, AllowOutOfOrder: g.ooo})
+	if err != nil {
+		return err
+	}
+	e.log.Info("schema is ready", "waited", res.Waited.Round(time.Millisecond))
+	return nil
+}
