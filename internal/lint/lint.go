@@ -118,7 +118,7 @@ var rules = []Rule{
 	{LockTable, SeverityError, false, "LOCK TABLE in a write-blocking mode stalls the application for as long as the migration runs"},
 	{NeedsNoTransaction, SeverityError, false, "the statement cannot run inside a transaction block"},
 	{EnumValueInTransaction, SeverityError, false, "an enum value added with ALTER TYPE ... ADD VALUE cannot be used before its transaction commits"},
-	{UpdateWithoutWhere, SeverityError, false, "UPDATE without WHERE rewrites every row of the table"},
+	{UpdateWithoutWhere, SeverityWarning, false, "UPDATE without WHERE rewrites every row of the table in one transaction"},
 	{DeleteWithoutWhere, SeverityError, false, "DELETE without WHERE empties the table"},
 	{UnnamedConcurrentIndex, SeverityWarning, false, "an interrupted CREATE INDEX CONCURRENTLY without a name cannot be cleaned up on resume"},
 	{SyntaxError, SeverityError, false, "PostgreSQL's parser rejects the statement"},

@@ -41,7 +41,7 @@ func (c *checker) checkStatement(s *stmt) {
 	case n.GetUpdateStmt() != nil:
 		u := n.GetUpdateStmt()
 		if u.WhereClause == nil && !c.isNew(u.Relation) {
-			c.report(UpdateWithoutWhere, s, u.Relation.GetLocation(), "UPDATE %s without WHERE rewrites every row in one transaction, locking them all; add a WHERE clause (batch large backfills)", rvName(u.Relation))
+			c.report(UpdateWithoutWhere, s, u.Relation.GetLocation(), "UPDATE %s without WHERE rewrites every row in one transaction and holds every row lock until it commits, so the application's writes to the table wait; on a large table, backfill in batches with a WHERE clause", rvName(u.Relation))
 		}
 	case n.GetDeleteStmt() != nil:
 		d := n.GetDeleteStmt()
