@@ -103,11 +103,6 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	}
 	res := &UpResult{}
 	m.noteAhead(ctx, p, res)
-	// Checks come before anything is written or locked: a refusal leaves
-	// the database untouched. With nothing pending they cost nothing.
-	if err := m.checkPending(ctx, p); err != nil {
-		return res, err
-	}
 	if len(res.Ahead) > 0 && opts.IfAhead != "" && opts.IfAhead != IfAheadContinue {
 		_, names := aheadOf(p)
 		res.RolledBack, err = m.resolveAhead(ctx, opts.IfAhead, res.Ahead, names, opts.Timeout)
@@ -164,6 +159,10 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 		res.UpToDate = true
 		return res, nil
 	}
+	// The checks run here, under the lock and before any change: in a
+	// fleet only the instance that applies the migrations loads the parser
+	// (a second and more of CPU), not every instance that starts. A
+	// refusal changes nothing; the lock is released on return.
 	if err := m.checkPending(ctx, p); err != nil {
 		return res, err
 	}
@@ -172,12 +171,9 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
-	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log,
+	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db,
 		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries,
-			ProgressEvery: 5 * time.Second, Progress: func(mg *source.Migration, s source.Statement, el time.Duration) {
-				m.log.InfoContext(ctx, "running", slog.Int64("version", mg.Version), slog.String("file", mg.File),
-					slog.Int("line", s.Line), slog.Duration("elapsed", el.Round(time.Second)))
-			}}}
+			ProgressEvery: progressEvery, Progress: func(p executor.Progress) { m.logProgress(ctx, p) }}}
 	er, err := r.Up(ctx, p.Steps)
 	if er != nil {
 		res.Applied = er.Applied

@@ -49,8 +49,9 @@ type Options struct {
 	// LockRetries is how often a migration that hit LockTimeout is retried.
 	LockRetries int
 	// Progress, when set, is called every ProgressEvery while a statement
-	// runs, with the elapsed time.
-	Progress      func(m *source.Migration, stmt source.Statement, elapsed time.Duration)
+	// runs, with the elapsed time and, on PostgreSQL, what it waits for and
+	// how far an index build has got.
+	Progress      func(Progress)
 	ProgressEvery time.Duration
 }
 
@@ -62,6 +63,10 @@ type Runner struct {
 	Actor  history.Actor
 	Logger *slog.Logger
 	Opts   Options
+	// Monitor is a connection pool other than Conn from which running
+	// statements are watched: the sessions a lock wait is blocked by, and
+	// index build progress. nil: not watched.
+	Monitor driver.Querier
 }
 
 // Result is what a run did.
@@ -222,7 +227,11 @@ func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) e
 			continue
 		}
 		s := m.Up.Statements[i]
-		if err := r.exec(wctx, m, s); err != nil {
+		done, err := r.prepareIndexBuild(wctx, st, i, s)
+		if err == nil && !done {
+			err = r.exec(wctx, m, s)
+		}
+		if err != nil {
 			return r.stepErr(wctx, m, &s, err)
 		}
 		if i == n-1 {
@@ -245,30 +254,6 @@ func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) e
 		return r.stepErr(wctx, m, nil, err)
 	}
 	return nil
-}
-
-// exec runs one statement, reporting progress while it runs long.
-func (r *Runner) exec(ctx context.Context, m *source.Migration, s source.Statement) error {
-	if r.Opts.Progress == nil || r.Opts.ProgressEvery <= 0 {
-		return r.D.Exec(ctx, r.Conn, s.SQL)
-	}
-	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(r.Opts.ProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				r.Opts.Progress(m, s, time.Since(start))
-			}
-		}
-	}()
-	err := r.D.Exec(ctx, r.Conn, s.SQL)
-	close(done)
-	return err
 }
 
 func (r *Runner) stepErr(ctx context.Context, m *source.Migration, s *source.Statement, err error) error {
