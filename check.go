@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/fleetgate/fleetgate/internal/lint"
 	"github.com/fleetgate/fleetgate/internal/plan"
@@ -85,6 +86,9 @@ type CheckReport struct {
 	// allowed.
 	Errors   int `json:"errors"`
 	Warnings int `json:"warnings"`
+	// ParserLoad is how long this process took to load the parser (once,
+	// on its first check); 0 when it was loaded before.
+	ParserLoad time.Duration `json:"-"`
 }
 
 func (r *CheckReport) add(fs []Finding) {
@@ -229,6 +233,12 @@ func selectFiles(local []*source.Migration, opts *CheckOpts) ([]*source.Migratio
 }
 
 func lintAll(rep *CheckReport, ms []*source.Migration) error {
+	loaded := lint.ParserInit() > 0
+	defer func() {
+		if !loaded {
+			rep.ParserLoad = lint.ParserInit()
+		}
+	}()
 	for _, mg := range ms {
 		fs, err := lint.Check(mg)
 		if err != nil {
@@ -253,8 +263,8 @@ func splitPhases(steps []plan.Step, deferred []*source.Migration) (pre, post []*
 	return pre, append(post, deferred...)
 }
 
-// checkPending runs the checks on what Up is about to apply, before it
-// takes the lock or changes anything. The first call in a process loads
+// checkPending runs the checks on what Up is about to apply, under the
+// lock and before it changes anything. The first call in a process loads
 // the parser; a no-op Up never gets here.
 func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) error {
 	mode := m.cfg.Checks

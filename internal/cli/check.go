@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/fleetgate/fleetgate"
 )
@@ -24,6 +25,7 @@ func (e *env) check(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	var rep *fleetgate.CheckReport
 	var cerr error
 	switch {
@@ -58,7 +60,11 @@ func (e *env) check(ctx context.Context, args []string) error {
 			fmt.Fprintln(e.stdout, f.String())
 		}
 	}
-	e.log.Info("checked", "files", rep.Files, "errors", rep.Errors, "warnings", rep.Warnings)
+	attrs := []any{"files", rep.Files, "errors", rep.Errors, "warnings", rep.Warnings, "elapsed", time.Since(start).Round(time.Millisecond)}
+	if rep.ParserLoad > 0 {
+		attrs = append(attrs, "parser_load", rep.ParserLoad.Round(time.Millisecond))
+	}
+	e.log.Info("checked", attrs...)
 	if ce != nil {
 		return &checkFailed{ce: ce, msg: fmt.Sprintf("%d blocking finding(s) in %d file(s); see docs/checks.md for the safe alternatives, or accept one with \"-- fleetgate:allow RULE reason\"",
 			len(ce.Findings), countFiles(ce.Findings))}
