@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/lint"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
@@ -18,6 +19,12 @@ import (
 type CheckMode string
 
 const (
+	// ChecksAuto enforces the checks on a database that has migrations
+	// applied, and reports them as warnings on one that has none yet: a
+	// fresh development, CI or test database, where no old code runs
+	// that a change could break. It is the default; FLEETGATE_CHECKS or
+	// --checks choose another mode for a fleet.
+	ChecksAuto CheckMode = "auto"
 	// ChecksEnforce refuses to apply anything while a pending migration has
 	// an error finding that it does not allow (a *CheckError, exit 5).
 	ChecksEnforce CheckMode = "enforce"
@@ -29,10 +36,10 @@ const (
 
 func (c CheckMode) valid() error {
 	switch c {
-	case "", ChecksEnforce, ChecksWarn, ChecksOff:
+	case "", ChecksAuto, ChecksEnforce, ChecksWarn, ChecksOff:
 		return nil
 	}
-	return configErr("--checks", "unknown mode %q (want enforce, warn or off)", string(c))
+	return configErr("--checks", "unknown mode %q (want enforce, warn, off or auto)", string(c))
 }
 
 // Severity of a check finding: error findings block, warnings inform.
@@ -153,6 +160,7 @@ func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, er
 	if err != nil {
 		return nil, err
 	}
+	demoteAdopted(rep, rows)
 	// Everything pending, as `up --phase post` would see it; a history
 	// that does not validate is Validate's business, not Check's.
 	p, perr := plan.Build(local, toPlan(rows), plan.Options{Phase: PhasePost, AllowOutOfOrder: true})
@@ -274,6 +282,19 @@ func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) error {
 	if mode == ChecksOff || m.d.Dialect() != Postgres || len(p.Steps) == 0 {
 		return nil
 	}
+	if mode == ChecksAuto || mode == "" {
+		mode = ChecksEnforce
+		rows, err := m.readApplied(ctx, m.db, false)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			// Nothing applied: no old code runs against this database, so
+			// what the checks protect a fleet from cannot happen here.
+			mode = ChecksWarn
+			m.log.InfoContext(ctx, "no migration applied yet: check findings are warnings (set --checks=enforce to refuse them here too)")
+		}
+	}
 	rep := &CheckReport{}
 	for _, st := range p.Steps {
 		fs, err := lint.Check(st.Migration)
@@ -309,4 +330,30 @@ func findingAttrs(f Finding) []any {
 		a = append(a, slog.String("reason", f.Reason))
 	}
 	return a
+}
+
+// demoteAdopted turns error findings in adopted migrations into warnings:
+// another tool applied them before fleetgate took over, so there is
+// nothing left to refuse, and a finding there must not fail every check
+// of the directory.
+func demoteAdopted(rep *CheckReport, rows []history.Applied) {
+	adopted := map[int64]bool{}
+	for _, r := range rows {
+		if r.Adopted {
+			adopted[r.Version] = true
+		}
+	}
+	if len(adopted) == 0 {
+		return
+	}
+	rep.Errors, rep.Warnings = 0, 0
+	fs := rep.Findings
+	rep.Findings = nil
+	for _, f := range fs {
+		if adopted[f.Version] && f.Severity == SeverityError && !f.Allowed {
+			f.Severity = SeverityWarning
+			f.Message += " (adopted: applied before fleetgate took over, so not enforced)"
+		}
+		rep.add([]Finding{f})
+	}
 }

@@ -54,8 +54,12 @@ type Config struct {
 	// negative: no retry.
 	LockRetries int
 	// Checks is what Up does with check findings in the migrations it is
-	// about to apply (PostgreSQL). Defaults to ChecksEnforce.
+	// about to apply (PostgreSQL). Defaults to ChecksAuto: enforced, except
+	// on a database with nothing applied yet.
 	Checks CheckMode
+	// Format is the format of the migration files. Defaults to
+	// FormatAuto: detected from the files.
+	Format Format
 }
 
 func (c *Config) withDefaults() Config {
@@ -94,7 +98,7 @@ func (c *Config) withDefaults() Config {
 		out.LockRetries = 10
 	}
 	if out.Checks == "" {
-		out.Checks = ChecksEnforce
+		out.Checks = ChecksAuto
 	}
 	return out
 }

@@ -59,6 +59,9 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, cfg *Config) (*Migrator, error) {
 	if fsys == nil {
 		return nil, configErr("--dir", "no migration source given")
 	}
+	if _, err := source.ParseFormat(string(c.Format)); err != nil {
+		return nil, configErr("--format", "%v", err)
+	}
 	if _, err := fs.Stat(fsys, c.Dir); err != nil {
 		return nil, configErr("--dir", "migrations directory %s: %v", c.Label, unwrapPath(err))
 	}
@@ -111,7 +114,7 @@ func (m *Migrator) DB() *sql.DB { return m.db }
 // running process, and a fleet's hot path (a no-op up) should parse once.
 func (m *Migrator) migrations() ([]*source.Migration, error) {
 	m.loadOnce.Do(func() {
-		m.local, m.loadErr = source.Load(m.fsys, m.cfg.Dir)
+		m.local, _, m.loadErr = source.LoadFormat(m.fsys, m.cfg.Dir, m.cfg.Format)
 		var se *source.Error
 		if errors.As(m.loadErr, &se) && m.cfg.Label != m.cfg.Dir {
 			e := *se

@@ -45,7 +45,11 @@ func (e *env) check(ctx context.Context, args []string) error {
 		if _, err := os.Stat(e.c.dir); err != nil {
 			return &fleetgate.ConfigError{Setting: "--dir", Msg: fmt.Sprintf("migrations directory %s: %v", e.c.dir, unwrapPathErr(err))}
 		}
-		rep, cerr = fleetgate.CheckFiles(ctx, os.DirFS(e.c.dir), nil, &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/")})
+		cfg := &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/")}
+		if err := e.sourceConfig(cfg); err != nil {
+			return err
+		}
+		rep, cerr = fleetgate.CheckFiles(ctx, os.DirFS(e.c.dir), nil, cfg)
 	}
 	var ce *fleetgate.CheckError
 	if cerr != nil && !errors.As(cerr, &ce) {

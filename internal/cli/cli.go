@@ -25,6 +25,8 @@ commands:
             --if-ahead fail|rollback|continue: when the database has migrations this build lacks
   down      roll back the newest migration; --steps N, --to V (0: all), or --unknown
             (every applied migration this build does not contain), using stored down scripts
+  adopt     take over the history of golang-migrate, goose, dbmate or flyway:
+            --from TOOL [--from-table NAME]; then up applies only what that tool had not
   status    show applied, pending, missing and modified migrations, and the lock holder
   history   show the audit log, newest first
   validate  check files and checksums against the database; never writes
@@ -40,6 +42,10 @@ common flags (also accepted before the command):
   --deploy-id ID       deploy id recorded with every change (env FLEETGATE_DEPLOY_ID; default detected)
   --log-format F       text or json (env FLEETGATE_LOG_FORMAT; default text)
   --lease D            lock lease: how long a silent holder keeps the lock (default 10s)
+  --format F           migration files: fleetgate, golang-migrate, goose, dbmate or auto
+                       (env FLEETGATE_FORMAT; default auto: detected from the files)
+  --checks MODE        what up does with check findings: enforce, warn, off, or auto: enforce,
+                       but only warn on a database with nothing applied yet (env FLEETGATE_CHECKS; default auto)
 
 exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
 3 timed out, 4 validation failed, 5 check refused a migration
@@ -49,6 +55,7 @@ exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
 type common struct {
 	database, dir, table, deployID, logFormat string
 	lease                                     time.Duration
+	format, checks                            string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -59,6 +66,8 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.deployID, "deploy-id", c.deployID, "deploy id")
 	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "text or json")
 	fs.DurationVar(&c.lease, "lease", c.lease, "lock lease length")
+	fs.StringVar(&c.format, "format", c.format, "migration file format")
+	fs.StringVar(&c.checks, "checks", c.checks, "enforce, warn, off or auto")
 }
 
 func fromEnv(getenv func(string) string) common {
@@ -75,6 +84,8 @@ func fromEnv(getenv func(string) string) common {
 	if v := getenv("FLEETGATE_LOG_FORMAT"); v != "" {
 		c.logFormat = v
 	}
+	c.format = getenv("FLEETGATE_FORMAT")
+	c.checks = getenv("FLEETGATE_CHECKS")
 	return c
 }
 
@@ -137,6 +148,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = e.down(ctx, rest)
 	case "check":
 		err = e.check(ctx, rest)
+	case "adopt":
+		err = e.adopt(ctx, rest)
 	case "status":
 		err = e.status(ctx, rest)
 	case "history":
@@ -235,6 +248,9 @@ func (e *env) open(ctx context.Context) (*fleetgate.Migrator, error) {
 		Logger: e.log, LeaseTTL: e.c.lease}
 	if e.c.lease < 0 {
 		return nil, &fleetgate.ConfigError{Setting: "--lease", Msg: "must be positive"}
+	}
+	if err := e.sourceConfig(cfg); err != nil {
+		return nil, err
 	}
 	if e.tune != nil {
 		e.tune(cfg)

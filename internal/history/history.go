@@ -44,6 +44,9 @@ const (
 	KindLockWait = "lock_wait"
 	KindLockLost = "lock_lost"
 	KindProgress = "statement"
+	// KindAdopt: a version another tool had applied was recorded as
+	// applied by `fleetgate adopt`, without running it.
+	KindAdopt = "adopt"
 )
 
 // Event is one entry of the append-only audit log.
