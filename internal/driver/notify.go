@@ -19,6 +19,8 @@ type Notifier interface {
 	// (SessionIsDirect); through a transaction pooler the subscription
 	// would stay behind on a server connection that others then share.
 	Listen(ctx context.Context, conn *sql.Conn) error
+	// Unlisten ends conn's subscription.
+	Unlisten(ctx context.Context, conn *sql.Conn) error
 	// WaitNotification blocks until an announcement reaches conn, ctx ends,
 	// or timeout passes; it reports false with a nil error on timeout. An
 	// error means the session is unusable for listening.

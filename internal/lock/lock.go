@@ -83,6 +83,14 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		return nil, fmt.Errorf("connect for lock: %w", errOr(ctx, err))
 	}
 	p := &driver.AcquireParams{Token: newToken(), Actor: actor, TTL: opts.TTL, SessionBound: d.SessionIsDirect(ctx, conn)}
+	// On a session of its own, a waiter sleeps until the holder announces a
+	// commit or its release (LISTEN), instead of polling: it wakes at once,
+	// and a fleet of waiters stops competing with the holder for CPU. The
+	// slow poll underneath still catches a holder that died without a word.
+	listening := false
+	if n, ok := d.(driver.Notifier); ok && p.SessionBound {
+		listening = n.Listen(ctx, conn) == nil
+	}
 	var lastReport time.Time
 	var lastGen int64
 	for attempt := 0; ; attempt++ {
@@ -95,6 +103,10 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 				return nil, fmt.Errorf("connect for lock: %w", errOr(ctx, err))
 			}
 			p.SessionBound = d.SessionIsDirect(ctx, conn)
+			listening = false
+			if n, ok := d.(driver.Notifier); ok && p.SessionBound {
+				listening = n.Listen(ctx, conn) == nil
+			}
 			continue
 		}
 		if err != nil {
@@ -102,6 +114,10 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			return nil, errOr(ctx, err)
 		}
 		if holder == nil && gen > 0 {
+			if listening {
+				// The holder's own commits would pile up unread.
+				_ = d.(driver.Notifier).Unlisten(ctx, conn)
+			}
 			return startLease(d, db, conn, p, gen, time.Since(start)), nil
 		}
 		p.StaleToken = ""
@@ -137,6 +153,17 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		}
 		// Jitter spreads a fleet's polls so they do not arrive in waves.
 		sleep := opts.Poll/2 + rand.N(opts.Poll)
+		if listening {
+			slow := max(time.Second, opts.Poll)
+			if _, err := d.(driver.Notifier).WaitNotification(ctx, conn, slow/2+rand.N(slow)); err != nil {
+				if ctx.Err() != nil {
+					conn.Close()
+					return nil, errOr(ctx, ctx.Err())
+				}
+				listening = false // the session broke; the next try reconnects
+			}
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			conn.Close()

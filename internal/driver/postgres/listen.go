@@ -25,6 +25,14 @@ func (d *Driver) Listen(ctx context.Context, conn *sql.Conn) error {
 	return nil
 }
 
+// Unlisten ends every subscription of conn's session.
+func (d *Driver) Unlisten(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, "UNLISTEN *"); err != nil {
+		return fmt.Errorf("unlisten: %w", translate(err))
+	}
+	return nil
+}
+
 // WaitNotification waits on conn's socket for a notification. pgx buffers
 // notifications that arrive while other statements run on the same
 // session, so a caller may read the history on conn between waits without

@@ -319,8 +319,11 @@ func (d *Driver) Renew(ctx context.Context, conn *sql.Conn, token string, gen in
 }
 
 func (d *Driver) Release(ctx context.Context, q driver.Querier, token string, gen int64) error {
+	// The NOTIFY wakes listening waiters; it is sent at the statement's
+	// commit, so a waiter never wakes before the lock is free.
 	_, err := q.ExecContext(ctx, `UPDATE `+d.lock+` SET holder = NULL, session_pid = NULL, expires_at = NULL,
-		current_version = NULL, current_started_at = NULL WHERE name = $1 AND holder = $2 AND generation = $3`, lockName, token, gen)
+		current_version = NULL, current_started_at = NULL WHERE name = $1 AND holder = $2 AND generation = $3;
+		SELECT pg_notify(`+quoteLiteral(d.channel)+`, 'released')`, lockName, token, gen)
 	if err != nil {
 		return fmt.Errorf("release lock: %w", translate(err))
 	}
