@@ -228,7 +228,14 @@ func (s *Section) planTx(noTx bool) error {
 // noTx is the file's own no-transaction request. It serves scripts read
 // back from the history, such as a stored down section run by a build that
 // no longer has the file.
+//
+// A dbmate section keeps its marker line, so a stored dbmate down section
+// still says transaction:false; goose's NO TRANSACTION is a file-level
+// annotation outside the sections and is not stored.
 func NewSection(sql string, firstLine int, noTx bool) (*Section, error) {
+	if dbmateDirectiveRE.MatchString(sql) && !dbmateTransaction(sql) {
+		noTx = true
+	}
 	stmts, err := Split(sql, firstLine)
 	if err != nil {
 		return nil, err

@@ -129,3 +129,20 @@ func TestUnitAtAndBlockBody(t *testing.T) {
 	require.Equal(t, "UPDATE a SET n = 2", body[0].SQL)
 	require.Equal(t, "UPDATE a SET n = 3", body[1].SQL)
 }
+
+func TestNewSection(t *testing.T) {
+	t.Parallel()
+
+	s, err := NewSection("-- migrate:down transaction:false\ndrop index concurrently i;\n", 1, false)
+	require.NoError(t, err)
+	require.True(t, s.NoTransaction)
+	s, err = NewSection("-- migrate:down\ndrop table a;\n", 1, false)
+	require.NoError(t, err)
+	require.False(t, s.NoTransaction)
+	s, err = NewSection("BEGIN;\nDROP TABLE a;\nCOMMIT;\n", 1, false)
+	require.NoError(t, err)
+	_, body := s.TxBody()
+	require.Equal(t, []string{"DROP TABLE a"}, sqls(body))
+	_, err = NewSection("COMMIT;\n", 1, false)
+	require.ErrorContains(t, err, "COMMIT without a BEGIN")
+}
