@@ -1,0 +1,7 @@
+-- migrate:up
+UPDATE accounts SET status = 'closed' WHERE false;
+CREATE VIEW open_accounts AS
+  SELECT id, created_at FROM accounts WHERE status <> 'closed';
+
+-- migrate:down
+DROP VIEW open_accounts;

@@ -1,0 +1,6 @@
+-- migrate:up
+-- the legacy codes were migrated to the ERP; nothing reads them any more
+ALTER TABLE products DROP COLUMN legacy_code;
+
+-- migrate:down
+ALTER TABLE products ADD COLUMN legacy_code text;

@@ -1,0 +1,4 @@
+-- migrate:up
+UPDATE counter SET n = n + 1;
+
+-- migrate:down

@@ -1,0 +1,9 @@
+-- migrate:up
+CREATE TABLE notes (
+  id bigserial PRIMARY KEY,
+  account_id bigint REFERENCES accounts (id),
+  body text NOT NULL
+);
+
+-- migrate:down
+DROP TABLE notes;

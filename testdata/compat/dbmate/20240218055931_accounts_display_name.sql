@@ -1,0 +1,5 @@
+-- migrate:up
+ALTER TABLE accounts ADD COLUMN display_name text GENERATED ALWAYS AS (split_part(email::text, '@', 1)) STORED;
+
+-- migrate:down
+ALTER TABLE accounts DROP COLUMN display_name;

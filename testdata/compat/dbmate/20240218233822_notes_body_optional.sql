@@ -1,0 +1,6 @@
+-- migrate:up
+ALTER TABLE notes ALTER COLUMN body DROP NOT NULL;
+
+-- migrate:down
+-- fails while any note has no body: fill them in first
+ALTER TABLE notes ALTER COLUMN body SET NOT NULL;

@@ -1,0 +1,7 @@
+-- migrate:up
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY notes_owner ON notes USING (account_id = nullif(current_setting('app.account_id', true), '')::bigint);
+
+-- migrate:down
+DROP POLICY notes_owner ON notes;
+ALTER TABLE notes DISABLE ROW LEVEL SECURITY;

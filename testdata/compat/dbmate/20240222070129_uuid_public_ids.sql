@@ -1,0 +1,7 @@
+-- migrate:up
+ALTER TABLE orders ADD COLUMN public_id uuid NOT NULL DEFAULT gen_random_uuid();
+CREATE UNIQUE INDEX orders_public_id_idx ON orders (public_id);
+
+-- migrate:down
+DROP INDEX orders_public_id_idx;
+ALTER TABLE orders DROP COLUMN public_id;

@@ -1,0 +1,8 @@
+-- migrate:up transaction:false
+START TRANSACTION;
+CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO settings VALUES ('support_email', 'help@example.com'), ('motd', E'Welcome!\nSemicolons; inside; strings');
+END;
+
+-- migrate:down
+DROP TABLE settings;

@@ -1,0 +1,7 @@
+-- migrate:up
+ALTER TABLE notes ADD COLUMN updated_at timestamptz;
+CREATE TRIGGER notes_updated_at BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+-- migrate:down
+DROP TRIGGER notes_updated_at ON notes;
+ALTER TABLE notes DROP COLUMN updated_at;

@@ -1,0 +1,1 @@
+ALTER TABLE order_lines DROP CONSTRAINT order_lines_price_positive;

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS notes_account_id_idx;

@@ -1,0 +1,4 @@
+START TRANSACTION;
+CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO settings VALUES ('support_email', 'help@example.com'), ('motd', E'Welcome!\nSemicolons; inside; strings');
+END;

@@ -1,0 +1,1 @@
+COMMENT ON COLUMN settings.value IS NULL;

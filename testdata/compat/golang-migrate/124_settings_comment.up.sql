@@ -1,0 +1,1 @@
+COMMENT ON COLUMN settings.value IS 'free text; may hold semicolons';

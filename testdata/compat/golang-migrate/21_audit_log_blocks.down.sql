@@ -1,0 +1,3 @@
+DROP TRIGGER orders_audit ON orders;
+DROP FUNCTION audit_row();
+DROP TABLE audit_log;

@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY orders_account_placed_idx ON orders (account_id, placed_at DESC);

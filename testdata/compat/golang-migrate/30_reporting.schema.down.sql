@@ -1,0 +1,2 @@
+DROP VIEW reporting.daily_orders;
+DROP SCHEMA reporting;

@@ -1,0 +1,5 @@
+CREATE TABLE notes (
+  id bigserial PRIMARY KEY,
+  account_id bigint REFERENCES accounts (id),
+  body text NOT NULL
+);

@@ -1,0 +1,2 @@
+CREATE TABLE counter (n integer NOT NULL);
+INSERT INTO counter VALUES (0);

@@ -1,0 +1,2 @@
+CREATE DOMAIN email_address AS citext CHECK (VALUE ~ '^[^@;]+@[^@;]+$');
+ALTER TABLE accounts ALTER COLUMN email TYPE email_address;

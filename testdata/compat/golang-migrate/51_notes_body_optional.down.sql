@@ -1,0 +1,2 @@
+-- fails while any note has no body: fill them in first
+ALTER TABLE notes ALTER COLUMN body SET NOT NULL;

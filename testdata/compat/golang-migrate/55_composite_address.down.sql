@@ -1,0 +1,2 @@
+ALTER TABLE accounts DROP COLUMN billing_address;
+DROP TYPE address;

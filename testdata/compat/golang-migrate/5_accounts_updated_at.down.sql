@@ -1,0 +1,3 @@
+DROP TRIGGER accounts_updated_at ON accounts;
+DROP FUNCTION set_updated_at();
+ALTER TABLE accounts DROP COLUMN updated_at;

@@ -1,0 +1,2 @@
+DROP POLICY notes_owner ON notes;
+ALTER TABLE notes DISABLE ROW LEVEL SECURITY;

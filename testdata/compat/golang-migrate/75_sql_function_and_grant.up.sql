@@ -1,0 +1,3 @@
+CREATE FUNCTION account_count() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM accounts; $$;
+GRANT SELECT ON open_accounts TO PUBLIC;
+GRANT EXECUTE ON FUNCTION account_count() TO PUBLIC;

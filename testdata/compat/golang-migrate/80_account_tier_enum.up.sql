@@ -1,0 +1,2 @@
+CREATE TYPE account_tier AS ENUM ('free', 'team');
+ALTER TABLE accounts ADD COLUMN tier account_tier NOT NULL DEFAULT 'free';

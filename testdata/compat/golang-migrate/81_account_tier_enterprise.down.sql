@@ -1,0 +1,6 @@
+ALTER TABLE accounts ALTER COLUMN tier DROP DEFAULT;
+ALTER TYPE account_tier RENAME TO account_tier_old;
+CREATE TYPE account_tier AS ENUM ('free', 'team');
+ALTER TABLE accounts ALTER COLUMN tier TYPE account_tier USING tier::text::account_tier;
+ALTER TABLE accounts ALTER COLUMN tier SET DEFAULT 'free';
+DROP TYPE account_tier_old;

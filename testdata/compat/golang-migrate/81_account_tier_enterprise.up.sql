@@ -1,0 +1,1 @@
+ALTER TYPE account_tier ADD VALUE IF NOT EXISTS 'enterprise';

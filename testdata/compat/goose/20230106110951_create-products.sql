@@ -1,0 +1,16 @@
+-- +goose Up
+BEGIN;
+CREATE TABLE products (
+  id bigserial PRIMARY KEY,
+  name text NOT NULL,
+  description text,
+  legacy_code text,
+  price numeric(12,2) NOT NULL CHECK (price >= 0)
+);
+INSERT INTO products (name, price) VALUES ('starter', 0), ('pro', 49.00);
+COMMIT;
+
+-- +goose Down
+BEGIN;
+DROP TABLE products;
+COMMIT;

@@ -1,0 +1,7 @@
+-- +goose Up
+UPDATE accounts SET status = 'closed' WHERE false;
+CREATE VIEW open_accounts AS
+  SELECT id, created_at FROM accounts WHERE status <> 'closed';
+
+-- +goose Down
+DROP VIEW open_accounts;

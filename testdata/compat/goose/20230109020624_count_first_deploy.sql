@@ -1,0 +1,4 @@
+-- +goose Up
+UPDATE counter SET n = n + 1;
+
+-- +goose Down

@@ -1,0 +1,7 @@
+-- +goose Up
+CREATE TYPE address AS (street text, city text, postcode text);
+ALTER TABLE accounts ADD COLUMN billing_address address;
+
+-- +goose Down
+ALTER TABLE accounts DROP COLUMN billing_address;
+DROP TYPE address;

@@ -1,0 +1,6 @@
+-- +goose Up
+ALTER TABLE order_lines ADD CONSTRAINT order_lines_price_positive CHECK (unit_price > 0) NOT VALID;
+ALTER TABLE order_lines VALIDATE CONSTRAINT order_lines_price_positive;
+
+-- +goose Down
+ALTER TABLE order_lines DROP CONSTRAINT order_lines_price_positive;
