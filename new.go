@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fleetgate/fleetgate/internal/source"
 )
 
 var newNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -15,7 +17,9 @@ var newNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // CreateMigration writes the next migration file in dir (on the local file
 // system) and returns its path. The version is a UTC timestamp
 // YYYYMMDDhhmmss; in a hand-numbered directory (0001_, 0002_ ...) it is the
-// next number with the same width, so the directory keeps one style.
+// next number with the same width, so the directory keeps one style. In a
+// golang-migrate, goose or dbmate directory the file is of that format (a
+// golang-migrate migration is two files; the .up.sql path is returned).
 func CreateMigration(dir, name string, phase Phase, now time.Time) (string, error) {
 	if !newNameRE.MatchString(name) {
 		return "", configErr("NAME", "%q: use letters, digits, '_', '-' and '.'", name)
@@ -56,13 +60,42 @@ func CreateMigration(dir, name string, phase Phase, now time.Time) (string, erro
 	if phase == PhasePost {
 		b.WriteString("-- fleetgate:phase post\n")
 	}
-	b.WriteString("-- fleetgate:up\n\n\n-- fleetgate:down\n\n")
-	p := filepath.Join(dir, version+"_"+name+".sql")
+	// A directory of another tool's format gets a file of that format: a
+	// fleetgate file among goose files would make the directory unreadable.
+	base := filepath.Join(dir, version+"_"+name)
+	switch f, _ := detectDirFormat(dir); f {
+	case FormatGolangMigrate:
+		if _, err := writeNew(base+".down.sql", ""); err != nil {
+			return "", err
+		}
+		return writeNew(base+".up.sql", b.String())
+	case FormatGoose:
+		b.WriteString("-- +goose Up\n\n\n-- +goose Down\n\n")
+	case FormatDbmate:
+		b.WriteString("-- migrate:up\n\n\n-- migrate:down\n\n")
+	default:
+		b.WriteString("-- fleetgate:up\n\n\n-- fleetgate:down\n\n")
+	}
+	return writeNew(base+".sql", b.String())
+}
+
+// detectDirFormat is the format of the migrations already in dir;
+// fleetgate's when there are none or they do not load.
+func detectDirFormat(dir string) (Format, error) {
+	ms, f, err := source.LoadFormat(os.DirFS(dir), ".", FormatAuto)
+	if err != nil || len(ms) == 0 {
+		return FormatFleetgate, err
+	}
+	return f, nil
+}
+
+// writeNew creates p, which must not exist, with text.
+func writeNew(p, text string) (string, error) {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", p, err)
 	}
-	if _, err := f.WriteString(b.String()); err != nil {
+	if _, err := f.WriteString(text); err != nil {
 		f.Close()
 		return "", fmt.Errorf("write %s: %w", p, err)
 	}

@@ -26,17 +26,16 @@ import (
 // tools, at the versions the benchmark pins, against the same PostgreSQL.
 
 // peerBin installs the peer tools once per test binary with the
-// benchmark's installer (idempotent: a no-op when they are there). A tool
-// that cannot be installed fails the tests that need it: they never skip.
+// benchmark's installer, bench/install-peers.sh, at the versions it pins
+// (idempotent: a few `go version -m` calls when they are there; a first run
+// builds them through the Go module proxy). A tool that cannot be
+// installed fails the tests that need it: they never skip.
 var peerBin = sync.OnceValues(func() (string, error) {
 	root, err := filepath.Abs("..")
 	if err != nil {
 		return "", err
 	}
 	script := filepath.Join(root, "bench", "install-peers.sh")
-	if _, err := os.Stat(script); err != nil {
-		script = filepath.Join(root, "scripts", "install-peers-compat.sh")
-	}
 	out, err := exec.Command("bash", script).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("%s: %v\n%s", script, err, out)

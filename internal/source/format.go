@@ -56,8 +56,9 @@ func detectFile(kind fileKind, data []byte) Format {
 	if kind != filePlain {
 		return FormatGolangMigrate
 	}
-	// Markers are ASCII; invalid UTF-8 is reported by the parser.
-	text := string(data)
+	// Markers are ASCII; invalid UTF-8 is reported by the parser. A byte
+	// order mark or CRLF line ends must not hide them.
+	text := string(normalize(data))
 	switch {
 	case gooseUpRE.MatchString(text):
 		return FormatGoose
