@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -96,11 +97,6 @@ func LoadFormat(fsys fs.FS, dir string, f Format) ([]*Migration, Format, error) 
 	if err != nil {
 		return nil, f, fmt.Errorf("read migrations directory: %w", err)
 	}
-	type group struct {
-		up, down         string // paths
-		upName, downName fileName
-		upData, downData []byte
-	}
 	groups := make(map[int64]*group, len(entries))
 	var goFiles []string
 	for _, e := range entries {
@@ -156,17 +152,12 @@ func LoadFormat(fsys fs.FS, dir string, f Format) ([]*Migration, Format, error) 
 	// Read everything, then settle the format, then parse: a directory is
 	// of one format, so a goose file is not reported as a fleetgate file
 	// missing its markers.
+	if err := readAll(fsys, versions, groups); err != nil {
+		return nil, f, err
+	}
 	detected, firstFile := f, ""
 	for _, v := range versions {
 		g := groups[v]
-		if g.upData, err = readFile(fsys, g.up); err != nil {
-			return nil, f, err
-		}
-		if g.down != "" {
-			if g.downData, err = readFile(fsys, g.down); err != nil {
-				return nil, f, err
-			}
-		}
 		if f != FormatAuto {
 			continue
 		}
@@ -218,6 +209,48 @@ func LoadFormat(fsys fs.FS, dir string, f Format) ([]*Migration, Format, error) 
 // readFile reads file, refusing anything over MaxFileSize before reading it,
 // and again while reading in case the file grew in between: a multi-gigabyte
 // file must not be pulled into memory on every instance of the fleet.
+// group is one version's files: the up file (or the only file) and, in the
+// golang-migrate layout, its down file.
+type group struct {
+	up, down         string // paths
+	upName, downName fileName
+	upData, downData []byte
+}
+
+// readAll reads every group's files, several at a time: a no-op `up` on a
+// fleet instance verifies the checksum of every applied file, and with a
+// thousand files the open/stat/read/close system calls are most of its
+// time. The first error in version order is returned, as a sequential read
+// would have found it.
+func readAll(fsys fs.FS, versions []int64, groups map[int64]*group) error {
+	errs := make([]error, len(versions))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(8, len(versions)) {
+		wg.Go(func() {
+			for i := range next {
+				g := groups[versions[i]]
+				var err error
+				if g.upData, err = readFile(fsys, g.up); err == nil && g.down != "" {
+					g.downData, err = readFile(fsys, g.down)
+				}
+				errs[i] = err
+			}
+		})
+	}
+	for i := range versions {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func readFile(fsys fs.FS, file string) ([]byte, error) {
 	info, err := fs.Stat(fsys, file)
 	if err != nil {
