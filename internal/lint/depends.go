@@ -5,9 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	pgq "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/reflect/protoreflect"
-
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -103,7 +100,7 @@ func (r rel) matches(o rel) bool {
 	return r.Name == o.Name && (r.Schema == "" || o.Schema == "" || r.Schema == o.Schema)
 }
 
-func relOf(rv *pgq.RangeVar) rel { return rel{Schema: rv.Schemaname, Name: rv.Relname} }
+func relOf(rv *rangeVar) rel { return rel{Schema: rv.Schemaname, Name: rv.Relname} }
 
 // changes is what a post-phase migration does to the schema.
 type changes struct {
@@ -142,60 +139,59 @@ func (c *changes) column(t rel, name string) (string, bool) {
 	return "", false
 }
 
-var alterVerbs = map[pgq.AlterTableType]string{
-	pgq.AlterTableType_AT_AddColumn:       "adds",
-	pgq.AlterTableType_AT_DropColumn:      "drops",
-	pgq.AlterTableType_AT_AlterColumnType: "changes the type of",
-	pgq.AlterTableType_AT_SetNotNull:      "makes NOT NULL",
-	pgq.AlterTableType_AT_DropNotNull:     "makes nullable",
-	pgq.AlterTableType_AT_ColumnDefault:   "changes the default of",
-	pgq.AlterTableType_AT_DropConstraint:  "drops",
+var alterVerbs = map[string]string{
+	"AT_AddColumn":       "adds",
+	"AT_DropColumn":      "drops",
+	"AT_AlterColumnType": "changes the type of",
+	"AT_SetNotNull":      "makes NOT NULL",
+	"AT_DropNotNull":     "makes nullable",
+	"AT_ColumnDefault":   "changes the default of",
+	"AT_DropConstraint":  "drops",
 }
 
 func changesOf(stmts []stmt) *changes {
 	c := &changes{}
 	for i := range stmts {
 		n := stmts[i].node
+		var (
+			cs  struct{ Relation *rangeVar }
+			cta struct{ Into *intoClause }
+			dr  dropStmt
+			rn  renameStmt
+			at  alterTableStmt
+		)
 		switch {
 		case n == nil:
-		case n.GetCreateStmt() != nil:
-			c.tables = append(c.tables, tableChange{relOf(n.GetCreateStmt().Relation), "creates"})
-		case n.GetCreateTableAsStmt().GetInto().GetRel() != nil:
-			c.tables = append(c.tables, tableChange{relOf(n.GetCreateTableAsStmt().Into.Rel), "creates"})
-		case n.GetDropStmt() != nil && n.GetDropStmt().RemoveType == pgq.ObjectType_OBJECT_TABLE:
-			for _, o := range n.GetDropStmt().Objects {
-				schema, name := splitName(stringsOf(o.GetList().GetItems()))
-				if name != "" {
+		case n.as("CreateStmt", &cs) && cs.Relation != nil:
+			c.tables = append(c.tables, tableChange{relOf(cs.Relation), "creates"})
+		case n.as("CreateTableAsStmt", &cta) && cta.Into != nil && cta.Into.Rel != nil:
+			c.tables = append(c.tables, tableChange{relOf(cta.Into.Rel), "creates"})
+		case n.as("DropStmt", &dr) && dr.RemoveType == "OBJECT_TABLE":
+			for _, names := range dr.names() {
+				if schema, name := splitName(names); name != "" {
 					c.tables = append(c.tables, tableChange{rel{schema, name}, "drops"})
 				}
 			}
-		case n.GetRenameStmt() != nil:
-			r := n.GetRenameStmt()
-			if r.Relation == nil {
-				continue
+		case n.as("RenameStmt", &rn) && rn.Relation != nil:
+			t := relOf(rn.Relation)
+			switch rn.RenameType {
+			case "OBJECT_TABLE":
+				c.tables = append(c.tables, tableChange{t, "renames to " + rn.Newname},
+					tableChange{rel{t.Schema, rn.Newname}, "creates by renaming " + t.Name})
+			case "OBJECT_COLUMN", "OBJECT_TABCONSTRAINT":
+				c.columns = append(c.columns, columnChange{t, rn.Subname, "renames to " + rn.Newname},
+					columnChange{t, rn.Newname, "creates by renaming " + rn.Subname})
 			}
-			t := relOf(r.Relation)
-			switch r.RenameType {
-			case pgq.ObjectType_OBJECT_TABLE:
-				c.tables = append(c.tables, tableChange{t, "renames to " + r.Newname},
-					tableChange{rel{t.Schema, r.Newname}, "creates by renaming " + t.Name})
-			case pgq.ObjectType_OBJECT_COLUMN, pgq.ObjectType_OBJECT_TABCONSTRAINT:
-				c.columns = append(c.columns, columnChange{t, r.Subname, "renames to " + r.Newname},
-					columnChange{t, r.Newname, "creates by renaming " + r.Subname})
-			}
-		case n.GetAlterTableStmt() != nil:
-			a := n.GetAlterTableStmt()
-			if a.Relation == nil {
-				continue
-			}
-			t := relOf(a.Relation)
-			for _, cn := range a.Cmds {
-				cmd := cn.GetAlterTableCmd()
-				if cmd == nil {
+		case n.as("AlterTableStmt", &at) && at.Relation != nil:
+			t := relOf(at.Relation)
+			for j := range at.Cmds {
+				var cmd alterTableCmd
+				if !at.Cmds[j].as("AlterTableCmd", &cmd) {
 					continue
 				}
 				name := cmd.Name
-				if cd := cmd.Def.GetColumnDef(); name == "" && cd != nil {
+				var cd columnDef
+				if name == "" && cmd.Def.as("ColumnDef", &cd) {
 					name = cd.Colname
 				}
 				if name == "" {
@@ -216,58 +212,53 @@ func changesOf(stmts []stmt) *changes {
 // constraint) names it mentions anywhere. Which column belongs to which
 // table is not resolved: every name is taken to be a column of every
 // table of the statement, which errs on the side of reporting.
-func refsOf(n *pgq.Node) ([]rel, []string) {
+func refsOf(n *node) ([]rel, []string) {
 	var tables []rel
 	names := map[string]bool{}
-	addNames := func(ns []*pgq.Node) {
-		for _, s := range stringsOf(ns) {
+	add := func(ss ...string) {
+		for _, s := range ss {
 			names[s] = true
 		}
 	}
-	walkNode(n, func(m protoreflect.Message) bool {
-		switch x := m.Interface().(type) {
-		case *pgq.RangeVar:
-			tables = append(tables, relOf(x))
-		case *pgq.DropStmt:
-			if x.RemoveType == pgq.ObjectType_OBJECT_TABLE {
-				for _, o := range x.Objects {
-					if schema, name := splitName(stringsOf(o.GetList().GetItems())); name != "" {
-						tables = append(tables, rel{schema, name})
-					}
+	if n.is("DropStmt") {
+		var dr dropStmt
+		if n.as("DropStmt", &dr) && dr.RemoveType == "OBJECT_TABLE" {
+			for _, ns := range dr.names() {
+				if schema, name := splitName(ns); name != "" {
+					tables = append(tables, rel{schema, name})
 				}
 			}
-		case *pgq.ColumnRef:
-			if s := lastString(x.Fields); s != "" {
-				names[s] = true
-			}
-		case *pgq.ResTarget:
-			if x.Name != "" {
-				names[x.Name] = true
-			}
-		case *pgq.IndexElem:
-			if x.Name != "" {
-				names[x.Name] = true
-			}
-		case *pgq.ColumnDef:
-			names[x.Colname] = true
-		case *pgq.AlterTableCmd:
-			if x.Name != "" {
-				names[x.Name] = true
-			}
-		case *pgq.Constraint:
-			addNames(x.Keys)
-			addNames(x.FkAttrs)
-			addNames(x.PkAttrs)
-			addNames(x.Including)
-			if x.Conname != "" {
-				names[x.Conname] = true
-			}
-		case *pgq.RenameStmt:
-			names[x.Subname] = true
-			names[x.Newname] = true
 		}
-		return true
+	}
+	visit(n.raw, func(kind string, f map[string]any) {
+		switch kind {
+		case "RangeVar":
+			tables = append(tables, rel{fieldString(f, "schemaname"), fieldString(f, "relname")})
+		case "ColumnRef":
+			if s := fieldStrings(f, "fields"); len(s) > 0 {
+				add(s[len(s)-1])
+			}
+		case "ResTarget", "IndexElem", "AlterTableCmd":
+			add(fieldString(f, "name"))
+		case "ColumnDef":
+			add(fieldString(f, "colname"))
+		case "Constraint":
+			add(fieldStrings(f, "keys")...)
+			add(fieldStrings(f, "fk_attrs")...)
+			add(fieldStrings(f, "pk_attrs")...)
+			add(fieldStrings(f, "including")...)
+			add(fieldString(f, "conname"))
+		case "RenameStmt":
+			add(fieldString(f, "subname"), fieldString(f, "newname"))
+		}
 	})
+	if n.is("RenameStmt") {
+		// The statement itself is the root: visit sees only its fields.
+		var rn renameStmt
+		if n.as("RenameStmt", &rn) {
+			add(rn.Subname, rn.Newname)
+		}
+	}
 	out := make([]string, 0, len(names))
 	for s := range names {
 		if s != "" {

@@ -1,9 +1,6 @@
 package lint
 
-import (
-	"errors"
-	"strings"
-)
+import "errors"
 
 // IndexBuild is a CREATE INDEX CONCURRENTLY statement: the index it builds
 // and the table it builds it on. Schema is the table's schema as written,
@@ -30,19 +27,9 @@ func ConcurrentIndex(sql string) (IndexBuild, bool, error) {
 		// Not ours to judge: the database reports the syntax error.
 		return IndexBuild{}, false, nil
 	}
-	ix := res.Stmts[0].Stmt.GetIndexStmt()
-	if ix == nil || !ix.Concurrent || ix.Idxname == "" || ix.Relation == nil {
+	var ix indexStmt
+	if !res.Stmts[0].Stmt.as("IndexStmt", &ix) || !ix.Concurrent || ix.Idxname == "" || ix.Relation == nil {
 		return IndexBuild{}, false, nil
 	}
 	return IndexBuild{Schema: ix.Relation.Schemaname, Table: ix.Relation.Relname, Name: ix.Idxname, Unique: ix.Unique}, true, nil
-}
-
-func containsFold(s, sub string) bool {
-	n := len(sub)
-	for i := 0; i+n <= len(s); i++ {
-		if strings.EqualFold(s[i:i+n], sub) {
-			return true
-		}
-	}
-	return false
 }

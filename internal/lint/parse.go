@@ -1,21 +1,21 @@
 package lint
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
-	pgq "github.com/pganalyze/pg_query_go/v6"
-	pgquery "github.com/wasilibs/go-pgquery"
 	"github.com/wasilibs/go-pgquery/parser"
 
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
 // The parser is PostgreSQL's own grammar (libpg_query) compiled to
-// WebAssembly and run by wazero, so the binary needs no cgo. Its first use
+// WebAssembly and run by wazero, so the binary needs no cgo. Its output is
+// read as JSON (see ast.go). Its first use
 // compiles the module, which costs about a second and a half of CPU; every
 // later parse of a migration takes tens of microseconds. Nothing here runs
 // at start-up: a no-op `up`, which never lints, never pays for it.
@@ -40,7 +40,17 @@ func ParserInit() time.Duration {
 	return initTook
 }
 
-func parse(sql string) (*pgq.ParseResult, error) {
+// parseResult is libpg_query's parse result.
+type parseResult struct {
+	Stmts []rawStmt `json:"stmts"`
+}
+
+type rawStmt struct {
+	Stmt         node  `json:"stmt"`
+	StmtLocation int32 `json:"stmt_location"`
+}
+
+func parse(sql string) (*parseResult, error) {
 	parseMu.Lock()
 	defer parseMu.Unlock()
 	initOnce.Do(func() {
@@ -57,13 +67,21 @@ func parse(sql string) (*pgq.ParseResult, error) {
 // safeParse turns a panic of the wasm runtime (which go-pgquery raises on
 // an internal failure) into an error, so a parser problem is a finding
 // rather than a crashed deploy.
-func safeParse(sql string) (res *pgq.ParseResult, err error) {
+func safeParse(sql string) (res *parseResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			res, err = nil, &internalError{msg: "PostgreSQL parser failed: " + panicString(r)}
 		}
 	}()
-	return pgquery.Parse(sql)
+	out, err := parser.ParseToJSON(sql)
+	if err != nil {
+		return nil, err
+	}
+	res = &parseResult{}
+	if err := json.Unmarshal([]byte(out), res); err != nil {
+		return nil, &internalError{msg: "PostgreSQL parser output: " + err.Error()}
+	}
+	return res, nil
 }
 
 type internalError struct{ msg string }
@@ -84,9 +102,9 @@ func panicString(r any) string {
 // parser byte offsets into file positions.
 type stmt struct {
 	src  source.Statement
-	node *pgq.Node // nil when the statement did not parse
-	base int       // byte offset of src.SQL in the text given to the parser
-	err  error     // the parse error, when node is nil
+	node *node // nil when the statement did not parse
+	base int   // byte offset of src.SQL in the text given to the parser
+	err  error // the parse error, when node is nil
 }
 
 // pos converts a parser location (a byte offset in the parsed text, -1 when
@@ -138,11 +156,11 @@ func parseStatements(stmts []source.Statement) ([]stmt, error) {
 		case err != nil:
 			out[i].err = err
 		case len(res.Stmts) == 1:
-			out[i].node = res.Stmts[0].Stmt
+			out[i].node = &res.Stmts[0].Stmt
 		case len(res.Stmts) > 1:
 			// The splitter saw one statement where PostgreSQL sees several
 			// (a construct it does not know); check the first.
-			out[i].node = res.Stmts[0].Stmt
+			out[i].node = &res.Stmts[0].Stmt
 		}
 	}
 	return out, nil
@@ -150,18 +168,19 @@ func parseStatements(stmts []source.Statement) ([]stmt, error) {
 
 // assign maps the parse result onto out by statement offsets. It reports
 // false when the parser's split disagrees with the source splitter's.
-func assign(out []stmt, res *pgq.ParseResult) bool {
+func assign(out []stmt, res *parseResult) bool {
 	if len(res.Stmts) != len(out) {
 		return false
 	}
-	for i, rs := range res.Stmts {
+	for i := range res.Stmts {
+		rs := &res.Stmts[i]
 		loc := int(rs.StmtLocation)
 		// The parser's statement starts at or after the text we placed
 		// (it skips nothing but whitespace and comments before it).
 		if loc < out[i].base || (i+1 < len(out) && loc >= out[i+1].base) {
 			return false
 		}
-		out[i].node = rs.Stmt
+		out[i].node = &rs.Stmt
 	}
 	return true
 }

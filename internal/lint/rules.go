@@ -3,9 +3,6 @@ package lint
 import (
 	"strconv"
 	"strings"
-
-	pgq "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 const postHint = "do it in a post-phase migration (-- fleetgate:phase post) once no old code is left"
@@ -14,19 +11,31 @@ const postHint = "do it in a post-phase migration (-- fleetgate:phase post) once
 func (c *checker) checkStatement(s *stmt) {
 	n := s.node
 	c.checkEnumUse(s)
+	var (
+		at  alterTableStmt
+		rn  renameStmt
+		dr  dropStmt
+		ix  indexStmt
+		vc  vacuumStmt
+		cl  clusterStmt
+		ri  reindexStmt
+		lk  lockStmt
+		up  updateStmt
+		del deleteStmt
+		en  alterEnumStmt
+	)
 	switch {
-	case n.GetAlterTableStmt() != nil:
-		c.alterTable(s, n.GetAlterTableStmt())
-	case n.GetRenameStmt() != nil:
-		c.rename(s, n.GetRenameStmt())
-	case n.GetDropStmt() != nil:
-		c.drop(s, n.GetDropStmt())
-	case n.GetIndexStmt() != nil:
-		c.createIndex(s, n.GetIndexStmt())
-	case n.GetVacuumStmt() != nil:
-		c.vacuum(s, n.GetVacuumStmt())
-	case n.GetClusterStmt() != nil:
-		cl := n.GetClusterStmt()
+	case n.as("AlterTableStmt", &at):
+		c.alterTable(s, &at)
+	case n.as("RenameStmt", &rn):
+		c.rename(s, &rn)
+	case n.as("DropStmt", &dr):
+		c.drop(s, &dr)
+	case n.as("IndexStmt", &ix):
+		c.createIndex(s, &ix)
+	case n.as("VacuumStmt", &vc):
+		c.vacuum(s, &vc)
+	case n.as("ClusterStmt", &cl):
 		if cl.Relation == nil || !c.isNew(cl.Relation) {
 			target := "every previously clustered table"
 			if cl.Relation != nil {
@@ -34,34 +43,31 @@ func (c *checker) checkStatement(s *stmt) {
 			}
 			c.report(Cluster, s, -1, "CLUSTER rewrites %s under an ACCESS EXCLUSIVE lock, blocking reads and writes; use pg_repack, or schedule it outside a deploy", target)
 		}
-	case n.GetReindexStmt() != nil:
-		c.reindex(s, n.GetReindexStmt())
-	case n.GetLockStmt() != nil:
-		c.lockTable(s, n.GetLockStmt())
-	case n.GetUpdateStmt() != nil:
-		u := n.GetUpdateStmt()
-		if u.WhereClause == nil && !c.isNew(u.Relation) {
-			c.report(UpdateWithoutWhere, s, u.Relation.GetLocation(), "UPDATE %s without WHERE rewrites every row in one transaction and holds every row lock until it commits, so the application's writes to the table wait; on a large table, backfill in batches with a WHERE clause", rvName(u.Relation))
+	case n.as("ReindexStmt", &ri):
+		c.reindex(s, &ri)
+	case n.as("LockStmt", &lk):
+		c.lockTable(s, &lk)
+	case n.as("UpdateStmt", &up):
+		if up.WhereClause == nil && !c.isNew(up.Relation) {
+			c.report(UpdateWithoutWhere, s, up.Relation.loc(), "UPDATE %s without WHERE rewrites every row in one transaction and holds every row lock until it commits, so the application's writes to the table wait; on a large table, backfill in batches with a WHERE clause", rvName(up.Relation))
 		}
-	case n.GetDeleteStmt() != nil:
-		d := n.GetDeleteStmt()
-		if d.WhereClause == nil && !c.isNew(d.Relation) {
-			c.report(DeleteWithoutWhere, s, d.Relation.GetLocation(), "DELETE FROM %s without WHERE deletes every row; add a WHERE clause, or allow the rule if emptying the table is intended", rvName(d.Relation))
+	case n.as("DeleteStmt", &del):
+		if del.WhereClause == nil && !c.isNew(del.Relation) {
+			c.report(DeleteWithoutWhere, s, del.Relation.loc(), "DELETE FROM %s without WHERE deletes every row; add a WHERE clause, or allow the rule if emptying the table is intended", rvName(del.Relation))
 		}
-	case n.GetAlterEnumStmt() != nil:
-		e := n.GetAlterEnumStmt()
-		if e.NewVal != "" && e.OldVal == "" && c.inTransaction() {
-			c.enumVals = append(c.enumVals, enumValue{typ: strings.Join(stringsOf(e.TypeName), "."), val: e.NewVal, line: s.src.Line})
+	case n.as("AlterEnumStmt", &en):
+		if en.NewVal != "" && en.OldVal == "" && c.inTransaction() {
+			c.enumVals = append(c.enumVals, enumValue{typ: strings.Join(stringsOf(en.TypeName), "."), val: en.NewVal, line: s.src.Line})
 		}
-	case n.GetCreatedbStmt() != nil:
+	case n.is("CreatedbStmt"):
 		c.noTx(s, "CREATE DATABASE")
-	case n.GetDropdbStmt() != nil:
+	case n.is("DropdbStmt"):
 		c.noTx(s, "DROP DATABASE")
-	case n.GetCreateTableSpaceStmt() != nil:
+	case n.is("CreateTableSpaceStmt"):
 		c.noTx(s, "CREATE TABLESPACE")
-	case n.GetDropTableSpaceStmt() != nil:
+	case n.is("DropTableSpaceStmt"):
 		c.noTx(s, "DROP TABLESPACE")
-	case n.GetAlterSystemStmt() != nil:
+	case n.is("AlterSystemStmt"):
 		c.noTx(s, "ALTER SYSTEM")
 	}
 }
@@ -79,73 +85,77 @@ func (c *checker) noTx(s *stmt, what string) {
 	c.report(NeedsNoTransaction, s, -1, "%s cannot run inside a transaction block: %s", what, where)
 }
 
-func (c *checker) alterTable(s *stmt, a *pgq.AlterTableStmt) {
-	if a.Objtype != pgq.ObjectType_OBJECT_TABLE {
+func (c *checker) alterTable(s *stmt, a *alterTableStmt) {
+	if a.Objtype != "OBJECT_TABLE" {
 		return // ALTER INDEX, VIEW, SEQUENCE, ...
 	}
 	rel := rvName(a.Relation)
 	isNew := c.isNew(a.Relation)
-	for _, cn := range a.Cmds {
-		cmd := cn.GetAlterTableCmd()
-		if cmd == nil {
+	for i := range a.Cmds {
+		var cmd alterTableCmd
+		if !a.Cmds[i].as("AlterTableCmd", &cmd) {
 			continue
 		}
 		switch cmd.Subtype {
-		case pgq.AlterTableType_AT_DropColumn:
+		case "AT_DropColumn":
 			if c.pre && !isNew {
 				c.report(DropColumn, s, -1, "dropping column %s.%s breaks old code still reading or writing it; stop using it in the code first, then %s", rel, cmd.Name, postHint)
 			}
-		case pgq.AlterTableType_AT_AlterColumnType:
+		case "AT_AlterColumnType":
 			if isNew {
 				continue
 			}
-			cd := cmd.Def.GetColumnDef()
-			loc := int32(-1)
-			typ := ""
-			if cd != nil {
-				loc = cd.Location
-				typ = typeName(cd.TypeName)
+			var cd columnDef
+			loc, typ := int32(-1), "?"
+			if cmd.Def.as("ColumnDef", &cd) {
+				loc, typ = cd.Location, typeNameOf(cd.TypeName)
 			}
 			if c.pre {
 				c.report(ChangeColumnType, s, loc, "changing the type of %s.%s to %s can break old code still using it; add a new column, write both, backfill, and drop the old one in the post phase", rel, cmd.Name, typ)
 			}
 			c.report(RewriteColumnType, s, loc, "changing the type of %s.%s to %s rewrites the table and its indexes under an ACCESS EXCLUSIVE lock unless the change is binary-coercible (e.g. varchar(n) to text or a longer varchar); if it is, allow this rule saying so", rel, cmd.Name, typ)
-		case pgq.AlterTableType_AT_SetNotNull:
+		case "AT_SetNotNull":
 			if c.pre && !isNew {
 				c.report(SetNotNull, s, -1, "SET NOT NULL on %s.%s breaks old code that writes NULL and scans the table under an ACCESS EXCLUSIVE lock; add CHECK (%s IS NOT NULL) NOT VALID and VALIDATE it, then SET NOT NULL in the post phase", rel, cmd.Name, cmd.Name)
 			}
-		case pgq.AlterTableType_AT_AddColumn:
-			c.addColumn(s, rel, isNew, cmd.Def.GetColumnDef())
-		case pgq.AlterTableType_AT_AddConstraint:
-			c.addConstraint(s, rel, isNew, cmd.Def.GetConstraint())
-		case pgq.AlterTableType_AT_DetachPartition:
-			if pc := cmd.Def.GetPartitionCmd(); pc != nil && pc.Concurrent {
+		case "AT_AddColumn":
+			var cd columnDef
+			if cmd.Def.as("ColumnDef", &cd) && !isNew {
+				c.addColumn(s, rel, &cd)
+			}
+		case "AT_AddConstraint":
+			var con constraint
+			if cmd.Def.as("Constraint", &con) && !isNew {
+				c.addConstraint(s, rel, &con)
+			}
+		case "AT_DetachPartition":
+			var pc struct {
+				Concurrent bool `json:"concurrent"`
+			}
+			if cmd.Def.as("PartitionCmd", &pc) && pc.Concurrent {
 				c.noTx(s, "DETACH PARTITION ... CONCURRENTLY")
 			}
 		}
 	}
 }
 
-func (c *checker) addColumn(s *stmt, rel string, isNew bool, cd *pgq.ColumnDef) {
-	if cd == nil || isNew {
-		return
-	}
+func (c *checker) addColumn(s *stmt, rel string, cd *columnDef) {
 	notNull, hasDefault := cd.IsNotNull, cd.RawDefault != nil || cd.Identity != "" || cd.Generated != ""
-	switch typeName(cd.TypeName) {
+	switch typeNameOf(cd.TypeName) {
 	case "serial", "bigserial", "smallserial", "serial2", "serial4", "serial8":
 		hasDefault = true
 	}
-	for _, n := range cd.Constraints {
-		con := n.GetConstraint()
-		if con == nil {
+	for i := range cd.Constraints {
+		var con constraint
+		if !cd.Constraints[i].as("Constraint", &con) {
 			continue
 		}
 		switch con.Contype {
-		case pgq.ConstrType_CONSTR_NOTNULL, pgq.ConstrType_CONSTR_PRIMARY:
+		case "CONSTR_NOTNULL", "CONSTR_PRIMARY":
 			notNull = true
-		case pgq.ConstrType_CONSTR_DEFAULT, pgq.ConstrType_CONSTR_IDENTITY, pgq.ConstrType_CONSTR_GENERATED:
+		case "CONSTR_DEFAULT", "CONSTR_IDENTITY", "CONSTR_GENERATED":
 			hasDefault = true
-		case pgq.ConstrType_CONSTR_FOREIGN:
+		case "CONSTR_FOREIGN":
 			c.report(AddForeignKey, s, con.Location, "adding column %s.%s with REFERENCES validates the foreign key while blocking writes to %s and %s; add the column first, then ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID and VALIDATE CONSTRAINT in a later migration", rel, cd.Colname, rel, rvName(con.Pktable))
 		}
 	}
@@ -154,59 +164,55 @@ func (c *checker) addColumn(s *stmt, rel string, isNew bool, cd *pgq.ColumnDef) 
 	}
 }
 
-func (c *checker) addConstraint(s *stmt, rel string, isNew bool, con *pgq.Constraint) {
-	if con == nil || isNew {
-		return
-	}
+func (c *checker) addConstraint(s *stmt, rel string, con *constraint) {
 	name := con.Conname
 	if name == "" {
 		name = "(unnamed)"
 	}
 	switch con.Contype {
-	case pgq.ConstrType_CONSTR_FOREIGN:
+	case "CONSTR_FOREIGN":
 		if !con.SkipValidation {
 			c.report(AddForeignKey, s, con.Location, "foreign key %s on %s is validated while writes to %s and %s are blocked; add it with NOT VALID, then VALIDATE CONSTRAINT %s in a later migration (which takes a weaker lock)", name, rel, rel, rvName(con.Pktable), name)
 		}
-	case pgq.ConstrType_CONSTR_CHECK:
+	case "CONSTR_CHECK":
 		if !con.SkipValidation {
 			c.report(AddCheckConstraint, s, con.Location, "CHECK constraint %s on %s scans the table under an ACCESS EXCLUSIVE lock; add it with NOT VALID, then VALIDATE CONSTRAINT %s in a later migration", name, rel, name)
 		}
-	case pgq.ConstrType_CONSTR_UNIQUE, pgq.ConstrType_CONSTR_PRIMARY, pgq.ConstrType_CONSTR_EXCLUSION:
+	case "CONSTR_UNIQUE", "CONSTR_PRIMARY", "CONSTR_EXCLUSION":
 		if con.Indexname == "" {
 			c.report(AddUniqueConstraint, s, con.Location, "constraint %s on %s builds its index under an ACCESS EXCLUSIVE lock; CREATE UNIQUE INDEX CONCURRENTLY first (no-transaction migration), then ADD CONSTRAINT ... USING INDEX", name, rel)
 		}
 	}
 }
 
-func (c *checker) rename(s *stmt, r *pgq.RenameStmt) {
+func (c *checker) rename(s *stmt, r *renameStmt) {
 	if !c.pre || c.isNew(r.Relation) {
 		return
 	}
 	switch r.RenameType {
-	case pgq.ObjectType_OBJECT_COLUMN:
-		if r.RelationType == pgq.ObjectType_OBJECT_TABLE {
-			c.report(RenameColumn, s, r.Relation.GetLocation(), "renaming column %s.%s to %s breaks old code using the old name; add the new column, write both, backfill, switch reads, and drop the old one in the post phase", rvName(r.Relation), r.Subname, r.Newname)
+	case "OBJECT_COLUMN":
+		if r.RelationType == "OBJECT_TABLE" {
+			c.report(RenameColumn, s, r.Relation.loc(), "renaming column %s.%s to %s breaks old code using the old name; add the new column, write both, backfill, switch reads, and drop the old one in the post phase", rvName(r.Relation), r.Subname, r.Newname)
 		}
-	case pgq.ObjectType_OBJECT_TABLE:
-		c.report(RenameTable, s, r.Relation.GetLocation(), "renaming table %s to %s breaks old code using the old name; create the new table (or a view under the old name) and move over in steps, dropping the old name in the post phase", rvName(r.Relation), r.Newname)
+	case "OBJECT_TABLE":
+		c.report(RenameTable, s, r.Relation.loc(), "renaming table %s to %s breaks old code using the old name; create the new table (or a view under the old name) and move over in steps, dropping the old name in the post phase", rvName(r.Relation), r.Newname)
 	}
 }
 
-func (c *checker) drop(s *stmt, d *pgq.DropStmt) {
+func (c *checker) drop(s *stmt, d *dropStmt) {
 	switch d.RemoveType {
-	case pgq.ObjectType_OBJECT_TABLE:
+	case "OBJECT_TABLE":
 		if !c.pre {
 			return
 		}
-		for _, o := range d.Objects {
-			names := stringsOf(o.GetList().GetItems())
+		for _, names := range d.names() {
 			schema, rel := splitName(names)
 			if rel == "" || c.created.has(schema, rel) {
 				continue
 			}
 			c.report(DropTable, s, -1, "dropping table %s breaks old code still using it; stop using it in the code first, then %s", strings.Join(names, "."), postHint)
 		}
-	case pgq.ObjectType_OBJECT_INDEX:
+	case "OBJECT_INDEX":
 		if d.Concurrent {
 			c.noTx(s, "DROP INDEX CONCURRENTLY")
 		}
@@ -224,7 +230,7 @@ func splitName(names []string) (schema, rel string) {
 	}
 }
 
-func (c *checker) createIndex(s *stmt, ix *pgq.IndexStmt) {
+func (c *checker) createIndex(s *stmt, ix *indexStmt) {
 	if ix.Concurrent {
 		c.noTx(s, "CREATE INDEX CONCURRENTLY")
 		if ix.Idxname == "" {
@@ -239,10 +245,10 @@ func (c *checker) createIndex(s *stmt, ix *pgq.IndexStmt) {
 	if ix.Unique {
 		kind = "UNIQUE INDEX"
 	}
-	c.report(RequireConcurrentIndex, s, ix.Relation.GetLocation(), "CREATE %s on %s blocks writes to it while the index builds; use CREATE %s CONCURRENTLY in a -- fleetgate:no-transaction migration", kind, rvName(ix.Relation), kind)
+	c.report(RequireConcurrentIndex, s, ix.Relation.loc(), "CREATE %s on %s blocks writes to it while the index builds; use CREATE %s CONCURRENTLY in a -- fleetgate:no-transaction migration", kind, rvName(ix.Relation), kind)
 }
 
-func (c *checker) vacuum(s *stmt, v *pgq.VacuumStmt) {
+func (c *checker) vacuum(s *stmt, v *vacuumStmt) {
 	if !v.IsVacuumcmd {
 		return // ANALYZE
 	}
@@ -251,12 +257,16 @@ func (c *checker) vacuum(s *stmt, v *pgq.VacuumStmt) {
 		return
 	}
 	var targets []string
-	for _, r := range v.Rels {
-		rv := r.GetVacuumRelation().GetRelation()
-		if rv != nil && !c.isNew(rv) {
-			targets = append(targets, rvName(rv))
-		} else if rv == nil {
+	for i := range v.Rels {
+		var vr struct {
+			Relation *rangeVar `json:"relation"`
+		}
+		v.Rels[i].as("VacuumRelation", &vr)
+		switch {
+		case vr.Relation == nil:
 			targets = append(targets, "every table")
+		case !c.isNew(vr.Relation):
+			targets = append(targets, rvName(vr.Relation))
 		}
 	}
 	if len(v.Rels) == 0 {
@@ -267,7 +277,7 @@ func (c *checker) vacuum(s *stmt, v *pgq.VacuumStmt) {
 	}
 }
 
-func (c *checker) reindex(s *stmt, r *pgq.ReindexStmt) {
+func (c *checker) reindex(s *stmt, r *reindexStmt) {
 	if defElemTrue(r.Params, "concurrently") {
 		c.noTx(s, "REINDEX CONCURRENTLY")
 		return
@@ -290,13 +300,13 @@ const (
 
 var lockModeNames = map[int32]string{5: "SHARE", 6: "SHARE ROW EXCLUSIVE", 7: "EXCLUSIVE", 8: "ACCESS EXCLUSIVE"}
 
-func (c *checker) lockTable(s *stmt, l *pgq.LockStmt) {
+func (c *checker) lockTable(s *stmt, l *lockStmt) {
 	if l.Mode < shareLock {
 		return // ROW EXCLUSIVE and weaker do not block the application's reads or writes
 	}
 	var targets []string
-	for _, r := range l.Relations {
-		if rv := r.GetRangeVar(); rv != nil && !c.isNew(rv) {
+	for i := range l.Relations {
+		if rv := relationOf(&l.Relations[i]); rv != nil && !c.isNew(rv) {
 			targets = append(targets, rvName(rv))
 		}
 	}
@@ -317,76 +327,100 @@ func (c *checker) checkEnumUse(s *stmt) {
 	if len(c.enumVals) == 0 {
 		return
 	}
+	type use struct {
+		val string
+		loc int32
+	}
+	var uses []use
+	visit(s.node.raw, func(kind string, f map[string]any) {
+		switch kind {
+		case "A_Const":
+			if sv, ok := f["sval"].(map[string]any); ok {
+				uses = append(uses, use{fieldString(sv, "sval"), fieldInt(f, "location")})
+			}
+		case "DefElem":
+			// The body of a DO block runs now, and may use the value.
+			if fieldString(f, "defname") != "as" {
+				return
+			}
+			if arg, ok := f["arg"].(map[string]any); ok {
+				if str, ok := arg["String"].(map[string]any); ok {
+					uses = append(uses, use{fieldString(str, "sval"), -2})
+				}
+			}
+		}
+	})
 	for _, ev := range c.enumVals {
-		used, loc := false, int32(-1)
-		walkNode(s.node, func(m protoreflect.Message) bool {
-			if used {
-				return false
+		for _, u := range uses {
+			found := u.val == ev.val
+			if u.loc == -2 {
+				found = s.node.is("DoStmt") && strings.Contains(u.val, "'"+ev.val+"'")
 			}
-			switch x := m.Interface().(type) {
-			case *pgq.A_Const:
-				if sv := x.GetSval(); sv != nil && sv.Sval == ev.val {
-					used, loc = true, x.Location
+			if found {
+				loc := u.loc
+				if loc == -2 {
+					loc = -1
 				}
-			case *pgq.DoStmt:
-				for _, a := range x.Args {
-					if de := a.GetDefElem(); de != nil && de.Defname == "as" {
-						if body := de.Arg.GetString_(); body != nil && strings.Contains(body.Sval, "'"+ev.val+"'") {
-							used = true
-						}
-					}
-				}
+				c.report(EnumValueInTransaction, s, loc, "enum value '%s' is added to %s at line %d in the same transaction, and PostgreSQL refuses to use it before that transaction commits; move the ALTER TYPE ... ADD VALUE into an earlier migration", ev.val, ev.typ, ev.line)
+				return
 			}
-			return true
-		})
-		if used {
-			c.report(EnumValueInTransaction, s, loc, "enum value '%s' is added to %s at line %d in the same transaction, and PostgreSQL refuses to use it before that transaction commits; move the ALTER TYPE ... ADD VALUE into an earlier migration", ev.val, ev.typ, ev.line)
-			return
 		}
 	}
 }
 
 // defElemTrue reports whether a generic option list turns name on
 // (VACUUM (FULL), REINDEX (CONCURRENTLY), or their legacy keyword forms).
-func defElemTrue(opts []*pgq.Node, name string) bool {
-	for _, o := range opts {
-		de := o.GetDefElem()
-		if de == nil || de.Defname != name {
+func defElemTrue(opts []node, name string) bool {
+	for i := range opts {
+		var de defElem
+		if !opts[i].as("DefElem", &de) || de.Defname != name {
 			continue
 		}
 		if de.Arg == nil {
 			return true
 		}
-		if b := de.Arg.GetBoolean(); b != nil {
+		var b struct {
+			Boolval bool `json:"boolval"`
+		}
+		var in struct {
+			Ival int32 `json:"ival"`
+		}
+		var ac aConst
+		switch {
+		case de.Arg.as("Boolean", &b):
 			return b.Boolval
-		}
-		if s := de.Arg.GetString_(); s != nil {
-			v := strings.ToLower(s.Sval)
-			return v == "true" || v == "on" || v == "1"
-		}
-		if i := de.Arg.GetInteger(); i != nil {
-			return i.Ival != 0
-		}
-		if a := de.Arg.GetAConst(); a != nil {
-			if b := a.GetBoolval(); b != nil {
-				return b.Boolval
+		case de.Arg.as("Integer", &in):
+			return in.Ival != 0
+		case de.Arg.as("A_Const", &ac):
+			switch {
+			case ac.Boolval != nil:
+				return ac.Boolval.Boolval
+			case ac.Ival != nil:
+				return ac.Ival.Ival != 0
+			case ac.Sval != nil:
+				return isTrue(ac.Sval.Sval)
 			}
-			if i := a.GetIval(); i != nil {
-				return i.Ival != 0
-			}
-			if sv := a.GetSval(); sv != nil {
-				v := strings.ToLower(sv.Sval)
-				return v == "true" || v == "on"
-			}
+			return false // a boolean false or an integer 0 is omitted
+		}
+		if s, ok := de.Arg.str(); ok {
+			return isTrue(s)
 		}
 		return true
 	}
 	return false
 }
 
-// typeName renders a type name for messages: the last part of its name,
-// with its modifiers if simple.
-func typeName(t *pgq.TypeName) string {
+func isTrue(s string) bool {
+	switch strings.ToLower(s) {
+	case "true", "on", "1", "yes":
+		return true
+	}
+	return false
+}
+
+// typeNameOf renders a type name for messages: its name without
+// pg_catalog, with its modifiers if simple.
+func typeNameOf(t *typeName) string {
 	if t == nil {
 		return "?"
 	}
@@ -406,9 +440,10 @@ func typeName(t *pgq.TypeName) string {
 		n = "boolean"
 	}
 	var mods []string
-	for _, m := range t.Typmods {
-		if a := m.GetAConst(); a != nil && a.GetIval() != nil {
-			mods = append(mods, strconv.Itoa(int(a.GetIval().Ival)))
+	for i := range t.Typmods {
+		var ac aConst
+		if t.Typmods[i].as("A_Const", &ac) && ac.Ival != nil {
+			mods = append(mods, strconv.Itoa(int(ac.Ival.Ival)))
 		}
 	}
 	if len(mods) > 0 {
