@@ -16,7 +16,7 @@ import (
 // The parser is PostgreSQL's own grammar (libpg_query) compiled to
 // WebAssembly and run by wazero, so the binary needs no cgo. Its output is
 // read as JSON (see ast.go). Its first use
-// compiles the module, which costs about a second and a half of CPU; every
+// compiles the module, which costs about two seconds of CPU; every
 // later parse of a migration takes tens of microseconds. Nothing here runs
 // at start-up: a no-op `up`, which never lints, never pays for it.
 //
