@@ -61,14 +61,19 @@ type WaitResult struct {
 // ErrTimeout with errors.Is.
 type WaitTimeoutError struct {
 	Waited  time.Duration
-	Pending []int64
+	Pending []int64     // nil when the history was never read
 	Holder  *LockHolder // nil when the lock is free or unreadable
+	// Err is the last error reading the history, when the last read failed.
+	Err error
 }
 
 func (e *WaitTimeoutError) Error() string {
 	msg := fmt.Sprintf("timed out after %v waiting for the schema: pending %s", e.Waited.Round(time.Millisecond), versionList(e.Pending))
-	if len(e.Pending) == 0 {
-		msg = fmt.Sprintf("timed out after %v waiting for the schema (the history could not be read)", e.Waited.Round(time.Millisecond))
+	if e.Pending == nil {
+		msg = fmt.Sprintf("timed out after %v waiting for the schema before the migration history could be read", e.Waited.Round(time.Millisecond))
+	}
+	if e.Err != nil {
+		msg += " (last error: " + e.Err.Error() + ")"
 	}
 	if h := e.Holder; h != nil {
 		msg += fmt.Sprintf("; lock held by %s pid %d", h.Host, h.PID)
@@ -264,7 +269,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	w.lastErr = nil
-	w.pending = w.pending[:0]
+	w.pending = make([]int64, 0, len(p.Steps))
 	for _, st := range p.Steps {
 		w.pending = append(w.pending, st.Migration.Version)
 	}
@@ -349,7 +354,11 @@ func (w *waiter) ctxErr(ctx context.Context) error {
 		return nil
 	}
 	if errors.Is(context.Cause(ctx), errWaitDeadline) {
-		return &WaitTimeoutError{Waited: time.Since(w.start), Pending: append([]int64(nil), w.pending...), Holder: w.holder}
+		te := &WaitTimeoutError{Waited: time.Since(w.start), Holder: w.holder, Err: w.lastErr}
+		if w.pending != nil {
+			te.Pending = append([]int64{}, w.pending...)
+		}
+		return te
 	}
 	return ctx.Err()
 }

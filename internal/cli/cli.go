@@ -25,6 +25,10 @@ commands:
             --if-ahead fail|rollback|continue: when the database has migrations this build lacks
   down      roll back the newest migration; --steps N, --to V (0: all), or --unknown
             (every applied migration this build does not contain), using stored down scripts
+  wait      block until the migrations this build needs are applied; never writes
+            [--to V] [--timeout D] [--poll D]
+  run       up (or with --wait-only, wait), then run CMD with signals forwarded
+            [--wait-only] [--timeout D] [--to V] -- CMD [ARGS]
   adopt     take over the history of golang-migrate, goose, dbmate or flyway:
             --from TOOL [--from-table NAME]; then up applies only what that tool had not
   status    show applied, pending, missing and modified migrations, and the lock holder
@@ -148,6 +152,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = e.down(ctx, rest)
 	case "check":
 		err = e.check(ctx, rest)
+	case "wait":
+		err = e.wait(ctx, rest)
+	case "run":
+		return e.runCmd(ctx, rest)
 	case "adopt":
 		err = e.adopt(ctx, rest)
 	case "status":
