@@ -274,19 +274,24 @@ func splitPhases(steps []plan.Step, deferred []*source.Migration) (pre, post []*
 // checkPending runs the checks on what Up is about to apply, under the
 // lock and before it changes anything. The first call in a process loads
 // the parser; a no-op Up never gets here.
-func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) error {
+// checkPending lints the pending migrations. In enforce mode it returns a
+// refusal before anything is applied. In warn mode findings cannot block,
+// so the lint runs beside the migrations (its first parse compiles the
+// parser, about two seconds of CPU) and the returned wait reports them.
+func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(), err error) {
+	none := func() {}
 	mode := m.cfg.Checks
 	if err := mode.valid(); err != nil {
-		return err
+		return none, err
 	}
 	if mode == ChecksOff || m.d.Dialect() != Postgres || len(p.Steps) == 0 {
-		return nil
+		return none, nil
 	}
 	if mode == ChecksAuto || mode == "" {
 		mode = ChecksEnforce
 		rows, err := m.readApplied(ctx, m.db, false)
 		if err != nil {
-			return err
+			return none, err
 		}
 		if len(rows) == 0 {
 			// Nothing applied: no old code runs against this database, so
@@ -295,18 +300,37 @@ func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) error {
 			m.log.InfoContext(ctx, "no migration applied yet: check findings are warnings (set --checks=enforce to refuse them here too)")
 		}
 	}
+	if mode == ChecksWarn {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if _, err := m.lintSteps(ctx, p, mode); err != nil {
+				m.log.WarnContext(ctx, "could not check the migrations", slog.String("error", err.Error()))
+			}
+		}()
+		return func() { <-done }, nil
+	}
+	rep, err := m.lintSteps(ctx, p, mode)
+	if err != nil {
+		return none, err
+	}
+	return none, rep.err()
+}
+
+// lintSteps checks the planned steps and logs what it found.
+func (m *Migrator) lintSteps(ctx context.Context, p *plan.Plan, mode CheckMode) (*CheckReport, error) {
 	rep := &CheckReport{}
 	for _, st := range p.Steps {
 		fs, err := lint.Check(st.Migration)
 		if err != nil {
-			return fmt.Errorf("check %s: %w", st.Migration.File, err)
+			return nil, fmt.Errorf("check %s: %w", st.Migration.File, err)
 		}
 		rep.add(fs)
 	}
 	pre, post := splitPhases(p.Steps, p.Deferred)
 	deps, err := lint.Dependencies(pre, post)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rep.add(deps)
 	for _, f := range rep.Findings {
@@ -317,10 +341,7 @@ func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) error {
 			m.log.WarnContext(ctx, "check finding", findingAttrs(f)...)
 		}
 	}
-	if mode == ChecksWarn {
-		return nil
-	}
-	return rep.err()
+	return rep, nil
 }
 
 func findingAttrs(f Finding) []any {

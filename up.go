@@ -163,9 +163,11 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	// fleet only the instance that applies the migrations loads the parser
 	// (a second and more of CPU), not every instance that starts. A
 	// refusal changes nothing; the lock is released on return.
-	if err := m.checkPending(ctx, p); err != nil {
+	checked, err := m.checkPending(ctx, p)
+	if err != nil {
 		return res, err
 	}
+	defer checked()
 	conn, err := driver.Conn(ctx, m.db)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
