@@ -368,7 +368,9 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 			q += fmt.Sprintf("; SET LOCAL idle_in_transaction_session_timeout = %d", opts.IdleTimeout.Milliseconds())
 			// PostgreSQL 14+: a backend whose client vanished mid-statement
 			// notices within a second instead of running to the end.
-			q += "; SELECT set_config('client_connection_check_interval', '1000', true) WHERE current_setting('server_version_num')::int >= 140000"
+			if serverVersion(conn) >= 14 {
+				q += "; SET LOCAL client_connection_check_interval = 1000"
+			}
 		}
 	}
 	// The BEGIN batch is not sent yet: it goes out in the same round trip
@@ -376,6 +378,25 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 	// no more round trips than psql running BEGIN; stmt; COMMIT.
 	d.pending.Store(conn, q)
 	return nil
+}
+
+// serverVersion is the server's major version as reported in the startup
+// handshake (no query needed), 0 when unknown.
+func serverVersion(conn *sql.Conn) int {
+	v := 0
+	_ = conn.Raw(func(dc any) error {
+		if c, ok := dc.(*stdlib.Conn); ok {
+			s := c.Conn().PgConn().ParameterStatus("server_version")
+			for _, r := range s {
+				if r < '0' || r > '9' {
+					break
+				}
+				v = v*10 + int(r-'0')
+			}
+		}
+		return nil
+	})
+	return v
 }
 
 // takePending returns the deferred BEGIN batch of conn, if any, with the
