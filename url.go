@@ -74,3 +74,10 @@ func RedactURL(raw string) string { return redact.URL(raw) }
 // URLSecrets returns the secret values of a database URL, for scrubbing
 // output that might echo them.
 func URLSecrets(raw string) []string { return redact.Secrets(raw) }
+
+// SecretScrubber returns a function that replaces the given secrets (as
+// URLSecrets returns them) with "xxxxx", longest first, so that a secret
+// containing another is replaced whole.
+func SecretScrubber(secrets []string) func(string) string {
+	return redact.NewScrubber(secrets...).String
+}

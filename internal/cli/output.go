@@ -9,15 +9,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fleetgate/fleetgate"
 )
 
 // scrubWriter removes secrets from everything written through it: the last
 // line of defence, behind redacted URLs, for a driver message that echoes a
 // DSN. Writers here always write whole lines.
 type scrubWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	replace *strings.Replacer
+	mu    sync.Mutex
+	w     io.Writer
+	scrub func(string) string
 }
 
 func newScrubWriter(w io.Writer, secrets []string) *scrubWriter {
@@ -27,28 +29,16 @@ func newScrubWriter(w io.Writer, secrets []string) *scrubWriter {
 }
 
 func (s *scrubWriter) setSecrets(secrets []string) {
-	var pairs []string
-	seen := map[string]bool{}
-	for _, sec := range secrets {
-		if sec != "" && !seen[sec] {
-			seen[sec] = true
-			pairs = append(pairs, sec, "xxxxx")
-		}
-	}
+	scrub := fleetgate.SecretScrubber(secrets)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(pairs) > 0 {
-		s.replace = strings.NewReplacer(pairs...)
-	}
+	s.scrub = scrub
 }
 
 func (s *scrubWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := p
-	if s.replace != nil {
-		out = []byte(s.replace.Replace(string(p)))
-	}
+	out := []byte(s.scrub(string(p)))
 	if _, err := s.w.Write(out); err != nil {
 		return 0, err
 	}

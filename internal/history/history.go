@@ -43,7 +43,6 @@ const (
 	KindFailure  = "failure"
 	KindLockWait = "lock_wait"
 	KindLockLost = "lock_lost"
-	KindProgress = "statement"
 	// KindAdopt: a version another tool had applied was recorded as
 	// applied by `fleetgate adopt`, without running it.
 	KindAdopt = "adopt"
