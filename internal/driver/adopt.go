@@ -98,3 +98,19 @@ func CheckLegacyColumns(name, tool string, cols map[string]bool) error {
 	}
 	return nil
 }
+
+// ScanLegacyRows reads the rows of a driver's legacy-history query, whose
+// columns are rank, version, applied, dirty, type and description in that
+// order, and closes them.
+func ScanLegacyRows(rows *sql.Rows) ([]LegacyRow, error) {
+	defer rows.Close()
+	var out []LegacyRow
+	for rows.Next() {
+		var r LegacyRow
+		if err := rows.Scan(&r.Rank, &r.Version, &r.Applied, &r.Dirty, &r.Type, &r.Description); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

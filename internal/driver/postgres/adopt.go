@@ -63,16 +63,11 @@ func (d *Driver) ReadLegacy(ctx context.Context, q driver.Querier, tool, schema,
 	if err != nil {
 		return nil, true, fmt.Errorf("read %s: %w", name, translate(err))
 	}
-	defer rows.Close()
-	var out []driver.LegacyRow
-	for rows.Next() {
-		var r driver.LegacyRow
-		if err := rows.Scan(&r.Rank, &r.Version, &r.Applied, &r.Dirty, &r.Type, &r.Description); err != nil {
-			return nil, true, fmt.Errorf("read %s: %w", name, translate(err))
-		}
-		out = append(out, r)
+	out, err := driver.ScanLegacyRows(rows)
+	if err != nil {
+		return nil, true, fmt.Errorf("read %s: %w", name, translate(err))
 	}
-	return out, true, translate(rows.Err())
+	return out, true, nil
 }
 
 // InsertAdopted inserts one row and one adopt event per version, each row
