@@ -106,19 +106,19 @@ type soakMigration struct {
 	notx    bool
 }
 
-// soakFiles writes the counters table and 2 to 4 more migrations, each a
-// random mix of transactional and no-transaction, sleeping up to 1.2 s in
-// the database while the increment is in flight.
+// soakFiles writes the counters table and 2 or 3 more migrations, each at
+// random transactional or no-transaction, sleeping up to 0.8 s in the
+// database while the increment is in flight.
 func soakFiles(rng *rand.Rand) (map[string]string, []soakMigration) {
 	files := map[string]string{
 		"0001_counters.sql": "-- fleetgate:up\nCREATE TABLE soak_counters (id integer PRIMARY KEY, n integer NOT NULL);\n" +
 			"INSERT INTO soak_counters SELECT g, 0 FROM generate_series(2, 9) g;\n",
 	}
 	var migs []soakMigration
-	last := 3 + rng.IntN(3)
+	last := 3 + rng.IntN(2)
 	for v := 2; v <= last; v++ {
 		m := soakMigration{version: v, notx: rng.IntN(2) == 0}
-		sleep := fmt.Sprintf("%.2f", rng.Float64()*1.2)
+		sleep := fmt.Sprintf("%.2f", rng.Float64()*0.8)
 		var body string
 		if m.notx {
 			body = "-- fleetgate:no-transaction\n-- fleetgate:up\n" +
@@ -152,7 +152,8 @@ func soakTrial(t *testing.T, srv *dbtest.PGServer, rng *rand.Rand, fault soakFau
 		runners[i] = start(t, nil, args...)
 	}
 
-	time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+	// Runners start in about 0.1 s and work for up to about 2.5 s.
+	time.Sleep(time.Duration(rng.IntN(1200)) * time.Millisecond)
 	faultAt := time.Now()
 	killed := map[int]bool{}
 	victim := func() int { return soakHolder(direct, runners, rng) }
@@ -165,7 +166,7 @@ func soakTrial(t *testing.T, srv *dbtest.PGServer, rng *rand.Rand, fault soakFau
 		i := victim()
 		pid := runners[i].cmd.Process.Pid
 		_ = syscall.Kill(pid, syscall.SIGSTOP)
-		time.Sleep(soakLease + time.Duration(200+rng.IntN(1300))*time.Millisecond)
+		time.Sleep(soakLease + time.Duration(200+rng.IntN(800))*time.Millisecond)
 		_ = syscall.Kill(pid, syscall.SIGCONT)
 	case faultRestart:
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -173,7 +174,9 @@ func soakTrial(t *testing.T, srv *dbtest.PGServer, rng *rand.Rand, fault soakFau
 		cancel()
 	case faultBlackhole:
 		require.NoError(t, fp.ApplyAll(dbtest.Blackhole()))
-		time.Sleep(time.Duration(500+rng.IntN(3500)) * time.Millisecond)
+		// From shorter than the heartbeat's patience to longer than the
+		// lease.
+		time.Sleep(time.Duration(300+rng.IntN(2200)) * time.Millisecond)
 		fp.HealAll()
 	}
 
