@@ -42,7 +42,7 @@ type soakFault string
 const (
 	faultKill      soakFault = "kill-9"
 	faultStop      soakFault = "sigstop"
-	faultRestart   soakFault = "restart-fast"
+	faultRestart   soakFault = "restart" // -m fast or -m immediate, at random
 	faultBlackhole soakFault = "blackhole"
 )
 
@@ -169,8 +169,10 @@ func soakTrial(t *testing.T, srv *dbtest.PGServer, rng *rand.Rand, fault soakFau
 		time.Sleep(soakLease + time.Duration(200+rng.IntN(800))*time.Millisecond)
 		_ = syscall.Kill(pid, syscall.SIGCONT)
 	case faultRestart:
+		mode := []string{"fast", "immediate"}[rng.IntN(2)]
+		t.Logf("restart -m %s", mode)
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-		require.NoError(t, srv.Restart(ctx, "fast"))
+		require.NoError(t, srv.Restart(ctx, mode))
 		cancel()
 	case faultBlackhole:
 		require.NoError(t, fp.ApplyAll(dbtest.Blackhole()))

@@ -2,9 +2,10 @@
 # The fault soak: N trials (default 1000) of a fleet of fleetgate runners
 # migrating a mix of transactional and no-transaction migrations against a
 # throwaway PostgreSQL while one random fault strikes at a random moment:
-# kill -9, SIGSTOP past the lease, a fast server restart, or a network
-# blackhole. Each trial checks for a double apply, a half apply, a stuck
-# lock and a runner that never finished (e2e/soak_test.go).
+# kill -9, SIGSTOP past the lease, a server restart (as pg_ctl restart -m
+# fast or -m immediate, at random), or a network blackhole. Each trial
+# checks for a double apply, a half apply, a stuck lock and a runner that
+# never finished (e2e/soak_test.go).
 #
 # Prints one line:
 #   soak: trials=N violations=V (double=.. half=.. stuck=.. hung=..) slowest_recovery=Xs
