@@ -118,10 +118,15 @@ func (c *checker) alterTable(s *stmt, a *alterTableStmt) {
 			if c.pre && !isNew {
 				c.report(SetNotNull, s, -1, "SET NOT NULL on %s.%s breaks old code that writes NULL and scans the table under an ACCESS EXCLUSIVE lock; add CHECK (%s IS NOT NULL) NOT VALID and VALIDATE it, then SET NOT NULL in the post phase", rel, cmd.Name, cmd.Name)
 			}
+		case "AT_DropNotNull":
+			if c.pre && !isNew {
+				c.report(DropNotNull, s, -1, "DROP NOT NULL on %s.%s lets new code write NULLs that the old code still running reads without expecting them; first deploy code that handles NULL in %s, then drop the constraint (here with an allow directive saying which release handles it, or in the post phase, writing NULLs only from the next release)", rel, cmd.Name, cmd.Name)
+			}
 		case "AT_AddColumn":
 			var cd columnDef
 			if cmd.Def.as("ColumnDef", &cd) && !isNew {
 				c.addColumn(s, rel, &cd)
+				c.addColumnRewrite(s, rel, &cd)
 			}
 		case "AT_AddConstraint":
 			var con constraint
@@ -215,6 +220,16 @@ func (c *checker) drop(s *stmt, d *dropStmt) {
 	case "OBJECT_INDEX":
 		if d.Concurrent {
 			c.noTx(s, "DROP INDEX CONCURRENTLY")
+			return
+		}
+		var old []string
+		for _, names := range d.names() {
+			if schema, idx := splitName(names); idx != "" && !c.newIndexes.has(schema, idx) {
+				old = append(old, strings.Join(names, "."))
+			}
+		}
+		if len(old) > 0 {
+			c.report(RequireConcurrentDropIndex, s, -1, "DROP INDEX %s takes an ACCESS EXCLUSIVE lock on its table, blocking reads and writes until the migration commits; use DROP INDEX CONCURRENTLY in a -- fleetgate:no-transaction migration", strings.Join(old, ", "))
 		}
 	}
 }

@@ -1,5 +1,7 @@
 package lint
 
+import "strings"
+
 // tableSet is a set of relation names. Names are compared as PostgreSQL
 // resolves them after the parser has folded case: an unqualified name
 // matches the same name in any schema, since without the catalog we cannot
@@ -59,9 +61,31 @@ func (c *checker) record(s *stmt) {
 		rn renameStmt
 		tx struct{ Kind string }
 	)
+	var (
+		ix indexStmt
+		at alterTableStmt
+	)
 	switch {
+	case n.as("AlterTableStmt", &at) && c.isNew(at.Relation):
+		var defs []node
+		for i := range at.Cmds {
+			var cmd alterTableCmd
+			if at.Cmds[i].as("AlterTableCmd", &cmd) && cmd.Def != nil {
+				defs = append(defs, *cmd.Def)
+			}
+		}
+		c.recordIndexes(at.Relation, defs)
 	case n.as("CreateStmt", &cs):
 		c.created.addRV(cs.Relation)
+		var ct struct {
+			TableElts []node `json:"tableElts"`
+		}
+		n.as("CreateStmt", &ct)
+		c.recordIndexes(cs.Relation, ct.TableElts)
+	case n.as("IndexStmt", &ix):
+		if ix.Idxname != "" && c.isNew(ix.Relation) {
+			c.newIndexes.add(ix.Relation.Schemaname, ix.Idxname)
+		}
 	case n.as("CreateTableAsStmt", &cta) && cta.Into != nil:
 		c.created.addRV(cta.Into.Rel)
 	case n.as("SelectStmt", &sel) && sel.IntoClause != nil:
@@ -87,5 +111,46 @@ func (c *checker) record(s *stmt) {
 	if !c.inTransaction() {
 		// Outside a transaction block every statement commits on its own.
 		c.enumVals = nil
+	}
+}
+
+// recordIndexes notes the indexes that the column definitions and
+// constraints elts of a new table rel build (in its CREATE TABLE or a later
+// ALTER TABLE), by the names PostgreSQL gives them: the constraint's own,
+// or <table>_pkey and <table>_<columns>_key (names longer than PostgreSQL's
+// 63 bytes, which it shortens, are not guessed).
+func (c *checker) recordIndexes(rel *rangeVar, elts []node) {
+	if rel == nil {
+		return
+	}
+	add := func(con *constraint, cols []string) {
+		switch {
+		case con.Conname != "":
+		case con.Contype == "CONSTR_PRIMARY":
+			con.Conname = rel.Relname + "_pkey"
+		case con.Contype == "CONSTR_UNIQUE" && len(cols) > 0:
+			con.Conname = rel.Relname + "_" + strings.Join(cols, "_") + "_key"
+		}
+		switch con.Contype {
+		case "CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_EXCLUSION":
+			if con.Conname != "" && len(con.Conname) <= 63 {
+				c.newIndexes.add(rel.Schemaname, con.Conname)
+			}
+		}
+	}
+	for i := range elts {
+		var con constraint
+		var cd columnDef
+		switch {
+		case elts[i].as("Constraint", &con):
+			add(&con, stringsOf(con.Keys))
+		case elts[i].as("ColumnDef", &cd):
+			for j := range cd.Constraints {
+				var cc constraint
+				if cd.Constraints[j].as("Constraint", &cc) {
+					add(&cc, []string{cd.Colname})
+				}
+			}
+		}
 	}
 }
