@@ -120,7 +120,7 @@ func (c *checker) alterTable(s *stmt, a *alterTableStmt) {
 			}
 		case "AT_DropNotNull":
 			if c.pre && !isNew {
-				c.report(DropNotNull, s, -1, "DROP NOT NULL on %s.%s lets new code write NULLs that the old code still running reads without expecting them; first deploy code that handles NULL in %s, then drop the constraint (here with an allow directive saying which release handles it, or in the post phase, writing NULLs only from the next release)", rel, cmd.Name, cmd.Name)
+				c.report(DropNotNull, s, -1, "DROP NOT NULL on %s.%s lets new code write NULLs that the old code still running reads without expecting them; deploy code that handles NULL in %s first and accept this finding naming that release, or drop the constraint in the post phase and write NULLs only from the next release", rel, cmd.Name, cmd.Name)
 			}
 		case "AT_AddColumn":
 			var cd columnDef
