@@ -191,6 +191,11 @@ type deleteStmt struct {
 	WhereClause *node     `json:"whereClause"`
 }
 
+type truncateStmt struct {
+	Relations []node `json:"relations"`
+	Behavior  string `json:"behavior"`
+}
+
 type alterEnumStmt struct {
 	TypeName []node `json:"typeName"`
 	OldVal   string `json:"oldVal"`

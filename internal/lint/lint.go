@@ -102,6 +102,8 @@ const (
 	RequireConcurrentDropIndex = "require-concurrent-drop-index"
 	AddColumnVolatileDefault   = "add-column-volatile-default"
 	AddSerialColumn            = "add-serial-column"
+	RequireConcurrentDetach    = "require-concurrent-detach-partition"
+	TruncateCascade            = "truncate-cascade"
 )
 
 var rules = []Rule{
@@ -121,6 +123,7 @@ var rules = []Rule{
 	{RewriteColumnType, SeverityError, false, "ALTER COLUMN ... TYPE rewrites the table and its indexes under an ACCESS EXCLUSIVE lock"},
 	{AddColumnVolatileDefault, SeverityError, false, "ADD COLUMN with a volatile DEFAULT, or a stored generated column, rewrites the table under an ACCESS EXCLUSIVE lock"},
 	{AddSerialColumn, SeverityError, false, "adding a serial or identity column rewrites the table under an ACCESS EXCLUSIVE lock"},
+	{RequireConcurrentDetach, SeverityError, false, "DETACH PARTITION without CONCURRENTLY blocks reads and writes of the partitioned table until the migration commits"},
 	{VacuumFull, SeverityError, false, "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock"},
 	{Cluster, SeverityError, false, "CLUSTER rewrites the table under an ACCESS EXCLUSIVE lock"},
 	{RequireConcurrentReindex, SeverityError, false, "REINDEX without CONCURRENTLY blocks writes (and reads using the index) while it rebuilds"},
@@ -129,6 +132,7 @@ var rules = []Rule{
 	{EnumValueInTransaction, SeverityError, false, "an enum value added with ALTER TYPE ... ADD VALUE cannot be used before its transaction commits"},
 	{UpdateWithoutWhere, SeverityWarning, false, "UPDATE without WHERE rewrites every row of the table in one transaction"},
 	{DeleteWithoutWhere, SeverityError, false, "DELETE without WHERE empties the table"},
+	{TruncateCascade, SeverityError, false, "TRUNCATE ... CASCADE also empties every table that references the ones named"},
 	{UnnamedConcurrentIndex, SeverityWarning, false, "an interrupted CREATE INDEX CONCURRENTLY without a name cannot be cleaned up on resume"},
 	{SyntaxError, SeverityError, false, "PostgreSQL's parser rejects the statement"},
 	{UnknownAllow, SeverityWarning, false, "an allow directive names a rule that does not exist"},

@@ -22,6 +22,7 @@ func (c *checker) checkStatement(s *stmt) {
 		lk  lockStmt
 		up  updateStmt
 		del deleteStmt
+		tr  truncateStmt
 		en  alterEnumStmt
 	)
 	switch {
@@ -50,6 +51,10 @@ func (c *checker) checkStatement(s *stmt) {
 	case n.as("UpdateStmt", &up):
 		if up.WhereClause == nil && !c.isNew(up.Relation) {
 			c.report(UpdateWithoutWhere, s, up.Relation.loc(), "UPDATE %s without WHERE rewrites every row in one transaction and holds every row lock until it commits, so the application's writes to the table wait; on a large table, backfill in batches with a WHERE clause", rvName(up.Relation))
+		}
+	case n.as("TruncateStmt", &tr):
+		if tr.Behavior == "DROP_CASCADE" && !c.allNew(tr.Relations) {
+			c.report(TruncateCascade, s, -1, "TRUNCATE ... CASCADE also empties every table with a foreign key to %s, and the tables referencing those, which the statement does not name; list every table to empty, without CASCADE", rvNames(tr.Relations))
 		}
 	case n.as("DeleteStmt", &del):
 		if del.WhereClause == nil && !c.isNew(del.Relation) {
@@ -135,10 +140,16 @@ func (c *checker) alterTable(s *stmt, a *alterTableStmt) {
 			}
 		case "AT_DetachPartition":
 			var pc struct {
-				Concurrent bool `json:"concurrent"`
+				Name       *rangeVar `json:"name"`
+				Concurrent bool      `json:"concurrent"`
 			}
-			if cmd.Def.as("PartitionCmd", &pc) && pc.Concurrent {
+			if !cmd.Def.as("PartitionCmd", &pc) {
+				continue
+			}
+			if pc.Concurrent {
 				c.noTx(s, "DETACH PARTITION ... CONCURRENTLY")
+			} else if !isNew {
+				c.report(RequireConcurrentDetach, s, -1, "DETACH PARTITION %s without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on %s, blocking reads and writes of every partition until the migration commits; use DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+) in a -- fleetgate:no-transaction migration", rvName(pc.Name), rel)
 			}
 		}
 	}

@@ -44,6 +44,28 @@ func rvName(rv *rangeVar) string {
 	return rv.Relname
 }
 
+// rvNames lists the names of a list of RangeVar nodes, comma-separated.
+func rvNames(ns []node) string {
+	var names []string
+	for i := range ns {
+		if rv := relationOf(&ns[i]); rv != nil {
+			names = append(names, rvName(rv))
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// allNew reports whether every relation of a list of RangeVar nodes was
+// created earlier in the migration.
+func (c *checker) allNew(ns []node) bool {
+	for i := range ns {
+		if !c.isNew(relationOf(&ns[i])) {
+			return false
+		}
+	}
+	return true
+}
+
 // isNew reports whether the statement's target was created earlier in the
 // same migration: rules about locking or old code do not apply to a table
 // nobody else can be using yet.
