@@ -196,6 +196,13 @@ type truncateStmt struct {
 	Behavior  string `json:"behavior"`
 }
 
+type alterDomainStmt struct {
+	Subtype  string `json:"subtype"`
+	TypeName []node `json:"typeName"`
+	Name     string `json:"name"`
+	Def      *node  `json:"def"`
+}
+
 type alterEnumStmt struct {
 	TypeName []node `json:"typeName"`
 	OldVal   string `json:"oldVal"`

@@ -217,8 +217,11 @@ type checker struct {
 	// newIndexes are the indexes built on tables of created, so dropping
 	// them again locks nothing anyone else uses.
 	newIndexes tableSet
-	findings   []Finding
-	pre        bool
+	// domains are the domains created in the migration: no column uses
+	// them yet, so adding a constraint to one scans nothing.
+	domains  tableSet
+	findings []Finding
+	pre      bool
 	// Transaction scope: inTx is whether the current statement runs inside
 	// a transaction (the migration's own, or an explicit block in a
 	// no-transaction migration); enumVals are enum values added in it.
@@ -236,7 +239,7 @@ func newChecker(m *source.Migration) (*checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checker{m: m, stmts: stmts, created: tableSet{}, newIndexes: tableSet{}, pre: m.Phase != source.PhasePost}, nil
+	return &checker{m: m, stmts: stmts, created: tableSet{}, newIndexes: tableSet{}, domains: tableSet{}, pre: m.Phase != source.PhasePost}, nil
 }
 
 // report records a finding for rule at loc (a parser location in s, or -1

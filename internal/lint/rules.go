@@ -23,6 +23,7 @@ func (c *checker) checkStatement(s *stmt) {
 		up  updateStmt
 		del deleteStmt
 		tr  truncateStmt
+		ad  alterDomainStmt
 		en  alterEnumStmt
 	)
 	switch {
@@ -52,6 +53,8 @@ func (c *checker) checkStatement(s *stmt) {
 		if up.WhereClause == nil && !c.isNew(up.Relation) {
 			c.report(UpdateWithoutWhere, s, up.Relation.loc(), "UPDATE %s without WHERE rewrites every row in one transaction and holds every row lock until it commits, so the application's writes to the table wait; on a large table, backfill in batches with a WHERE clause", rvName(up.Relation))
 		}
+	case n.as("AlterDomainStmt", &ad):
+		c.alterDomain(s, &ad)
 	case n.as("TruncateStmt", &tr):
 		if tr.Behavior == "DROP_CASCADE" && !c.allNew(tr.Relations) {
 			c.report(TruncateCascade, s, -1, "TRUNCATE ... CASCADE also empties every table with a foreign key to %s, and the tables referencing those, which the statement does not name; list every table to empty, without CASCADE", rvNames(tr.Relations))
@@ -198,6 +201,31 @@ func (c *checker) addConstraint(s *stmt, rel string, con *constraint) {
 		if con.Indexname == "" {
 			c.report(AddUniqueConstraint, s, con.Location, "constraint %s on %s builds its index under an ACCESS EXCLUSIVE lock; CREATE UNIQUE INDEX CONCURRENTLY first (no-transaction migration), then ADD CONSTRAINT ... USING INDEX", name, rel)
 		}
+	}
+}
+
+// alterDomain reports a CHECK constraint added to an existing domain
+// without NOT VALID, and the validation of one: either way PostgreSQL
+// checks every column of the domain's type holding a SHARE lock on each
+// table it scans. Unlike a table's, a domain's VALIDATE CONSTRAINT takes
+// that lock too, so NOT VALID only moves the scan to the VALIDATE.
+func (c *checker) alterDomain(s *stmt, a *alterDomainStmt) {
+	schema, name := splitName(stringsOf(a.TypeName))
+	if c.domains.has(schema, name) {
+		return
+	}
+	domain := strings.Join(stringsOf(a.TypeName), ".")
+	const instead = "check the columns with table CHECK constraints (NOT VALID, then VALIDATE CONSTRAINT), which do not block writes"
+	var con constraint
+	switch {
+	case a.Subtype == "C" && a.Def.as("Constraint", &con) && con.Contype == "CONSTR_CHECK" && !con.SkipValidation:
+		cname := con.Conname
+		if cname == "" {
+			cname = "(unnamed)"
+		}
+		c.report(AddCheckConstraint, s, con.Location, "CHECK constraint %s on domain %s is checked against every column of that type, blocking writes to each table while it is scanned; %s", cname, domain, instead)
+	case a.Subtype == "V":
+		c.report(AddCheckConstraint, s, -1, "VALIDATE CONSTRAINT %s on domain %s checks every column of that type, blocking writes to each table while it is scanned (unlike a table's VALIDATE); %s", a.Name, domain, instead)
 	}
 }
 

@@ -32,7 +32,7 @@ var squawkRules = map[string][]string{
 	"adding-not-nullable-field":                    {SetNotNull},
 	"adding-required-field":                        {AddNotNullColumn},
 	"adding-serial-primary-key-field":              {AddUniqueConstraint, AddSerialColumn},
-	"ban-alter-domain-with-add-constraint":         nil,
+	"ban-alter-domain-with-add-constraint":         {AddCheckConstraint},
 	"ban-char-field":                               nil,
 	"ban-concurrent-index-creation-in-transaction": {NeedsNoTransaction},
 	"ban-create-domain-with-constraint":            nil,
@@ -82,6 +82,7 @@ const (
 	diffNewTable = "table created in the same migration"
 	diffPhase    = "post phase"
 	diffStable   = "non-volatile default"
+	diffNotValid = "NOT VALID"
 )
 
 var squawkExceptions = []squawkException{
@@ -122,6 +123,7 @@ var squawkExceptions = []squawkException{
 	{"testdata/safe/0040_new_table_reshaped.sql", "require-concurrent-index-creation", diffNewTable},
 	{"testdata/safe/0040_new_table_reshaped.sql", "require-concurrent-index-deletion", diffNewTable},
 	{"testdata/safe/0041_post_drop_not_null.sql", "ban-drop-not-null", diffPhase},
+	{"testdata/safe/0043_domain_check_not_valid.sql", "ban-alter-domain-with-add-constraint", diffNotValid},
 }
 
 type squawkFinding struct {

@@ -86,6 +86,9 @@ func (c *checker) record(s *stmt) {
 	var (
 		ix indexStmt
 		at alterTableStmt
+		cd struct {
+			Domainname []node `json:"domainname"`
+		}
 	)
 	switch {
 	case n.as("AlterTableStmt", &at) && c.isNew(at.Relation):
@@ -104,6 +107,9 @@ func (c *checker) record(s *stmt) {
 		}
 		n.as("CreateStmt", &ct)
 		c.recordIndexes(cs.Relation, ct.TableElts)
+	case n.as("CreateDomainStmt", &cd):
+		schema, name := splitName(stringsOf(cd.Domainname))
+		c.domains.add(schema, name)
 	case n.as("IndexStmt", &ix):
 		if ix.Idxname != "" && c.isNew(ix.Relation) {
 			c.newIndexes.add(ix.Relation.Schemaname, ix.Idxname)
