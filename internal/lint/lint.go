@@ -214,8 +214,9 @@ type checker struct {
 	m       *source.Migration
 	stmts   []stmt
 	created tableSet
-	// newIndexes are the indexes built on tables of created, so dropping
-	// them again locks nothing anyone else uses.
+	// newIndexes are the indexes built by CREATE INDEX on tables of
+	// created, so dropping them again locks nothing anyone else uses. (A
+	// constraint's index is dropped with its constraint, not DROP INDEX.)
 	newIndexes tableSet
 	// domains are the domains created in the migration: no column uses
 	// them yet, so adding a constraint to one scans nothing.

@@ -91,3 +91,50 @@ func TestRewriteRulesMatchServer(t *testing.T) {
 		require.Equal(t, before != after, flagged, "%s: rewritten=%v, reported=%v %v", stmt, before != after, flagged, fs)
 	}
 }
+
+// The lock rules fire exactly on the statements that, on a real server,
+// take a lock blocking writes (SHARE or stronger) on a table that existed
+// before the migration.
+func TestLockRulesMatchServer(t *testing.T) {
+	t.Parallel()
+	db := openPG(t)
+	ctx := t.Context()
+	_, err := db.ExecContext(ctx, `CREATE TABLE users (id int, email text);
+		CREATE INDEX users_email_idx ON users (email);
+		CREATE DOMAIN posint AS integer;
+		CREATE TABLE dt (a posint);
+		INSERT INTO dt VALUES (1);
+		ALTER DOMAIN posint ADD CONSTRAINT posint_nn CHECK (VALUE IS NOT NULL) NOT VALID;
+		CREATE TABLE events (at date) PARTITION BY RANGE (at);
+		CREATE TABLE events_2019 PARTITION OF events FOR VALUES FROM ('2019-01-01') TO ('2020-01-01');`)
+	require.NoError(t, err)
+	lockRules := map[string]bool{RequireConcurrentDropIndex: true, AddCheckConstraint: true, RequireConcurrentDetach: true}
+	for _, sql := range []string{
+		"DROP INDEX users_email_idx",
+		"DROP INDEX IF EXISTS users_email_idx, no_such_idx",
+		"CREATE TABLE t (a int PRIMARY KEY, b int);\nCREATE INDEX t_b ON t (b);\nDROP INDEX t_b",
+		"ALTER DOMAIN posint ADD CONSTRAINT posint_positive CHECK (VALUE > 0)",
+		"ALTER DOMAIN posint ADD CONSTRAINT posint_positive CHECK (VALUE > 0) NOT VALID",
+		"ALTER DOMAIN posint VALIDATE CONSTRAINT posint_nn",
+		"CREATE DOMAIN d2 AS text;\nCREATE TABLE t2 (a d2);\nALTER DOMAIN d2 ADD CONSTRAINT d2_short CHECK (length(VALUE) < 10)",
+		"ALTER TABLE events DETACH PARTITION events_2019",
+		"CREATE TABLE m (at date) PARTITION BY RANGE (at);\nCREATE TABLE m_1 PARTITION OF m FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');\nALTER TABLE m DETACH PARTITION m_1",
+	} {
+		fs, err := Check(mig(t, source.PhasePost, false, sql+";"))
+		require.NoError(t, err)
+		reported := false
+		for _, f := range fs {
+			reported = reported || lockRules[f.Rule]
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		_, err = tx.ExecContext(ctx, sql)
+		require.NoError(t, err, sql)
+		var blocking bool
+		require.NoError(t, tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pg_locks WHERE pid = pg_backend_pid()
+			AND relation IN ('users'::regclass, 'dt'::regclass, 'events'::regclass)
+			AND mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')`).Scan(&blocking))
+		require.NoError(t, tx.Rollback())
+		require.Equal(t, blocking, reported, "%s: blocks writes=%v, reported=%v %v", sql, blocking, reported, fs)
+	}
+}

@@ -85,28 +85,13 @@ func (c *checker) record(s *stmt) {
 	)
 	var (
 		ix indexStmt
-		at alterTableStmt
 		cd struct {
 			Domainname []node `json:"domainname"`
 		}
 	)
 	switch {
-	case n.as("AlterTableStmt", &at) && c.isNew(at.Relation):
-		var defs []node
-		for i := range at.Cmds {
-			var cmd alterTableCmd
-			if at.Cmds[i].as("AlterTableCmd", &cmd) && cmd.Def != nil {
-				defs = append(defs, *cmd.Def)
-			}
-		}
-		c.recordIndexes(at.Relation, defs)
 	case n.as("CreateStmt", &cs):
 		c.created.addRV(cs.Relation)
-		var ct struct {
-			TableElts []node `json:"tableElts"`
-		}
-		n.as("CreateStmt", &ct)
-		c.recordIndexes(cs.Relation, ct.TableElts)
 	case n.as("CreateDomainStmt", &cd):
 		schema, name := splitName(stringsOf(cd.Domainname))
 		c.domains.add(schema, name)
@@ -139,46 +124,5 @@ func (c *checker) record(s *stmt) {
 	if !c.inTransaction() {
 		// Outside a transaction block every statement commits on its own.
 		c.enumVals = nil
-	}
-}
-
-// recordIndexes notes the indexes that the column definitions and
-// constraints elts of a new table rel build (in its CREATE TABLE or a later
-// ALTER TABLE), by the names PostgreSQL gives them: the constraint's own,
-// or <table>_pkey and <table>_<columns>_key (names longer than PostgreSQL's
-// 63 bytes, which it shortens, are not guessed).
-func (c *checker) recordIndexes(rel *rangeVar, elts []node) {
-	if rel == nil {
-		return
-	}
-	add := func(con *constraint, cols []string) {
-		switch {
-		case con.Conname != "":
-		case con.Contype == "CONSTR_PRIMARY":
-			con.Conname = rel.Relname + "_pkey"
-		case con.Contype == "CONSTR_UNIQUE" && len(cols) > 0:
-			con.Conname = rel.Relname + "_" + strings.Join(cols, "_") + "_key"
-		}
-		switch con.Contype {
-		case "CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_EXCLUSION":
-			if con.Conname != "" && len(con.Conname) <= 63 {
-				c.newIndexes.add(rel.Schemaname, con.Conname)
-			}
-		}
-	}
-	for i := range elts {
-		var con constraint
-		var cd columnDef
-		switch {
-		case elts[i].as("Constraint", &con):
-			add(&con, stringsOf(con.Keys))
-		case elts[i].as("ColumnDef", &cd):
-			for j := range cd.Constraints {
-				var cc constraint
-				if cd.Constraints[j].as("Constraint", &cc) {
-					add(&cc, []string{cd.Colname})
-				}
-			}
-		}
 	}
 }
