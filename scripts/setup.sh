@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs the database server binaries that the tests start for themselves
 # (internal/dbtest): PostgreSQL 15, PgBouncer and MariaDB, from Debian's
-# packages, and squawk-cli from npm for the linter comparison test. It only
-# installs what is missing, so running it again is cheap.
+# packages. It only installs what is missing, so running it again is cheap.
 #
 # The tests start their own throwaway servers on free loopback ports, so the
 # packages' system services are not wanted: this script keeps them from
