@@ -82,8 +82,6 @@ func (c *checker) record(s *stmt) {
 		}
 		rn renameStmt
 		tx struct{ Kind string }
-	)
-	var (
 		ix indexStmt
 		cd struct {
 			Domainname []node `json:"domainname"`
