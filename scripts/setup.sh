@@ -68,3 +68,23 @@ for bin in /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl /
 	fi
 done
 echo "setup.sh: database binaries ready"
+
+# squawk, the PostgreSQL migration linter that internal/lint's comparison
+# test runs beside fleetgate's checks. Pinned: docs/checks.md maps the rules
+# of this release, and the test refuses another. npm comes from Debian's
+# packages when the machine has no Node.js of its own.
+squawk_version=2.66.0
+if [[ $(squawk --version 2>/dev/null) != "squawk $squawk_version" ]]; then
+	if ! command -v npm >/dev/null; then
+		echo "setup.sh: installing nodejs npm"
+		apt-get update -q
+		apt-get install -y -q --no-install-recommends nodejs npm
+	fi
+	echo "setup.sh: installing squawk-cli@$squawk_version"
+	npm install --global --no-audit --no-fund --include=optional "squawk-cli@$squawk_version"
+	if [[ $(squawk --version 2>/dev/null) != "squawk $squawk_version" ]]; then
+		echo "setup.sh: squawk $squawk_version is still missing after npm install (PATH: $PATH)" >&2
+		exit 1
+	fi
+fi
+echo "setup.sh: squawk $squawk_version ready"
