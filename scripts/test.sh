@@ -7,5 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 go vet ./...
 (cd bench && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...)
+(cd deploy && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...)
 bash bench/run.sh --quick --out "$(mktemp -d)"
 go test -count=1 -timeout 25m ./...
