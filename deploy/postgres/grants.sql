@@ -8,6 +8,9 @@
 CREATE ROLE api_migrator LOGIN PASSWORD :'migrator_password';
 CREATE ROLE api_app LOGIN PASSWORD :'app_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO api_migrator, api_app;
+-- fleetgate runs CREATE SCHEMA IF NOT EXISTS for its own schema, which
+-- PostgreSQL checks against this privilege even when the schema exists.
+GRANT CREATE ON DATABASE :"DBNAME" TO api_migrator;
 
 -- The app's tables: created by migrations (as api_migrator), read and
 -- written by the app. The default privileges make every table and sequence
