@@ -1,7 +1,7 @@
 #!/bin/sh
 # .platform/hooks/predeploy/01_migrate.sh (chmod +x): runs on every
 # instance before the new version replaces the old one; exit non-zero and
-# the deployment fails on that instance, and the old version keeps running.
+# the deployment fails.
 # The migrator's URL comes from Secrets Manager, not from the environment
 # properties, which the app would also see.
 set -eu
