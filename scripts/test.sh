@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 go vet ./...
 (cd bench && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...)
+(cd deploy && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...)
 bash bench/run.sh --quick --out "$(mktemp -d)"
 go test -count=1 -timeout 25m ./...
 # The fault soak, short: 50 random-fault trials, about 4 minutes on 2 cores
