@@ -31,6 +31,9 @@ commands:
             [--wait-only] [--timeout D] [--to V] -- CMD [ARGS]
   adopt     take over the history of golang-migrate, goose, dbmate or flyway:
             --from TOOL [--from-table NAME]; then up applies only what that tool had not
+  resolve VERSION  settle a partly applied no-transaction migration, under the lock:
+            --done (finished by hand), --retry-from K (run from statement K), or
+            --abandon (forget what ran; the next up starts it from statement 1)
   status    show applied, pending, missing and modified migrations, and the lock holder
   history   show the audit log, newest first
   validate  check files and checksums against the database; never writes
@@ -158,6 +161,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return e.runCmd(ctx, rest)
 	case "adopt":
 		err = e.adopt(ctx, rest)
+	case "resolve":
+		err = e.resolve(ctx, rest)
 	case "status":
 		err = e.status(ctx, rest)
 	case "history":
