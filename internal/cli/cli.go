@@ -23,8 +23,9 @@ const usage = `usage: fleetgate <command> [flags]
 commands:
   up        apply pending migrations (waits for another runner instead of failing)
             --if-ahead fail|rollback|continue: when the database has migrations this build lacks
-  down      roll back the newest migration; --steps N, --to V (0: all), or --unknown
-            (every applied migration this build does not contain), using stored down scripts
+  down      roll back the newest migration; --steps N, --to V (0: all), --version V (exactly V,
+            once however many instances run it), or --unknown (every applied migration this
+            build does not contain), using stored down scripts
   wait      block until the migrations this build needs are applied; never writes
             [--to V] [--timeout D] [--poll D]
   run       up (or with --wait-only, wait), then run CMD with signals forwarded
