@@ -32,7 +32,13 @@ func Autocommit(sql string) (what string, idempotent, ok bool, err error) {
 		// The database will judge it; go by the words meanwhile.
 		return lexical, false, lexical != "", nil
 	}
-	n := &res.Stmts[0].Stmt
+	what, idempotent, ok = autocommitOf(&res.Stmts[0].Stmt, sql, lexical)
+	return what, idempotent, ok, nil
+}
+
+// autocommitOf is Autocommit for a parsed statement; lexical is
+// source.NoTxReason of its text.
+func autocommitOf(n *node, sql, lexical string) (what string, idempotent, ok bool) {
 	var (
 		ix indexStmt
 		dr dropStmt
@@ -44,39 +50,39 @@ func Autocommit(sql string) (what string, idempotent, ok bool, err error) {
 	)
 	switch {
 	case n.as("IndexStmt", &ix):
-		return "CREATE INDEX CONCURRENTLY", ix.Idxname != "", ix.Concurrent, nil
+		return "CREATE INDEX CONCURRENTLY", ix.Idxname != "", ix.Concurrent
 	case n.as("DropStmt", &dr):
 		if dr.Concurrent {
-			return "DROP INDEX CONCURRENTLY", true, true, nil
+			return "DROP INDEX CONCURRENTLY", true, true
 		}
 	case n.as("ReindexStmt", &ri):
 		if defElemTrue(ri.Params, "concurrently") || ri.Relation == nil && (containsFold(sql, "system") || containsFold(sql, "database")) {
-			return "REINDEX", true, true, nil
+			return "REINDEX", true, true
 		}
 	case n.as("VacuumStmt", &vc):
-		return "VACUUM", true, vc.IsVacuumcmd, nil
+		return "VACUUM", true, vc.IsVacuumcmd
 	case n.is("AlterSystemStmt"):
-		return "ALTER SYSTEM", true, true, nil
+		return "ALTER SYSTEM", true, true
 	case n.is("CreatedbStmt"):
-		return "CREATE DATABASE", false, true, nil
+		return "CREATE DATABASE", false, true
 	case n.as("DropdbStmt", &ex):
-		return "DROP DATABASE", ex.MissingOk, true, nil
+		return "DROP DATABASE", ex.MissingOk, true
 	case n.is("CreateTableSpaceStmt"):
-		return "CREATE TABLESPACE", false, true, nil
+		return "CREATE TABLESPACE", false, true
 	case n.as("DropTableSpaceStmt", &ex):
-		return "DROP TABLESPACE", ex.MissingOk, true, nil
+		return "DROP TABLESPACE", ex.MissingOk, true
 	case n.is("CreateSubscriptionStmt"):
-		return "CREATE SUBSCRIPTION", false, true, nil
+		return "CREATE SUBSCRIPTION", false, true
 	case n.as("DropSubscriptionStmt", &ex):
-		return "DROP SUBSCRIPTION", ex.MissingOk, true, nil
+		return "DROP SUBSCRIPTION", ex.MissingOk, true
 	case n.is("AlterDatabaseStmt") && containsFold(sql, "tablespace"):
-		return "ALTER DATABASE SET TABLESPACE", true, true, nil
+		return "ALTER DATABASE SET TABLESPACE", true, true
 	case n.is("CallStmt"):
-		return "CALL", false, true, nil
+		return "CALL", false, true
 	case n.is("DoStmt") && (containsFold(sql, "commit") || containsFold(sql, "rollback")):
-		return "DO with COMMIT or ROLLBACK", false, true, nil
+		return "DO with COMMIT or ROLLBACK", false, true
 	case n.is("TransactionStmt") && lexical != "":
-		return lexical, false, true, nil
+		return lexical, false, true
 	}
-	return "", false, false, nil
+	return "", false, false
 }
