@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -84,4 +87,119 @@ func TestNoTxLockSessionTerminatedMidStatement(t *testing.T) {
 		require.Equal(t, 0, r.Code, "%s\nA: %s\nB: %s", r, ra, rb)
 	}
 	requireBumpedOnce(t, url)
+}
+
+// dropFiles: migration 2 drops an index concurrently, then creates a
+// table, in a no-transaction migration.
+func dropFiles() map[string]string {
+	return map[string]string{
+		"0001_t.sql": "-- fleetgate:up\nCREATE TABLE t (id int);\nCREATE INDEX t_idx ON t (id);\n",
+		"0002_drop.sql": "-- fleetgate:no-transaction\n-- fleetgate:up\n" +
+			"DROP INDEX CONCURRENTLY t_idx;\n" +
+			"CREATE TABLE after_drop (id int);\n",
+	}
+}
+
+const dropWaiting = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'DROP INDEX CONCURRENTLY t_idx%' AND state = 'active' AND pid <> pg_backend_pid()"
+
+// startInterruptedDrop applies migration 1, opens an application
+// transaction on t, starts `up`, and kills it (kill -9) while its DROP
+// INDEX CONCURRENTLY waits behind that transaction. It returns the
+// transaction: committing it lets the orphaned drop complete.
+func startInterruptedDrop(t *testing.T, url, dir string) *sql.Tx {
+	t.Helper()
+	db := openDB(t, url)
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--to", "1", "--checks", "off")
+	require.Equal(t, 0, r.Code, r.String())
+	ctx := context.Background()
+	app, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = app.Rollback() })
+	_, err = app.ExecContext(ctx, "SELECT count(*) FROM t")
+	require.NoError(t, err)
+	p := start(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
+	waitFor(t, 30*time.Second, func() bool { return queryInt(t, db, dropWaiting) == 1 })
+	require.NoError(t, syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL))
+	p.wait(t, 10*time.Second)
+	return app
+}
+
+func requireDropDone(t *testing.T, url string) {
+	t.Helper()
+	db := openDB(t, url)
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM pg_class WHERE relname = 't_idx'"))
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM after_drop"))
+	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+}
+
+// The orphaned DROP INDEX CONCURRENTLY completes after its runner was
+// killed; the next `up` must see the index gone and finish the migration
+// (it used to fail with "index t_idx does not exist", every time).
+func TestDropIndexConcurrentlyOrphanCompleted(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, dropFiles())
+	url := dbtest.Postgres(t)
+	db := openDB(t, url)
+	app := startInterruptedDrop(t, url, dir)
+	require.NoError(t, app.Commit())
+	waitFor(t, 30*time.Second, func() bool { return queryInt(t, db, "SELECT count(*) FROM pg_class WHERE relname = 't_idx'") == 0 })
+	for range 2 {
+		r := fg(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
+		require.Equal(t, 0, r.Code, r.String())
+	}
+	requireDropDone(t, url)
+}
+
+// The next `up` starts while the orphaned drop still waits: it waits for
+// that backend instead of running a second drop next to it, then
+// finishes.
+func TestDropIndexConcurrentlyOrphanStillWaiting(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, dropFiles())
+	url := dbtest.Postgres(t)
+	db := openDB(t, url)
+	app := startInterruptedDrop(t, url, dir)
+	p := start(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
+	waitFor(t, 30*time.Second, func() bool { return strings.Contains(p.stderr.String(), "waiting for the statement") })
+	require.Equal(t, 1, queryInt(t, db, dropWaiting), "a second backend runs the drop")
+	require.NoError(t, app.Commit())
+	r := p.wait(t, time.Minute)
+	require.Equal(t, 0, r.Code, r.String())
+	requireDropDone(t, url)
+}
+
+// A database whose history tables were created by the previous release
+// (without the per-statement checksum and running-backend columns) keeps
+// working: up adds the columns, and a no-transaction migration resumes.
+func TestUpgradeFromOldTables(t *testing.T) {
+	engines(t, func(t *testing.T, url string) {
+		db := openDB(t, url)
+		dir := writeFiles(t, map[string]string{"0001_five.sql": fiveStatements(brokenThird)})
+		r := fg(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
+		require.Equal(t, 1, r.Code, r.String())
+		// Back to the old layout, keeping the partial row.
+		for _, c := range []string{"statement_checksums", "running_pid", "running_backend_start"} {
+			if strings.HasPrefix(url, "sqlite:") && c != "statement_checksums" {
+				continue
+			}
+			_, err := db.Exec("ALTER TABLE fleetgate_migrations DROP COLUMN " + c)
+			require.NoError(t, err)
+		}
+		r = fg(t, nil, "status", "-d", url, "--dir", dir)
+		require.Equal(t, 0, r.Code, r.String())
+		writeMigration(t, dir, "0001_five.sql", fiveStatements("CREATE TABLE r3 (id int)"))
+		// The old row has no statement checksums: an edited partial
+		// migration cannot be checked statement by statement.
+		r = fg(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
+		require.Equal(t, 4, r.Code, r.String())
+		require.Contains(t, r.Stderr, "keeps no per-statement checksums")
+		r = fg(t, nil, "resolve", "1", "--retry-from", "3", "-d", url, "--dir", dir)
+		require.Equal(t, 0, r.Code, r.String())
+		r = fg(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
+		require.Equal(t, 0, r.Code, r.String())
+		require.Equal(t, 6, queryInt(t, db, "SELECT sum(id) FROM r1"))
+		require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete AND statement_checksums IS NOT NULL"))
+	})
 }
