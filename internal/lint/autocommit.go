@@ -81,6 +81,8 @@ func autocommitOf(n *node, sql, lexical string) (what string, idempotent, ok boo
 		return "CALL", false, true
 	case n.is("DoStmt") && (containsFold(sql, "commit") || containsFold(sql, "rollback")):
 		return "DO with COMMIT or ROLLBACK", false, true
+	case n.is("AlterTableStmt") && lexical == "CONCURRENTLY":
+		return "DETACH PARTITION CONCURRENTLY", false, true
 	case n.is("TransactionStmt") && lexical != "":
 		return lexical, false, true
 	}
