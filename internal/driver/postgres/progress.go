@@ -142,13 +142,13 @@ var _ driver.Backends = (*Driver)(nil)
 
 // StatementRunning looks the recorded backend up by pid and start time
 // (a pid alone may have been reused), and for any other backend executing
-// the same statement text, which is how the statement is found when a
-// pooler ran it on another backend than the one recorded. The text is
+// the same statement text in this database, which is how the statement is
+// found when a pooler ran it on another backend than the one recorded. The text is
 // compared within the server's track_activity_query_size.
 func (d *Driver) StatementRunning(ctx context.Context, q driver.Querier, pid int, started time.Time, stmt string) (alive, active bool, others []int, err error) {
 	rows, err := q.QueryContext(ctx, `SELECT a.pid, a.pid = $1 AND a.backend_start = $2, coalesce(a.state, '') = 'active'
 		FROM pg_stat_activity a
-		WHERE a.pid <> pg_backend_pid() AND (
+		WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() AND (
 			(a.pid = $1 AND a.backend_start = $2)
 			OR (a.state = 'active' AND (a.query = $3 OR (octet_length(a.query) >= (SELECT setting::int FROM pg_settings WHERE name = 'track_activity_query_size') - 4
 				AND left($3, length(a.query)) = a.query))))`,
