@@ -203,3 +203,31 @@ func TestUpgradeFromOldTables(t *testing.T) {
 		require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete AND statement_checksums IS NOT NULL"))
 	})
 }
+
+// Old-layout tables owned by another role: the migrating role cannot add
+// the new columns, and says what to run instead of failing obscurely.
+// Nothing is applied.
+func TestUpgradeNotOwner(t *testing.T) {
+	url := dbtest.Postgres(t)
+	db := openDB(t, url)
+	// The owner (the test's superuser) sets the tables up with one
+	// migration, then takes them back to the previous release's layout.
+	dir := writeFiles(t, map[string]string{"0001_seed.sql": "-- fleetgate:up\nSELECT 1;\n"})
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
+	require.Equal(t, 0, r.Code, r.String())
+	for _, c := range []string{"statement_checksums", "running_pid", "running_backend_start"} {
+		_, err := db.Exec("ALTER TABLE fleetgate_migrations DROP COLUMN " + c)
+		require.NoError(t, err)
+	}
+	tables := "fleetgate_migrations, fleetgate_events, fleetgate_lock"
+	other := dbtest.CreateRole(t, url, "fg_e2e_notx_migrator", "pw-migrator",
+		"GRANT CREATE ON SCHEMA public TO fg_e2e_notx_migrator",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON "+tables+" TO fg_e2e_notx_migrator",
+		"GRANT USAGE ON SEQUENCE fleetgate_events_id_seq TO fg_e2e_notx_migrator")
+	writeMigration(t, dir, "0002_a.sql", "-- fleetgate:up\nCREATE TABLE a (id int);\n")
+	r = fg(t, nil, "up", "-d", other, "--dir", dir, "--checks", "off")
+	require.Equal(t, 1, r.Code, r.String())
+	require.Contains(t, r.Stderr, "run fleetgate up once as the table's owner")
+	require.NotContains(t, r.Stderr, "pw-migrator")
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM pg_tables WHERE tablename = 'a'"))
+}

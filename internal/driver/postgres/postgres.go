@@ -191,7 +191,14 @@ func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
 	q := "BEGIN;\nSELECT pg_advisory_xact_lock(hashtext(" + quoteLiteral(key) + "));\n" + d.ddl() + d.upgradeDDL() + "COMMIT;"
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		return fmt.Errorf("create fleetgate tables: %w", translate(err))
+		var se *driver.StatementError
+		if err = translate(err); errors.As(err, &se) && se.SQLState == "42501" {
+			// Tables an administrator created for another role: the
+			// columns this release needs can only be added by their owner.
+			return fmt.Errorf("add this release's columns (statement_checksums, running_pid, running_backend_start) to %s: %w; run fleetgate up once as the table's owner, or run: %s",
+				d.mig, err, strings.TrimSpace(d.upgradeDDL()))
+		}
+		return fmt.Errorf("create fleetgate tables: %w", err)
 	}
 	return nil
 }
