@@ -231,3 +231,39 @@ func TestUpgradeNotOwner(t *testing.T) {
 	require.NotContains(t, r.Stderr, "pw-migrator")
 	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM pg_tables WHERE tablename = 'a'"))
 }
+
+// A runner is paused (SIGSTOP) while a statement that cannot run in a
+// transaction (a CALL) is in flight, and loses its lock. The runner that
+// takes over waits for that backend and ends it once it idles (the paused
+// runner could otherwise still use it), and only then runs the statement
+// again: at least once, never on two backends at a time. The paused runner,
+// resumed, commits nothing.
+func TestNoTxPausedDuringAutocommitStatement(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, map[string]string{
+		"0001_counter.sql": "-- fleetgate:up\nCREATE TABLE counter (n integer NOT NULL);\nINSERT INTO counter VALUES (0);\n" +
+			"CREATE PROCEDURE bump_slowly() LANGUAGE plpgsql AS $$ BEGIN UPDATE counter SET n = n + 1; PERFORM pg_sleep(3); END $$;\n",
+		"0002_call.sql": "-- fleetgate:no-transaction\n-- fleetgate:up\nCALL bump_slowly();\nCREATE TABLE after_call (id int);\n",
+	})
+	url := dbtest.Postgres(t)
+	db := openDB(t, url)
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--to", "1")
+	require.Equal(t, 0, r.Code, r.String())
+	a := start(t, nil, "up", "-d", url, "--dir", dir, "--lease", "1s", "--checks", "off")
+	const calling = "SELECT count(*) FROM pg_stat_activity WHERE query = 'CALL bump_slowly()' AND state = 'active'"
+	waitFor(t, 30*time.Second, func() bool { return queryInt(t, db, calling) == 1 })
+	require.NoError(t, syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP))
+	defer syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT)
+	b := fg(t, nil, "up", "-d", url, "--dir", dir, "--lease", "1s", "--checks", "off")
+	require.Equal(t, 0, b.Code, b.String())
+	require.Contains(t, b.Stderr, "ending the interrupted runner's idle session", b.String())
+	require.Equal(t, 2, queryInt(t, db, "SELECT n FROM counter"), "the CALL ran again after the first run ended (at least once)")
+	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+
+	require.NoError(t, syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT))
+	ra := a.wait(t, time.Minute)
+	require.NotEqual(t, 0, ra.Code, ra.String())
+	require.Equal(t, 2, queryInt(t, db, "SELECT n FROM counter"), "the paused runner ran the statement again")
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM after_call"))
+}
