@@ -38,6 +38,12 @@ type DownOpts struct {
 	// All reverts every applied migration (the CLI's --to 0). Defaults
 	// to false.
 	All bool
+	// Version reverts exactly this migration, which must be the newest
+	// applied one; when it is no longer applied Down does nothing
+	// (NothingToDo). It states what the caller means to remove, so any
+	// number of instances running the same `down --version V` revert V
+	// once in total, whenever each of them starts. Defaults to unset.
+	Version int64
 	// Unknown reverts, newest first, every applied migration that this
 	// build's directory does not contain (a newer deploy's, after a revert
 	// of the deploy). It is idempotent: the set is recomputed under the
@@ -78,18 +84,20 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 		opts = &DownOpts{}
 	}
 	set := 0
-	for _, on := range []bool{opts.Steps != 0, opts.To != 0, opts.All, opts.Unknown} {
+	for _, on := range []bool{opts.Steps != 0, opts.To != 0, opts.All, opts.Unknown, opts.Version != 0} {
 		if on {
 			set++
 		}
 	}
 	switch {
 	case set > 1:
-		return nil, configErr("down", "give at most one of --steps, --to and --unknown")
+		return nil, configErr("down", "give at most one of --steps, --to, --version and --unknown")
 	case opts.Steps < 0:
 		return nil, configErr("--steps", "must be at least 1")
 	case opts.To < 0:
 		return nil, configErr("--to", "must be a version, or 0 for all")
+	case opts.Version < 0:
+		return nil, configErr("--version", "must be a migration version")
 	}
 	local, err := m.migrations()
 	if err != nil {
@@ -101,8 +109,19 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 		return nil, err
 	}
 	target := plan.DownTarget{Above: opts.To, Unknown: opts.Unknown}
-	if set == 0 || opts.Steps > 0 {
-		target.Above = plan.StepsTarget(toStored(rows), max(opts.Steps, 1))
+	switch {
+	case opts.Version != 0:
+		// Everything below V is kept; V alone is meant. A newer version
+		// applied on top of it is refused rather than reverted.
+		target.Above, target.Only = opts.Version-1, []int64{opts.Version}
+	case set == 0 || opts.Steps > 0:
+		// The versions meant are fixed by this read: under the lock a
+		// runner reverts those still applied, and nothing once another
+		// runner has reverted them.
+		stored := toStored(rows)
+		target.Above = plan.StepsTarget(stored, max(opts.Steps, 1))
+		target.Only = plan.StepsVersions(stored, max(opts.Steps, 1))
+		m.log.InfoContext(ctx, "reverting the newest applied migrations as read now; in a fleet, state the version with --version", slog.Any("versions", target.Only))
 	}
 	steps, err := plan.BuildDown(local, toStored(rows), target)
 	if err != nil {

@@ -23,14 +23,18 @@ const usage = `usage: fleetgate <command> [flags]
 commands:
   up        apply pending migrations (waits for another runner instead of failing)
             --if-ahead fail|rollback|continue: when the database has migrations this build lacks
-  down      roll back the newest migration; --steps N, --to V (0: all), or --unknown
-            (every applied migration this build does not contain), using stored down scripts
+  down      roll back the newest migration; --steps N, --to V (0: all), --version V (exactly V,
+            once however many instances run it), or --unknown (every applied migration this
+            build does not contain), using stored down scripts
   wait      block until the migrations this build needs are applied; never writes
             [--to V] [--timeout D] [--poll D]
   run       up (or with --wait-only, wait), then run CMD with signals forwarded
             [--wait-only] [--timeout D] [--to V] -- CMD [ARGS]
   adopt     take over the history of golang-migrate, goose, dbmate or flyway:
             --from TOOL [--from-table NAME]; then up applies only what that tool had not
+  resolve VERSION  settle a partly applied no-transaction migration, under the lock:
+            --done (finished by hand), --retry-from K (run from statement K), or
+            --abandon (forget what ran; the next up starts it from statement 1)
   status    show applied, pending, missing and modified migrations, and the lock holder
   history   show the audit log, newest first
   validate  check files and checksums against the database; never writes
@@ -158,6 +162,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return e.runCmd(ctx, rest)
 	case "adopt":
 		err = e.adopt(ctx, rest)
+	case "resolve":
+		err = e.resolve(ctx, rest)
 	case "status":
 		err = e.status(ctx, rest)
 	case "history":

@@ -54,6 +54,40 @@ func (e *env) up(ctx context.Context, args []string) error {
 	return nil
 }
 
+// resolve settles a partly applied migration: fleetgate resolve VERSION
+// --done | --retry-from K | --abandon.
+func (e *env) resolve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
+	done := fs.Bool("done", false, "record the migration as applied (it was completed by hand)")
+	retry := fs.Int("retry-from", 0, "make the next up run the migration from statement K (1-based)")
+	abandon := fs.Bool("abandon", false, "remove the partial row; the next up runs the migration from its first statement")
+	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
+	pos, err := e.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return &fleetgate.ConfigError{Setting: "resolve", Msg: "want exactly one VERSION, e.g. fleetgate resolve 20240101120000 --retry-from 3"}
+	}
+	version, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || version <= 0 {
+		return &fleetgate.ConfigError{Setting: "resolve", Msg: fmt.Sprintf("%q is not a migration version", pos[0])}
+	}
+	if *retry < 0 {
+		return &fleetgate.ConfigError{Setting: "--retry-from", Msg: "must be a statement number, 1 or more"}
+	}
+	m, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Resolve(ctx, version, &fleetgate.ResolveOpts{Done: *done, RetryFrom: *retry, Abandon: *abandon, Timeout: *timeout}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "resolved %d\n", version)
+	return nil
+}
+
 func (e *env) status(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")

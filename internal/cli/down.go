@@ -9,12 +9,13 @@ import (
 	"github.com/fleetgate/fleetgate"
 )
 
-// down rolls back: one step by default, --steps N, --to V (0: all) or
-// --unknown.
+// down rolls back: one step by default, --steps N, --to V (0: all),
+// --version V or --unknown.
 func (e *env) down(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("down", flag.ContinueOnError)
 	steps := fs.Int("steps", 0, "revert the N newest applied migrations (default 1)")
 	to := fs.Int64("to", -1, "revert every applied migration newer than this version (0: all)")
+	version := fs.Int64("version", 0, "revert exactly this version, the newest applied; nothing if it is already reverted (use this in a fleet)")
 	unknown := fs.Bool("unknown", false, "revert every applied migration this build's directory does not contain")
 	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
 	pos, err := e.parse(fs, args)
@@ -24,7 +25,7 @@ func (e *env) down(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return &fleetgate.ConfigError{Setting: "down", Msg: fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
-	opts := &fleetgate.DownOpts{Steps: *steps, Unknown: *unknown, Timeout: *timeout}
+	opts := &fleetgate.DownOpts{Steps: *steps, Unknown: *unknown, Version: *version, Timeout: *timeout}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
@@ -32,13 +33,15 @@ func (e *env) down(ctx context.Context, args []string) error {
 		return &fleetgate.ConfigError{Setting: "--steps", Msg: "must be at least 1"}
 	case set["to"] && *to < 0:
 		return &fleetgate.ConfigError{Setting: "--to", Msg: "must be a version, or 0 to revert everything"}
+	case set["version"] && *version < 1:
+		return &fleetgate.ConfigError{Setting: "--version", Msg: "must be a migration version"}
 	case set["to"] && *to == 0:
 		opts.All = true
 	case set["to"]:
 		opts.To = *to
 	}
-	if n := btoi(set["steps"]) + btoi(set["to"]) + btoi(*unknown); n > 1 {
-		return &fleetgate.ConfigError{Setting: "down", Msg: "give at most one of --steps, --to and --unknown"}
+	if n := btoi(set["steps"]) + btoi(set["to"]) + btoi(*unknown) + btoi(set["version"]); n > 1 {
+		return &fleetgate.ConfigError{Setting: "down", Msg: "give at most one of --steps, --to, --version and --unknown"}
 	}
 	m, err := e.open(ctx)
 	if err != nil {

@@ -199,6 +199,45 @@ type Driver interface {
 	IsUniqueViolation(err error) bool
 	// IsLockTimeout reports a lock_timeout expiry, which is retried.
 	IsLockTimeout(err error) bool
+	// ReadProgress returns what a partly applied migration's row records
+	// beyond ReadApplied: its statement checksums and the session that
+	// was about to run its next statement outside a transaction. ok is
+	// false when there is no incomplete row of that version. Call it
+	// after EnsureTables, which adds the columns to older tables.
+	ReadProgress(ctx context.Context, q Querier, version int64) (p Progress, ok bool, err error)
+	// DeleteProgress removes the row of a partly applied migration inside
+	// the open transaction (`resolve --abandon`); a complete row is kept
+	// and an error returned.
+	DeleteProgress(ctx context.Context, conn *sql.Conn, version int64) error
+}
+
+// Progress is the resumable state of a partly applied migration.
+type Progress struct {
+	StatementsDone int
+	// StatementChecksums are the checksums of the statements of the up
+	// section that was being applied, nil for a row of an older release.
+	StatementChecksums []string
+	// RunningPID and RunningStart identify the backend (pid and
+	// backend_start) that was about to run statement StatementsDone in
+	// autocommit; 0 when none was recorded. A pid alone could name a
+	// later, unrelated backend.
+	RunningPID   int
+	RunningStart time.Time
+}
+
+// Backends is implemented by drivers whose statements can outlive their
+// client (PostgreSQL: a backend finishes the statement it runs after its
+// client is killed). A resumed no-transaction migration uses it so that
+// never two backends run one statement.
+type Backends interface {
+	// StatementRunning reports whether the recorded backend still exists
+	// (alive) and whether it is executing a statement (active), and
+	// whether any other backend is executing exactly stmt (through a
+	// pooler the recorded pid may not be the one that ran it).
+	StatementRunning(ctx context.Context, q Querier, pid int, started time.Time, stmt string) (alive, active bool, others []int, err error)
+	// TerminateBackend asks a backend to end (pg_terminate_backend); the
+	// caller waits until StatementRunning no longer finds it.
+	TerminateBackend(ctx context.Context, q Querier, pid int) error
 }
 
 // IsBadConn reports an error that says the connection itself is broken, so

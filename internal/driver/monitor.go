@@ -42,6 +42,9 @@ type IndexBuilder interface {
 	// IndexState describes the index name on table (schema "" means the
 	// search path), in the table's schema as CREATE INDEX puts it.
 	IndexState(ctx context.Context, q Querier, schema, table, name string) (IndexState, error)
+	// IndexStateByName describes the index name in schema ("" means the
+	// search path), for a statement that names no table (DROP INDEX).
+	IndexStateByName(ctx context.Context, q Querier, schema, name string) (IndexState, error)
 	// DropIndexConcurrently drops an index by its qualified name, outside
 	// any transaction.
 	DropIndexConcurrently(ctx context.Context, conn *sql.Conn, qualified string) error

@@ -118,6 +118,9 @@ func (r *Runner) applied(m *source.Migration, dur time.Duration, complete bool, 
 	a := &history.Applied{Version: m.Version, Name: m.Name, Checksum: m.Checksum, Phase: string(m.Phase),
 		UpSQL: m.Up.SQL, HasDown: m.Down != nil, DurationMS: dur.Milliseconds(), Actor: r.Actor,
 		Complete: complete, StatementsDone: done}
+	if m.NoTransaction {
+		a.StatementChecksums = statementChecksums(m)
+	}
 	if m.Down != nil {
 		a.DownSQL, a.DownChecksum = m.Down.SQL, m.DownChecksum
 	}
@@ -207,42 +210,50 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 	return nil
 }
 
+// applyNoTx runs a no-transaction migration statement by statement. Each
+// statement that can run in a transaction runs in one of its own,
+// committed together with the fenced progress row that counts it done, so
+// it is applied exactly once like a transactional migration; so is each
+// explicit BEGIN ... COMMIT block. Only a statement that PostgreSQL refuses
+// inside a transaction block runs in autocommit (applyAutocommit).
 func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) error {
 	m := st.Migration
-	wctx, cancel := r.workCtx(ctx)
-	defer cancel()
-	if st.Resume > 0 {
-		r.Logger.InfoContext(ctx, "resuming", slog.Int64("version", m.Version), slog.Int("statement", st.Resume+1))
+	resume, err := r.resumeAt(ctx, st)
+	if err != nil {
+		return err
+	}
+	st.Resume = resume
+	if resume > 0 {
+		r.Logger.InfoContext(ctx, "resuming", slog.Int64("version", m.Version), slog.Int("statement", resume+1))
 	}
 	n := len(m.Up.Statements)
-	for i := st.Resume; i < n; i++ {
+	for i := resume; i < n; {
 		if u, ok := m.Up.UnitAt(i); ok {
 			if err := r.applyBlock(ctx, m, u, start); err != nil {
 				return err
 			}
-			if u.End == n {
-				return nil // the block's commit recorded the migration
-			}
-			i = u.End - 1
+			i = u.End
 			continue
 		}
 		s := m.Up.Statements[i]
-		done, err := r.prepareIndexBuild(wctx, st, i, s)
-		if err == nil && !done {
-			err = r.exec(wctx, m, s)
+		if _, auto, err := r.autocommit(s.SQL); err != nil {
+			return r.stepErr(ctx, m, &s, err)
+		} else if auto {
+			if err := r.applyAutocommit(ctx, st, i, start); err != nil {
+				return err
+			}
+		} else if err := r.applyUnit(ctx, m, "", m.Up.Statements[i:i+1], i+1, start); err != nil {
+			return err
 		}
-		if err != nil {
-			return r.stepErr(wctx, m, &s, err)
-		}
-		if i == n-1 {
-			break // the final record below covers the last statement
-		}
-		rec := r.Lease.Record()
-		rec.Applied = r.applied(m, time.Since(start), false, i+1)
-		if err := r.D.SaveProgress(wctx, r.Conn, &rec); err != nil {
-			return r.stepErr(wctx, m, nil, err)
-		}
+		i++
 	}
+	if resume < n {
+		return nil // the last unit's commit recorded the migration
+	}
+	// Nothing left to run (an empty section, or every statement was done
+	// before): record it complete.
+	wctx, cancel := r.workCtx(ctx)
+	defer cancel()
 	if err := r.D.Begin(wctx, r.Conn, nil); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}

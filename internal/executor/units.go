@@ -25,11 +25,30 @@ func (r *Runner) applyBlock(ctx context.Context, m *source.Migration, u source.U
 }
 
 func (r *Runner) applyBlockOnce(ctx context.Context, m *source.Migration, u source.Unit, start time.Time) error {
+	begin, body := m.Up.BlockBody(u)
+	return r.applyUnitOnce(ctx, m, begin, body, u.End, start)
+}
+
+// applyUnit runs body, the statements of a no-transaction migration up to
+// statement end (exclusive), in one transaction that commits with the
+// progress row saying that end statements are done; the last unit of the
+// migration records it complete. begin opens the transaction ("" for a
+// plain BEGIN). A statement that can run in a transaction runs this way
+// on its own, so it is applied exactly once.
+func (r *Runner) applyUnit(ctx context.Context, m *source.Migration, begin string, body []source.Statement, end int, start time.Time) error {
+	return r.retryLockTimeout(ctx, m.Version, func() error { return r.applyUnitOnce(ctx, m, begin, body, end, start) },
+		func(err error) { r.recordFailure(ctx, m, err, time.Since(start)) })
+}
+
+func (r *Runner) applyUnitOnce(ctx context.Context, m *source.Migration, begin string, body []source.Statement, end int, start time.Time) error {
 	wctx, cancel := r.workCtx(ctx)
 	defer cancel()
-	begin, body := m.Up.BlockBody(u)
+	first := &m.Up.Statements[end-1]
+	if len(body) > 0 {
+		first = &body[0]
+	}
 	if err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin}); err != nil {
-		return r.stepErr(wctx, m, &m.Up.Statements[u.Start], err)
+		return r.stepErr(wctx, m, first, err)
 	}
 	for _, s := range body {
 		if err := r.exec(wctx, m, s); err != nil {
@@ -37,15 +56,15 @@ func (r *Runner) applyBlockOnce(ctx context.Context, m *source.Migration, u sour
 			return r.stepErr(wctx, m, &s, err)
 		}
 	}
-	last := u.End == len(m.Up.Statements)
+	last := end == len(m.Up.Statements)
 	rec := r.Lease.Record()
-	rec.Applied = r.applied(m, time.Since(start), last, u.End)
+	rec.Applied = r.applied(m, time.Since(start), last, end)
 	if last {
 		rec.Event = r.event(history.KindApply, m, time.Since(start))
 		rec.Notify = true
 	}
 	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
-		return r.stepErr(wctx, m, &m.Up.Statements[u.End-1], err)
+		return r.stepErr(wctx, m, &m.Up.Statements[end-1], err)
 	}
 	return nil
 }

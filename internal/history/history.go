@@ -34,6 +34,16 @@ type Applied struct {
 	Complete       bool
 	StatementsDone int
 	Adopted        bool
+	// StatementChecksums are the checksums (source.Checksum) of the up
+	// section's statements, in order, so that a partly applied migration
+	// whose later statements were fixed can resume. Written with every
+	// row; read back only by ReadProgress (rows of older releases have
+	// none).
+	StatementChecksums []string
+	// Running asks the driver to record, with this row, the database
+	// session that writes it as the one about to run statement
+	// StatementsDone outside any transaction (see driver.Progress).
+	Running bool
 }
 
 // Event kinds. The log is append-only: nothing is updated or deleted.
@@ -46,6 +56,9 @@ const (
 	// KindAdopt: a version another tool had applied was recorded as
 	// applied by `fleetgate adopt`, without running it.
 	KindAdopt = "adopt"
+	// KindResolve: an operator settled a partly applied no-transaction
+	// migration with `fleetgate resolve` (the error field says how).
+	KindResolve = "resolve"
 )
 
 // Event is one entry of the append-only audit log.

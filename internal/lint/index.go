@@ -33,3 +33,34 @@ func ConcurrentIndex(sql string) (IndexBuild, bool, error) {
 	}
 	return IndexBuild{Schema: ix.Relation.Schemaname, Table: ix.Relation.Relname, Name: ix.Idxname, Unique: ix.Unique}, true, nil
 }
+
+// IndexDrop is a DROP INDEX CONCURRENTLY statement: the index it drops.
+type IndexDrop struct {
+	Schema, Name string
+}
+
+// ConcurrentDrop reports whether sql is a DROP INDEX CONCURRENTLY (which
+// names exactly one index).
+func ConcurrentDrop(sql string) (IndexDrop, bool, error) {
+	if !containsFold(sql, "concurrently") {
+		return IndexDrop{}, false, nil
+	}
+	res, err := parse(sql)
+	var ie *internalError
+	if errors.As(err, &ie) {
+		return IndexDrop{}, false, err
+	}
+	if err != nil || len(res.Stmts) != 1 {
+		return IndexDrop{}, false, nil
+	}
+	var dr dropStmt
+	if !res.Stmts[0].Stmt.as("DropStmt", &dr) || !dr.Concurrent || dr.RemoveType != "OBJECT_INDEX" {
+		return IndexDrop{}, false, nil
+	}
+	names := dr.names()
+	if len(names) != 1 {
+		return IndexDrop{}, false, nil
+	}
+	schema, name := splitName(names[0])
+	return IndexDrop{Schema: schema, Name: name}, name != "", nil
+}

@@ -94,6 +94,7 @@ const (
 	UpdateWithoutWhere       = "update-without-where"
 	DeleteWithoutWhere       = "delete-without-where"
 	UnnamedConcurrentIndex   = "unnamed-concurrent-index"
+	AtLeastOnce              = "at-least-once-statement"
 	SyntaxError              = "syntax-error"
 	UnknownAllow             = "unknown-allow"
 	PreDependsOnPost         = "pre-depends-on-post"
@@ -134,6 +135,7 @@ var rules = []Rule{
 	{DeleteWithoutWhere, SeverityError, false, "DELETE without WHERE empties the table"},
 	{TruncateCascade, SeverityError, false, "TRUNCATE ... CASCADE also empties every table that references the ones named"},
 	{UnnamedConcurrentIndex, SeverityWarning, false, "an interrupted CREATE INDEX CONCURRENTLY without a name cannot be cleaned up on resume"},
+	{AtLeastOnce, SeverityWarning, false, "a statement that must run outside a transaction and is not safe to repeat runs again if its runner dies while it runs"},
 	{SyntaxError, SeverityError, false, "PostgreSQL's parser rejects the statement"},
 	{UnknownAllow, SeverityWarning, false, "an allow directive names a rule that does not exist"},
 	{PreDependsOnPost, SeverityError, true, "a pre-phase migration uses what a pending, older post-phase migration changes"},

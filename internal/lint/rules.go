@@ -3,6 +3,8 @@ package lint
 import (
 	"strconv"
 	"strings"
+
+	"github.com/fleetgate/fleetgate/internal/source"
 )
 
 const postHint = "do it in a post-phase migration (-- fleetgate:phase post) once no old code is left"
@@ -11,6 +13,7 @@ const postHint = "do it in a post-phase migration (-- fleetgate:phase post) once
 func (c *checker) checkStatement(s *stmt) {
 	n := s.node
 	c.checkEnumUse(s)
+	c.atLeastOnce(s)
 	var (
 		at  alterTableStmt
 		rn  renameStmt
@@ -78,6 +81,21 @@ func (c *checker) checkStatement(s *stmt) {
 	case n.is("AlterSystemStmt"):
 		c.noTx(s, "ALTER SYSTEM")
 	}
+}
+
+// atLeastOnce reports a statement of a no-transaction migration that must
+// run in autocommit and cannot safely run twice: the runner records it
+// done only after it returns, so one that dies while it runs leaves it to
+// be run again (docs/lock.md). An unnamed concurrent index has its own rule.
+func (c *checker) atLeastOnce(s *stmt) {
+	if !c.m.NoTransaction || c.inBlock {
+		return
+	}
+	what, idempotent, ok := autocommitOf(s.node, s.src.SQL, source.NoTxReason(s.src.SQL))
+	if !ok || idempotent || what == "CREATE INDEX CONCURRENTLY" {
+		return
+	}
+	c.report(AtLeastOnce, s, -1, "%s cannot run in a transaction, so it is not applied exactly once: if the runner dies while it runs, the next run repeats it; make it safe to repeat (IF EXISTS, or a check of what it changes), or run it by hand and settle the migration with fleetgate resolve", what)
 }
 
 // noTx reports a statement that PostgreSQL refuses inside a transaction

@@ -2,7 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/fleetgate/fleetgate/internal/source"
@@ -29,6 +31,14 @@ type DownTarget struct {
 	// Unknown reverts every applied migration that no local file has and
 	// that is newer than every local file.
 	Unknown bool
+	// Only, when not nil, lists the versions the caller means to revert
+	// (those above Above when it read the history): a version no longer
+	// applied is skipped, as another runner reverted it; one applied above
+	// Above but not listed (applied since) is refused with
+	// *ValidationError, since reverting below it would leave it on top of
+	// an older schema. A `down` that names its versions this way reverts
+	// each at most once, however many runners race.
+	Only []int64
 }
 
 // StepsTarget turns "revert the n newest applied migrations" into the
@@ -40,6 +50,25 @@ func StepsTarget(applied []Stored, n int) int64 {
 		return 0
 	}
 	return applied[len(applied)-1-n].Version
+}
+
+// StepsVersions are the n newest applied versions, newest first: what a
+// `down --steps n` that read applied means to revert. applied must be
+// sorted by version.
+func StepsVersions(applied []Stored, n int) []int64 {
+	out := []int64{}
+	for i := len(applied) - 1; i >= 0 && len(out) < n; i-- {
+		out = append(out, applied[i].Version)
+	}
+	return out
+}
+
+func joinInts(v []int64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatInt(x, 10)
+	}
+	return strings.Join(s, ", ")
 }
 
 // DownStep is one migration to revert.
@@ -109,6 +138,9 @@ func BuildDown(local []*source.Migration, applied []Stored, t DownTarget) ([]Dow
 		byVersion[m.Version] = m
 		maxLocal = max(maxLocal, m.Version)
 	}
+	if t.Only != nil && !slices.ContainsFunc(applied, func(a Stored) bool { return slices.Contains(t.Only, a.Version) }) {
+		return nil, nil // another runner reverted them
+	}
 	sorted := append([]Stored(nil), applied...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Version > sorted[j].Version })
 
@@ -125,6 +157,10 @@ func BuildDown(local []*source.Migration, applied []Stored, t DownTarget) ([]Dow
 				Detail: fmt.Sprintf("applied migration %d_%s is not in this build's directory, which has newer files; down --unknown only reverts migrations newer than every file (restore the file, or revert it explicitly with down --to)", a.Version, a.Name)})
 			continue
 		case !t.Unknown && a.Version <= t.Above:
+			continue
+		case t.Only != nil && !slices.Contains(t.Only, a.Version):
+			problems = append(problems, Problem{Kind: OutOfOrder, Version: a.Version, Name: a.Name,
+				Detail: fmt.Sprintf("applied migration %d_%s is newer than what this down means to revert (%s), and a down reverts only the newest; revert it first (or, if it was applied since this down read the history, run down again); nothing was changed", a.Version, a.Name, joinInts(t.Only))})
 			continue
 		}
 		st, reversible, err := downStep(m, a)

@@ -38,6 +38,13 @@ type Options struct {
 type Step struct {
 	Migration *source.Migration
 	Resume    int
+	// Partial is set when the history has an incomplete row of the
+	// migration (a no-transaction migration that stopped part way).
+	Partial bool
+	// Edited is set when that row was written for other text than the
+	// file's: the runner resumes only if the statements already run are
+	// unchanged (it compares their checksums under the lock).
+	Edited bool
 }
 
 // Plan is the outcome of planning.
@@ -115,6 +122,9 @@ func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, e
 		case !ok:
 			problems = append(problems, Problem{Kind: Missing, Version: a.Version, Name: a.Name,
 				Detail: fmt.Sprintf("applied migration %d_%s is not in this build's directory, which has newer files (restore the file; a hole is not a newer deploy)", a.Version, a.Name)})
+		case m.Checksum != a.Checksum && !a.Complete && m.NoTransaction:
+			// A partly applied no-transaction migration may have been
+			// fixed after it failed; the runner decides by statement.
 		case m.Checksum != a.Checksum:
 			problems = append(problems, Problem{Kind: Modified, Version: a.Version, Name: a.Name, File: m.File,
 				Detail: fmt.Sprintf("edited after it was applied (checksum %s, database has %s)", short(m.Checksum), short(a.Checksum))})
@@ -148,7 +158,7 @@ func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, e
 		}
 		st := Step{Migration: m}
 		if seen {
-			st.Resume = a.StatementsDone
+			st.Resume, st.Partial, st.Edited = a.StatementsDone, true, m.Checksum != a.Checksum
 		}
 		if m.Phase == source.PhasePost {
 			if opts.Phase == source.PhasePost {

@@ -246,3 +246,15 @@ func NewSection(sql string, firstLine int, noTx bool) (*Section, error) {
 	}
 	return s, nil
 }
+
+// NoTxReason names what makes stmt refuse to run inside a transaction
+// block (CONCURRENTLY, VACUUM, CREATE DATABASE, ...), judged from its words
+// alone; "" when nothing does. It never under-reports the statements it
+// knows, so a caller may use it to decide whether a closer look (a parse)
+// is worth it.
+func NoTxReason(stmt string) string {
+	if c, what := classify(stmt); c == clsNoTx {
+		return what
+	}
+	return ""
+}

@@ -104,7 +104,10 @@ func (d *Driver) ddl() string {
 	lock_generation bigint NOT NULL,
 	complete boolean NOT NULL DEFAULT true,
 	statements_done integer NOT NULL DEFAULT 0,
-	adopted boolean NOT NULL DEFAULT false
+	adopted boolean NOT NULL DEFAULT false,
+	statement_checksums text,
+	running_pid integer,
+	running_backend_start timestamptz
 );
 CREATE TABLE IF NOT EXISTS %s (
 	id bigserial PRIMARY KEY,
@@ -146,12 +149,36 @@ INSERT INTO %s (name) VALUES (%s) ON CONFLICT DO NOTHING;
 	return b.String()
 }
 
+// upgradeDDL adds the columns later releases added to the history table,
+// so that a database set up by an older release keeps working. ADD COLUMN
+// IF NOT EXISTS makes it a no-op when they are there.
+func (d *Driver) upgradeDDL() string {
+	return "ALTER TABLE " + d.mig + " ADD COLUMN IF NOT EXISTS statement_checksums text, " +
+		"ADD COLUMN IF NOT EXISTS running_pid integer, ADD COLUMN IF NOT EXISTS running_backend_start timestamptz;\n"
+}
+
+// current reports whether the tables exist with the newest columns; the
+// column looked for is the last one upgradeDDL adds.
+func (d *Driver) current(ctx context.Context, q driver.Querier) (bool, error) {
+	ok, err := d.TablesExist(ctx, q)
+	if err != nil || !ok {
+		return false, err
+	}
+	var n int
+	err = q.QueryRowContext(ctx, `SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1)
+		AND attname = 'running_backend_start' AND NOT attisdropped`, d.mig).Scan(&n)
+	if err != nil {
+		return false, translate(err)
+	}
+	return n == 1, nil
+}
+
 // EnsureTables serialises the bootstrap of many runners on a
 // transaction-scoped advisory lock: CREATE TABLE IF NOT EXISTS alone races
 // on the catalog's unique indexes, and a transaction lock, unlike a session
 // one, cannot be left behind on a pooled server connection.
 func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
-	ok, err := d.TablesExist(ctx, db)
+	ok, err := d.current(ctx, db)
 	if err != nil || ok {
 		return err
 	}
@@ -161,10 +188,17 @@ func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
 	}
 	defer conn.Close()
 	key := "fleetgate:" + d.channel
-	q := "BEGIN;\nSELECT pg_advisory_xact_lock(hashtext(" + quoteLiteral(key) + "));\n" + d.ddl() + "COMMIT;"
+	q := "BEGIN;\nSELECT pg_advisory_xact_lock(hashtext(" + quoteLiteral(key) + "));\n" + d.ddl() + d.upgradeDDL() + "COMMIT;"
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		return fmt.Errorf("create fleetgate tables: %w", translate(err))
+		var se *driver.StatementError
+		if err = translate(err); errors.As(err, &se) && se.SQLState == "42501" {
+			// Tables an administrator created for another role: the
+			// columns this release needs can only be added by their owner.
+			return fmt.Errorf("add this release's columns (statement_checksums, running_pid, running_backend_start) to %s: %w; run fleetgate up once as the table's owner, or run: %s",
+				d.mig, err, strings.TrimSpace(d.upgradeDDL()))
+		}
+		return fmt.Errorf("create fleetgate tables: %w", err)
 	}
 	return nil
 }
@@ -447,22 +481,36 @@ func (d *Driver) recordSQL(rec *driver.Record, partial bool) (string, []any) {
 	b.WriteString(fence)
 	if a := rec.Applied; a != nil {
 		cols := `(version, name, checksum, phase, up_sql, down_sql, down_checksum, reversible, duration_ms, os_user, host, pid,
-			deploy_id, fleetgate_version, lock_generation, complete, statements_done, adopted)`
+			deploy_id, fleetgate_version, statement_checksums, lock_generation, complete, statements_done, adopted,
+			running_pid, running_backend_start)`
 		vals := []any{a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, nullable(a.DownSQL, a.HasDown), nullable(a.DownChecksum, a.HasDown),
-			a.HasDown, a.DurationMS, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion}
+			a.HasDown, a.DurationMS, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion,
+			nullable(strings.Join(a.StatementChecksums, ","), len(a.StatementChecksums) > 0)}
 		ps := make([]string, len(vals))
 		for i := range vals {
 			ps[i] = ph()
 		}
 		args = append(args, vals...)
-		fmt.Fprintf(&b, "INSERT INTO %s %s VALUES (%s, (SELECT generation FROM fence), %t, %d, %t)",
-			d.mig, cols, strings.Join(ps, ", "), a.Complete, a.StatementsDone, a.Adopted)
+		// The session that writes a Running row is the one that runs the
+		// next statement; the server names it, pid and start time.
+		running := "NULL::int, NULL::timestamptz"
+		if a.Running {
+			running = "pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())"
+		}
+		fmt.Fprintf(&b, "INSERT INTO %s %s VALUES (%s, (SELECT generation FROM fence), %t, %d, %t, %s)",
+			d.mig, cols, strings.Join(ps, ", "), a.Complete, a.StatementsDone, a.Adopted, running)
 		if partial || !a.Complete || a.StatementsDone > 0 {
 			// A no-transaction migration keeps one row that moves from
-			// partial to complete; a complete row is never replaced.
+			// partial to complete; a complete row is never replaced. A
+			// resumed migration whose later statements were fixed stores
+			// the fixed text.
 			b.WriteString(` ON CONFLICT (version) DO UPDATE SET complete = EXCLUDED.complete,
 				statements_done = EXCLUDED.statements_done, lock_generation = EXCLUDED.lock_generation,
-				duration_ms = EXCLUDED.duration_ms, applied_at = clock_timestamp() WHERE NOT ` + d.mig + `.complete`)
+				duration_ms = EXCLUDED.duration_ms, applied_at = clock_timestamp(), checksum = EXCLUDED.checksum,
+				up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql, down_checksum = EXCLUDED.down_checksum,
+				reversible = EXCLUDED.reversible, statement_checksums = EXCLUDED.statement_checksums,
+				running_pid = EXCLUDED.running_pid, running_backend_start = EXCLUDED.running_backend_start
+				WHERE NOT ` + d.mig + `.complete`)
 		}
 	} else {
 		// A rollback has no row to insert; fail the batch when the fence
@@ -537,6 +585,41 @@ func (d *Driver) DeleteApplied(ctx context.Context, conn *sql.Conn, version int6
 		return fmt.Errorf("delete history row %d: %w", version, translate(err))
 	}
 	return nil
+}
+
+func (d *Driver) DeleteProgress(ctx context.Context, conn *sql.Conn, version int64) error {
+	if err := d.flush(ctx, conn); err != nil {
+		return err
+	}
+	var n int
+	err := conn.QueryRowContext(ctx, "WITH del AS (DELETE FROM "+d.mig+" WHERE version = $1 AND NOT complete RETURNING 1) SELECT count(*) FROM del", version).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("delete history row %d: %w", version, translate(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("delete history row %d: no partly applied row of that version", version)
+	}
+	return nil
+}
+
+func (d *Driver) ReadProgress(ctx context.Context, q driver.Querier, version int64) (driver.Progress, bool, error) {
+	var p driver.Progress
+	var sums sql.NullString
+	var pid sql.NullInt64
+	var started sql.NullTime
+	err := q.QueryRowContext(ctx, `SELECT statements_done, statement_checksums, running_pid, running_backend_start
+		FROM `+d.mig+` WHERE version = $1 AND NOT complete`, version).Scan(&p.StatementsDone, &sums, &pid, &started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("read progress of %d: %w", version, translate(err))
+	}
+	if sums.String != "" {
+		p.StatementChecksums = strings.Split(sums.String, ",")
+	}
+	p.RunningPID, p.RunningStart = int(pid.Int64), started.Time
+	return p, true, nil
 }
 
 func (d *Driver) IsUniqueViolation(err error) bool {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -107,9 +108,74 @@ func (d *Driver) IndexState(ctx context.Context, q driver.Querier, schema, table
 	return st, nil
 }
 
+func (d *Driver) IndexStateByName(ctx context.Context, q driver.Querier, schema, name string) (driver.IndexState, error) {
+	idx := quoteIdent(name)
+	if schema != "" {
+		idx = quoteIdent(schema) + "." + idx
+	}
+	var st driver.IndexState
+	var building sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), x.indisvalid,
+		(SELECT p.pid FROM pg_stat_progress_create_index p WHERE p.index_relid = c.oid LIMIT 1)
+		FROM pg_index x
+		JOIN pg_class c ON c.oid = x.indexrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = to_regclass($1)`, idx).Scan(&st.Qualified, &st.Valid, &building)
+	if errors.Is(err, sql.ErrNoRows) {
+		return driver.IndexState{}, nil
+	}
+	if err != nil {
+		return driver.IndexState{}, fmt.Errorf("look up index %s: %w", name, translate(err))
+	}
+	st.Exists, st.BuildingPID = true, int(building.Int64)
+	return st, nil
+}
+
 func (d *Driver) DropIndexConcurrently(ctx context.Context, conn *sql.Conn, qualified string) error {
 	if _, err := conn.ExecContext(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+qualified); err != nil {
 		return fmt.Errorf("drop invalid index %s: %w", qualified, translate(err))
+	}
+	return nil
+}
+
+var _ driver.Backends = (*Driver)(nil)
+
+// StatementRunning looks the recorded backend up by pid and start time
+// (a pid alone may have been reused), and for any other backend executing
+// the same statement text in this database, which is how the statement is
+// found when a pooler ran it on another backend than the one recorded. The text is
+// compared within the server's track_activity_query_size.
+func (d *Driver) StatementRunning(ctx context.Context, q driver.Querier, pid int, started time.Time, stmt string) (alive, active bool, others []int, err error) {
+	rows, err := q.QueryContext(ctx, `SELECT a.pid, a.pid = $1 AND a.backend_start = $2, coalesce(a.state, '') = 'active'
+		FROM pg_stat_activity a
+		WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() AND (
+			(a.pid = $1 AND a.backend_start = $2)
+			OR (a.state = 'active' AND (a.query = $3 OR (octet_length(a.query) >= (SELECT setting::int FROM pg_settings WHERE name = 'track_activity_query_size') - 4
+				AND left($3, length(a.query)) = a.query))))`,
+		pid, started, stmt)
+	if err != nil {
+		return false, false, nil, fmt.Errorf("look for the backend running the statement: %w", translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p int
+		var rec, act bool
+		if err := rows.Scan(&p, &rec, &act); err != nil {
+			return false, false, nil, translate(err)
+		}
+		if rec {
+			alive, active = true, act
+		} else {
+			others = append(others, p)
+		}
+	}
+	return alive, active, others, translate(rows.Err())
+}
+
+func (d *Driver) TerminateBackend(ctx context.Context, q driver.Querier, pid int) error {
+	var ok bool
+	if err := q.QueryRowContext(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok); err != nil {
+		return fmt.Errorf("terminate backend %d: %w", pid, translate(err))
 	}
 	return nil
 }

@@ -31,6 +31,9 @@ const nowMS = `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`
 // Driver implements driver.Driver for SQLite 3.35+ (RETURNING).
 type Driver struct {
 	mig, events, lock string
+	// migName and schemaName are the history table's unquoted name and
+	// attached database, for pragma_table_info.
+	migName, schemaName string
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -44,7 +47,7 @@ func New(t driver.Tables) *Driver {
 		}
 		return quoteIdent(n)
 	}
-	return &Driver{mig: q(t.Migrations), events: q(t.Events), lock: q(t.Lock)}
+	return &Driver{mig: q(t.Migrations), events: q(t.Events), lock: q(t.Lock), migName: t.Migrations, schemaName: t.Schema}
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -94,7 +97,8 @@ CREATE TABLE IF NOT EXISTS ` + d.mig + ` (
 	lock_generation INTEGER NOT NULL,
 	complete INTEGER NOT NULL DEFAULT 1,
 	statements_done INTEGER NOT NULL DEFAULT 0,
-	adopted INTEGER NOT NULL DEFAULT 0
+	adopted INTEGER NOT NULL DEFAULT 0,
+	statement_checksums TEXT
 );
 CREATE TABLE IF NOT EXISTS ` + d.events + ` (
 	id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -130,13 +134,38 @@ CREATE TABLE IF NOT EXISTS ` + d.lock + ` (
 	current_version INTEGER,
 	current_started_at INTEGER
 );
-INSERT OR IGNORE INTO ` + d.lock + ` (name) VALUES ('` + lockName + `');
-COMMIT;`
-	if _, err := conn.ExecContext(ctx, ddl); err != nil {
+INSERT OR IGNORE INTO ` + d.lock + ` (name) VALUES ('` + lockName + `');`
+	fail := func(err error) error {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return fmt.Errorf("create fleetgate tables: %w", translate(err))
 	}
+	if _, err := conn.ExecContext(ctx, ddl); err != nil {
+		return fail(err)
+	}
+	// A table created by an older release lacks the columns added since;
+	// SQLite has no ADD COLUMN IF NOT EXISTS, so look first (in the same
+	// write transaction, so two runners cannot both add it).
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info(?, ?) WHERE name = 'statement_checksums'",
+		d.migName, d.schema()).Scan(&n); err != nil {
+		return fail(err)
+	}
+	if n == 0 {
+		if _, err := conn.ExecContext(ctx, "ALTER TABLE "+d.mig+" ADD COLUMN statement_checksums TEXT"); err != nil {
+			return fail(err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fail(err)
+	}
 	return nil
+}
+
+func (d *Driver) schema() string {
+	if d.schemaName == "" {
+		return "main"
+	}
+	return d.schemaName
 }
 
 func msTime(ms int64) time.Time {
@@ -330,19 +359,26 @@ func (d *Driver) write(ctx context.Context, conn *sql.Conn, rec *driver.Record) 
 	if a := rec.Applied; a != nil {
 		q := `INSERT INTO ` + d.mig + ` (version, name, checksum, phase, up_sql, down_sql, down_checksum, reversible,
 			applied_at, duration_ms, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete,
-			statements_done, adopted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ` + nowMS + `, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			statements_done, adopted, statement_checksums) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ` + nowMS + `, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 		if !a.Complete || a.StatementsDone > 0 {
+			// See the PostgreSQL driver: one row moves from partial to
+			// complete, and a resumed, fixed migration stores its new text.
 			q += ` ON CONFLICT (version) DO UPDATE SET complete = excluded.complete,
 				statements_done = excluded.statements_done, lock_generation = excluded.lock_generation,
-				duration_ms = excluded.duration_ms, applied_at = excluded.applied_at WHERE NOT complete`
+				duration_ms = excluded.duration_ms, applied_at = excluded.applied_at, checksum = excluded.checksum,
+				up_sql = excluded.up_sql, down_sql = excluded.down_sql, down_checksum = excluded.down_checksum,
+				reversible = excluded.reversible, statement_checksums = excluded.statement_checksums WHERE NOT complete`
 		}
-		var down, downSum any
+		var down, downSum, sums any
 		if a.HasDown {
 			down, downSum = a.DownSQL, a.DownChecksum
 		}
+		if len(a.StatementChecksums) > 0 {
+			sums = strings.Join(a.StatementChecksums, ",")
+		}
 		if _, err := conn.ExecContext(ctx, q, a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, down, downSum,
 			a.HasDown, a.DurationMS, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID,
-			a.Actor.ToolVersion, rec.Generation, a.Complete, a.StatementsDone, a.Adopted); err != nil {
+			a.Actor.ToolVersion, rec.Generation, a.Complete, a.StatementsDone, a.Adopted, sums); err != nil {
 			return translate(err)
 		}
 	}
@@ -388,6 +424,34 @@ func (d *Driver) DeleteApplied(ctx context.Context, conn *sql.Conn, version int6
 		return fmt.Errorf("delete history row %d: %w", version, translate(err))
 	}
 	return nil
+}
+
+func (d *Driver) DeleteProgress(ctx context.Context, conn *sql.Conn, version int64) error {
+	res, err := conn.ExecContext(ctx, "DELETE FROM "+d.mig+" WHERE version = ? AND NOT complete", version)
+	if err != nil {
+		return fmt.Errorf("delete history row %d: %w", version, translate(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete history row %d: no partly applied row of that version", version)
+	}
+	return nil
+}
+
+func (d *Driver) ReadProgress(ctx context.Context, q driver.Querier, version int64) (driver.Progress, bool, error) {
+	var p driver.Progress
+	var sums sql.NullString
+	err := q.QueryRowContext(ctx, "SELECT statements_done, statement_checksums FROM "+d.mig+" WHERE version = ? AND NOT complete",
+		version).Scan(&p.StatementsDone, &sums)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("read progress of %d: %w", version, translate(err))
+	}
+	if sums.String != "" {
+		p.StatementChecksums = strings.Split(sums.String, ",")
+	}
+	return p, true, nil
 }
 
 func (d *Driver) IsUniqueViolation(err error) bool {
