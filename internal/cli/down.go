@@ -17,6 +17,7 @@ func (e *env) down(ctx context.Context, args []string) error {
 	to := fs.Int64("to", -1, "revert every applied migration newer than this version (0: all)")
 	unknown := fs.Bool("unknown", false, "revert every applied migration this build's directory does not contain")
 	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
+	dryRun := fs.Bool("dry-run", false, "print what would be rolled back (as fleetgate plan --down does); write nothing, take no lock")
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -40,11 +41,21 @@ func (e *env) down(ctx context.Context, args []string) error {
 	if n := btoi(set["steps"]) + btoi(set["to"]) + btoi(*unknown); n > 1 {
 		return &fleetgate.ConfigError{Setting: "down", Msg: "give at most one of --steps, --to and --unknown"}
 	}
+	if *timeout < 0 {
+		return configErrf("--timeout", "must not be negative (0: wait as long as the holder lives)")
+	}
 	m, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	if *dryRun {
+		rep, err := m.PlanDown(ctx, opts)
+		if err != nil {
+			return err
+		}
+		return e.printPlan(rep, false)
+	}
 	start := time.Now()
 	res, err := m.Down(ctx, opts)
 	if err != nil {
