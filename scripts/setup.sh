@@ -7,11 +7,26 @@
 # packages' system services are not wanted: this script keeps them from
 # starting while it installs, and stops any that did start.
 #
-# Usage: sudo scripts/setup.sh && scripts/test.sh
+# Usage: scripts/setup.sh && scripts/test.sh
+# (as root, or as a user with sudo: it elevates itself only when something
+# is missing, so a second run needs no password).
 set -euo pipefail
 
+have_all() {
+	[[ -x /usr/lib/postgresql/15/bin/initdb && -x /usr/lib/postgresql/15/bin/pg_ctl && -x /usr/sbin/pgbouncer && -x /usr/sbin/mariadbd ]] &&
+		command -v mariadb-install-db >/dev/null
+}
+
 if [[ $(id -u) -ne 0 ]]; then
-	echo "setup.sh: must run as root to install packages (try: sudo $0)" >&2
+	if have_all; then
+		echo "setup.sh: database binaries ready"
+		exit 0
+	fi
+	if command -v sudo >/dev/null; then
+		echo "setup.sh: installing packages needs root; re-running with sudo" >&2
+		exec sudo --preserve-env=CI "$0" "$@"
+	fi
+	echo "setup.sh: must run as root to install packages, and sudo is not installed (run it as root)" >&2
 	exit 1
 fi
 
