@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fleetgate/fleetgate/internal/dbtest"
@@ -194,4 +195,21 @@ func TestSetupScriptAsRootAndUser(t *testing.T) {
 	code, out := runAs("bash", script)
 	require.Equal(t, 0, code, out)
 	require.NotContains(t, out, "sudo")
+}
+
+// TestStatusNamesRunningMigration: while a migration runs, status says
+// which one, by version and name.
+func TestStatusNamesRunningMigration(t *testing.T) {
+	t.Parallel()
+	dir := writeFiles(t, map[string]string{
+		"1_a.sql":    "-- fleetgate:up\nCREATE TABLE a (id integer);\n",
+		"2_slow.sql": "-- fleetgate:up\nSELECT pg_sleep(120);\n",
+	})
+	url := dbtest.Postgres(t)
+	require.Equal(t, 0, fg(t, nil, "up", "-d", url, "--dir", dir, "--to", "1").Code)
+	start(t, nil, "up", "-d", url, "--dir", dir, "--lease", "1s")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		r := fg(t, nil, "status", "-d", url, "--dir", dir)
+		assert.Contains(c, r.Stdout, ", running 2 slow", "status never named the running migration: %s", r)
+	}, time.Minute, 100*time.Millisecond)
 }

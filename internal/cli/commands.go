@@ -109,8 +109,6 @@ func (e *env) status(ctx context.Context, args []string) error {
 					fmt.Fprintf(e.stdout, " %s", s.Name)
 				}
 			}
-		} else {
-			fmt.Fprint(e.stdout, ", between migrations")
 		}
 		fmt.Fprintln(e.stdout)
 	} else {
