@@ -24,7 +24,8 @@ type Rename struct {
 // names (5 digits when there are none, as goose). Applied files are never
 // renamed: their version is recorded. When a timestamp version is already
 // applied, renumbering the others would put them before it, so FixPlan
-// refuses. It reads the history when it exists and writes nothing.
+// refuses, as it does while another runner holds the migration lock. It
+// reads the history when it exists and writes nothing.
 func (m *Migrator) FixPlan(ctx context.Context) ([]Rename, error) {
 	local, err := m.migrations()
 	if err != nil {
@@ -33,6 +34,17 @@ func (m *Migrator) FixPlan(ctx context.Context) ([]Rename, error) {
 	rows, err := m.readApplied(ctx, m.db, false)
 	if err != nil {
 		return nil, err
+	}
+	// A runner applying migrations now could apply a file while it is
+	// being renamed: refuse rather than race it.
+	if ok, _ := m.d.TablesExist(ctx, m.db); ok {
+		h, err := m.d.ReadHolder(ctx, m.db)
+		if err != nil {
+			return nil, err
+		}
+		if h != nil && h.ExpiresAt.After(h.Now) {
+			return nil, configErr("fix", "%s pid %d holds the migration lock; run fix when no deploy is migrating", h.Host, h.PID)
+		}
 	}
 	applied := map[int64]bool{}
 	for _, r := range rows {

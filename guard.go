@@ -60,8 +60,8 @@ func (m *Migrator) guardNewHistory(ctx context.Context) error {
 			m.cfg.Table, strings.Join(where, ", "), s.Histories[0].Table)
 	case len(s.UserTables) > 0:
 		hint := "if another tool applied the migrations so far, run `fleetgate adopt --from golang-migrate|goose|dbmate|flyway` first"
-		if tool := legacyTool(s.UserTables); tool != "" {
-			hint = fmt.Sprintf("it looks like %s's history: run `fleetgate adopt --from %s` first", tool, strings.SplitN(tool, " ", 2)[0])
+		if adopt := legacyTool(s.UserTables); adopt != "" {
+			hint = "another tool's history is there: run " + adopt + " first"
 		}
 		return configErr("--table", "this database has %d tables (%s) but no fleetgate history table %q, so up would apply every migration from the first to it; %s; if the history is in another table, pass --table; to apply everything anyway, pass --init (Config.Init)",
 			len(s.UserTables), list(s.UserTables), m.cfg.Table, hint)
@@ -69,16 +69,17 @@ func (m *Migrator) guardNewHistory(ctx context.Context) error {
 	return nil
 }
 
-// legacyTool names the migration tool whose history table is among tables.
+// legacyTool returns the adopt command for the migration tool whose
+// history table is among tables.
 func legacyTool(tables []string) string {
 	for _, t := range tables {
 		switch strings.ToLower(t) {
 		case "goose_db_version":
-			return "goose"
+			return "`fleetgate adopt --from goose`"
 		case "flyway_schema_history":
-			return "flyway"
+			return "`fleetgate adopt --from flyway`"
 		case "schema_migrations":
-			return "golang-migrate or dbmate"
+			return "`fleetgate adopt --from golang-migrate` (or --from dbmate)"
 		}
 	}
 	return ""

@@ -145,6 +145,11 @@ func TestEmptySourceIsAnError(t *testing.T) {
 			require.Equal(t, 0, code, stderr)
 			code, _, stderr = runCLI(t, nil, "wait", "-d", url, "--dir", dir, "--allow-empty")
 			require.Equal(t, 0, code, stderr)
+			code, _, stderr = runCLI(t, nil, "check", "--dir", dir)
+			require.Equal(t, 2, code, stderr)
+			require.Contains(t, stderr, "no migration files in "+dir)
+			code, _, stderr = runCLI(t, nil, "check", "--dir", dir, "--allow-empty")
+			require.Equal(t, 0, code, stderr)
 		})
 	}
 }
