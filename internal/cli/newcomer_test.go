@@ -510,3 +510,32 @@ func quoteAll(words []string) []string {
 	}
 	return out
 }
+
+// TestPlanShowsCheckFindings: on PostgreSQL plan prints the check findings
+// and the timeouts up would use, and says (and exits as) up would refuse.
+func TestPlanShowsCheckFindings(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeMigration(t, dir, "1_a.sql", "CREATE TABLE a (id integer);")
+	writeMigration(t, dir, "2_idx.sql", "CREATE INDEX a_id ON a (id);")
+	url := dbtest.Postgres(t)
+	code, _, stderr := runCLI(t, nil, "up", "--to", "1", "-d", url, "--dir", dir)
+	require.Equal(t, 0, code, stderr)
+	code, out, stderr := runCLI(t, nil, "plan", "--json", "-d", url, "--dir", dir)
+	require.Equal(t, 5, code, "up would refuse, so plan exits as up would: %s", stderr)
+	var rep fleetgate.PlanReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Len(t, rep.Migrations, 1)
+	require.True(t, rep.Refused)
+	require.Equal(t, "enforce", rep.Checks)
+	require.Equal(t, "2s", rep.Timeouts.LockTimeout)
+	require.Equal(t, 10, rep.Timeouts.LockRetries)
+	require.NotEmpty(t, rep.Migrations[0].Findings)
+	require.Equal(t, "require-concurrent-index", rep.Migrations[0].Findings[0].Rule)
+	code, out, stderr = runCLI(t, nil, "up", "--dry-run", "-d", url, "--dir", dir)
+	require.Equal(t, 5, code, stderr)
+	require.Contains(t, out, "check: "+filepath.Join(dir, "2_idx.sql")+":2:22 require-concurrent-index")
+	require.Contains(t, out, "up would refuse this plan")
+	require.Contains(t, out, "table lock timeout 2s with 10 retries")
+	require.Equal(t, 1, countRows(t, openSQL(t, url), "fleetgate_migrations"), "nothing applied")
+}

@@ -44,8 +44,28 @@ func (e *env) version(args []string) error {
 	return nil
 }
 
-// planFlags are what plan, up --dry-run and down --dry-run print with.
+// printPlan prints what plan, up --dry-run and down --dry-run found. A
+// plan that up would refuse ends as up would, with the check's exit 5, so
+// that CI can run plan alone.
 func (e *env) printPlan(rep *fleetgate.PlanReport, asJSON bool) error {
+	if err := e.writePlan(rep, asJSON); err != nil {
+		return err
+	}
+	if !rep.Refused {
+		return nil
+	}
+	ce := &fleetgate.CheckError{}
+	for _, mg := range rep.Migrations {
+		for _, f := range mg.Findings {
+			if f.Blocking() {
+				ce.Findings = append(ce.Findings, f)
+			}
+		}
+	}
+	return ce
+}
+
+func (e *env) writePlan(rep *fleetgate.PlanReport, asJSON bool) error {
 	if asJSON {
 		return e.printJSON(rep)
 	}
@@ -92,7 +112,7 @@ func (e *env) printPlan(rep *fleetgate.PlanReport, asJSON bool) error {
 		fmt.Fprintf(w, "\nthe database has migrations this build lacks: %s\n", joinInts(rep.Ahead))
 	}
 	if rep.Refused {
-		fmt.Fprintln(w, "\nup would refuse this plan: a check finding is an error (exit 5); see fleetgate help check")
+		fmt.Fprintln(w, "\nup would refuse this plan: a check finding is an error (exit 5); see docs/checks.md")
 	}
 	return nil
 }
