@@ -54,7 +54,10 @@ func (d *Driver) Survey(ctx context.Context, q driver.Querier, t driver.Tables) 
 		var n int
 		q1 := fmt.Sprintf("SELECT count(*) FROM %s.%s", quoteIdent(x.schema), quoteIdent(x.name))
 		if err := q.QueryRowContext(ctx, q1).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count %s.%s: %w", x.schema, x.name, translate(err))
+			// information_schema lists tables on which the user has any
+			// privilege, not only SELECT: one it cannot read is not
+			// evidence either way.
+			continue
 		}
 		if n > 0 {
 			s.Histories = append(s.Histories, driver.History{Table: x.schema + "." + x.name, Applied: n})
