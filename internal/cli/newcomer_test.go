@@ -539,3 +539,22 @@ func TestPlanShowsCheckFindings(t *testing.T) {
 	require.Contains(t, out, "table lock timeout 2s with 10 retries")
 	require.Equal(t, 1, countRows(t, openSQL(t, url), "fleetgate_migrations"), "nothing applied")
 }
+
+// TestCheckWarningsBeforeMigrations: on a fresh database the checks only
+// warn, and their warnings are printed before the migrations run, not
+// after, when they could still be acted on.
+func TestCheckWarningsBeforeMigrations(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeMigration(t, dir, "1_a.sql", "CREATE TABLE a (id integer);")
+	writeMigration(t, dir, "2_idx.sql", "CREATE INDEX a_id ON a (id);")
+	url := dbtest.Postgres(t)
+	code, _, stderr := runCLI(t, nil, "up", "-d", url, "--dir", dir)
+	require.Equal(t, 0, code, stderr)
+	warn := strings.Index(stderr, "require-concurrent-index")
+	applying := strings.Index(stderr, "applying")
+	require.GreaterOrEqual(t, warn, 0, stderr)
+	require.GreaterOrEqual(t, applying, 0, stderr)
+	require.Less(t, warn, applying, "the warning comes first:\n%s", stderr)
+	require.Equal(t, 2, countRows(t, openSQL(t, url), "fleetgate_migrations"))
+}
