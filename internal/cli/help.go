@@ -45,7 +45,7 @@ var commands = []command{
 	{name: "history", summary: "show the audit log, newest first (needs no migrations directory)",
 		examples: []string{`fleetgate history --since 24h`, `fleetgate history --version 42 --json`}},
 	{name: "validate", summary: "check files and checksums against the database; never writes",
-		examples: []string{`fleetgate validate -d "$DATABASE_URL"`}},
+		examples: []string{`fleetgate validate -d "$DATABASE_URL"`, `fleetgate validate --dir build/migrations && fleetgate up --dir build/migrations`}},
 	{name: "check", args: "[FILES]", summary: "lint migrations for changes that break old code, block traffic or cannot run; no database needed",
 		detail:   "Prints file:line:col RULE message (or --json); exit 5 when a finding is an error.",
 		examples: []string{`fleetgate check`, `fleetgate check migrations/0042_add_index.sql --json`}},
@@ -53,7 +53,7 @@ var commands = []command{
 		examples: []string{`fleetgate new add_users`, `fleetgate new drop_legacy_column --phase post`}},
 	{name: "create", args: "NAME", alias: "new", summary: "another name for new"},
 	{name: "redo", summary: "roll back the newest migration and apply it again (for development)",
-		examples: []string{`fleetgate redo -d sqlite:dev.db`}},
+		examples: []string{`fleetgate redo -d sqlite:dev.db`, `fleetgate redo --dry-run`}},
 	{name: "goto", args: "V", summary: "migrate up or down to version V (0: roll back everything)",
 		examples: []string{`fleetgate goto 20240101120000`, `fleetgate goto 3 --dry-run`}},
 	{name: "fix", summary: "renumber timestamp-versioned files not yet applied to sequential versions, as goose fix does",
@@ -63,9 +63,9 @@ var commands = []command{
 		examples: []string{`source <(fleetgate completion bash)`, `fleetgate completion zsh > "${fpath[1]}/_fleetgate"`,
 			`fleetgate completion fish > ~/.config/fish/completions/fleetgate.fish`}},
 	{name: "version", summary: "print the version, module version and commit",
-		examples: []string{`fleetgate version`}},
+		examples: []string{`fleetgate version`, `fleetgate --version`}},
 	{name: "help", args: "[COMMAND]", summary: "print this help, or a command's",
-		examples: []string{`fleetgate help up`}},
+		examples: []string{`fleetgate help`, `fleetgate help up`}},
 }
 
 func lookupCommand(name string) *command {

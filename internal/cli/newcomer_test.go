@@ -70,6 +70,8 @@ func TestHelpForEveryCommand(t *testing.T) {
 			}
 			require.Contains(t, out, "usage: fleetgate "+c.name, "%v", args)
 			require.Contains(t, out, "examples:", "%v", args)
+			ex := out[strings.Index(out, "examples:"):strings.Index(out, "exit status:")]
+			require.GreaterOrEqual(t, strings.Count(ex, "\n  fleetgate "), 2, "%v: two or three examples", args)
 			require.Contains(t, out, "--dir PATH", "%v: the common flags", args)
 			require.Contains(t, out, "(env FLEETGATE_DIR; default ./migrations)", "%v: env names and defaults", args)
 		}
