@@ -3,6 +3,7 @@ package fleetgate
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/fleetgate/fleetgate/internal/lint"
 	"github.com/fleetgate/fleetgate/internal/plan"
@@ -151,8 +152,13 @@ func (m *Migrator) PlanDown(ctx context.Context, opts *DownOpts) (*PlanReport, e
 			set++
 		}
 	}
-	if set > 1 {
+	switch {
+	case set > 1:
 		return nil, configErr("down", "give at most one of --steps, --to and --unknown")
+	case opts.Steps < 0:
+		return nil, configErr("--steps", "must be at least 1")
+	case opts.To < 0:
+		return nil, configErr("--to", "must be a version, or 0 for all")
 	}
 	local, err := m.migrations()
 	if err != nil {
@@ -180,7 +186,7 @@ func (m *Migrator) PlanDown(ctx context.Context, opts *DownOpts) (*PlanReport, e
 	return rep, nil
 }
 
-func (m *Migrator) newReport(dir string, wait interface{ String() string }) *PlanReport {
+func (m *Migrator) newReport(dir string, wait time.Duration) *PlanReport {
 	rep := &PlanReport{Direction: dir, Migrations: []PlannedMigration{}}
 	rep.Timeouts = PlanTimeouts{LockTimeout: "none", LockRetries: m.cfg.LockRetries, Lease: m.cfg.LeaseTTL.String(),
 		LockWait: "unbounded (as long as the holder is alive)"}
@@ -190,8 +196,8 @@ func (m *Migrator) newReport(dir string, wait interface{ String() string }) *Pla
 	if rep.Timeouts.LockRetries < 0 || m.d.Dialect() != Postgres {
 		rep.Timeouts.LockRetries = 0
 	}
-	if s := wait.String(); s != "0s" {
-		rep.Timeouts.LockWait = s
+	if wait > 0 {
+		rep.Timeouts.LockWait = wait.String()
 	}
 	return rep
 }
