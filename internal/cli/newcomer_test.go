@@ -410,6 +410,30 @@ func TestFamiliarVerbs(t *testing.T) {
 		code, _, stderr = runCLI(t, nil, "goto", "x", "-d", url, "--dir", dir)
 		require.Equal(t, 2, code, stderr)
 	})
+	t.Run("GotoPendingBelowApplied", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		for _, f := range []struct{ file, table string }{{"1_a.sql", "a"}, {"3_c.sql", "c"}} {
+			body := "-- fleetgate:up\nCREATE TABLE " + f.table + " (id integer);\n-- fleetgate:down\nDROP TABLE " + f.table + ";\n"
+			require.NoError(t, os.WriteFile(filepath.Join(dir, f.file), []byte(body), 0o644))
+		}
+		url := "sqlite:" + filepath.Join(t.TempDir(), "x.db")
+		code, _, stderr := runCLI(t, nil, "up", "-d", url, "--dir", dir)
+		require.Equal(t, 0, code, stderr)
+		writeMigration(t, dir, "2_b.sql", "CREATE TABLE b (id integer);")
+		code, _, stderr = runCLI(t, nil, "goto", "2", "-d", url, "--dir", dir)
+		require.Equal(t, 0, code, stderr)
+		var versions []int64
+		rows, err := openSQL(t, url).Query("SELECT version FROM fleetgate_migrations ORDER BY version")
+		require.NoError(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var v int64
+			require.NoError(t, rows.Scan(&v))
+			versions = append(versions, v)
+		}
+		require.Equal(t, []int64{1, 2}, versions, "3 reverted, 2 applied")
+	})
 	t.Run("Fix", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()

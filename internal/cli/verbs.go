@@ -263,7 +263,13 @@ func (e *env) gotoCmd(ctx context.Context, args []string) error {
 			}
 			return e.printPlan(rep, false)
 		}
-		_, err := m.Down(ctx, opts)
+		if _, err := m.Down(ctx, opts); err != nil || v == 0 {
+			return err
+		}
+		// V itself may be pending below newer applied versions (applied
+		// out of order elsewhere): with those reverted, apply it. When V
+		// is applied this finds nothing to do.
+		_, err := m.Up(ctx, &fleetgate.UpOpts{To: v, Timeout: *timeout})
 		return err
 	}
 	if v == 0 {
