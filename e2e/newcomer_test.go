@@ -173,7 +173,7 @@ func TestSetupScriptAsRootAndUser(t *testing.T) {
 	require.NoError(t, err)
 	// PATH without sudo: a root container has none, and a user's run with
 	// everything installed must not need it.
-	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	env := []string{"PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	runAs := func(argv ...string) (int, string) {
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env = env
@@ -188,7 +188,7 @@ func TestSetupScriptAsRootAndUser(t *testing.T) {
 		require.NoError(t, err, "setpriv (util-linux) runs the script as nobody")
 		code, out = runAs(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "bash", script)
 		require.Equal(t, 0, code, out)
-		require.Contains(t, out, "database binaries ready")
+		require.Contains(t, out, "database binaries and squawk")
 		require.NotContains(t, out, "sudo")
 		return
 	}

@@ -12,14 +12,16 @@
 # is missing, so a second run needs no password).
 set -euo pipefail
 
+squawk_version=2.66.0
+
 have_all() {
 	[[ -x /usr/lib/postgresql/15/bin/initdb && -x /usr/lib/postgresql/15/bin/pg_ctl && -x /usr/sbin/pgbouncer && -x /usr/sbin/mariadbd ]] &&
-		command -v mariadb-install-db >/dev/null
+		command -v mariadb-install-db >/dev/null && [[ $(squawk --version 2>/dev/null) == "squawk $squawk_version" ]]
 }
 
 if [[ $(id -u) -ne 0 ]]; then
 	if have_all; then
-		echo "setup.sh: database binaries ready"
+		echo "setup.sh: database binaries and squawk $squawk_version ready"
 		exit 0
 	fi
 	if command -v sudo >/dev/null; then
@@ -83,3 +85,22 @@ for bin in /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl /
 	fi
 done
 echo "setup.sh: database binaries ready"
+
+# squawk, the PostgreSQL migration linter that internal/lint's comparison
+# test runs beside fleetgate's checks. Pinned: docs/checks.md maps the rules
+# of this release, and the test refuses another. npm comes from Debian's
+# packages when the machine has no Node.js of its own.
+if [[ $(squawk --version 2>/dev/null) != "squawk $squawk_version" ]]; then
+	if ! command -v npm >/dev/null; then
+		echo "setup.sh: installing nodejs npm"
+		apt-get update -q
+		apt-get install -y -q --no-install-recommends nodejs npm
+	fi
+	echo "setup.sh: installing squawk-cli@$squawk_version"
+	npm install --global --no-audit --no-fund --include=optional "squawk-cli@$squawk_version"
+	if [[ $(squawk --version 2>/dev/null) != "squawk $squawk_version" ]]; then
+		echo "setup.sh: squawk $squawk_version is still missing after npm install (PATH: $PATH)" >&2
+		exit 1
+	fi
+fi
+echo "setup.sh: squawk $squawk_version ready"

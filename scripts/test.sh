@@ -16,5 +16,9 @@ trap 'rm -rf "$scratch"' EXIT
 export TMPDIR="$scratch"
 go vet ./...
 (cd bench && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...)
+(cd deploy && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...)
 bash bench/run.sh --quick --out "$scratch/bench"
 go test -count=1 -timeout 25m ./...
+# The fault soak, short: 50 random-fault trials, about 4 minutes on 2 cores
+# (scripts/soak.sh runs 1000 by default).
+bash scripts/soak.sh --trials 50

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,7 +34,50 @@ func abortsGate(s os.Signal) bool {
 	return false
 }
 
-const runUsage = "usage: fleetgate run [--wait-only] [--timeout D] [--to V] -- CMD [ARGS]"
+const runUsage = "usage: fleetgate run [--wait-only] [--timeout D] [--to V] [--keep-env] [--gate-exit-offset N] -- CMD [ARGS]"
+
+// runFlags are run's own flags, beside the gate's.
+type runFlags struct {
+	waitOnly bool
+	keepEnv  bool
+	offset   int
+}
+
+func (r *runFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&r.waitOnly, "wait-only", false, "only wait for the schema; never migrate")
+	fs.BoolVar(&r.keepEnv, "keep-env", false, "pass fleetgate's own FLEETGATE_* variables on to the command")
+	fs.IntVar(&r.offset, "gate-exit-offset", 0, "exit with N plus fleetgate's code when the gate fails, to tell it from the command's status")
+}
+
+// maxGateExitOffset keeps offset + 5 (the highest gate code) below 126,
+// where the shell's own statuses (126, 127, 128+signal) begin.
+const maxGateExitOffset = 120
+
+func (r *runFlags) check() error {
+	if r.offset < 0 || r.offset > maxGateExitOffset {
+		return &fleetgate.ConfigError{Setting: "--gate-exit-offset",
+			Msg: fmt.Sprintf("must be between 0 and %d, so that the codes stay below the shell's 126", maxGateExitOffset)}
+	}
+	return nil
+}
+
+// childEnv is the command's environment: fleetgate's own, without the
+// FLEETGATE_* variables unless keep is set. They configure fleetgate, and
+// FLEETGATE_DATABASE_URL usually holds the migrator's credentials, which
+// an app meant to hold only read/write grants must not receive. The app's
+// own variables, DATABASE_URL included, pass through.
+func childEnv(environ []string, keep bool) []string {
+	if keep {
+		return environ
+	}
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "FLEETGATE_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
 
 // runCmd is `fleetgate run`: up (or only wait), then CMD as a child with
 // fleetgate's stdio and environment; fleetgate forwards signals to it,
@@ -42,7 +86,8 @@ const runUsage = "usage: fleetgate run [--wait-only] [--timeout D] [--to V] -- C
 // (which main cancels on SIGINT and SIGTERM) is only heeded until then.
 func (e *env) runCmd(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	waitOnly := fs.Bool("wait-only", false, "only wait for the schema; never migrate")
+	var r runFlags
+	r.register(fs)
 	var g gateFlags
 	g.register(fs)
 	flagArgs, cmdArgs, err := splitCommand(e, args)
@@ -51,6 +96,9 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	}
 	if err == nil {
 		err = g.check()
+	}
+	if err == nil {
+		err = r.check()
 	}
 	if err == nil && len(cmdArgs) == 0 {
 		err = &fleetgate.ConfigError{Setting: "run", Msg: "no command given; " + runUsage}
@@ -78,7 +126,7 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	}
 	defer signal.Stop(sigs)
 
-	m, bg, sig, err := e.gate(ctx, sigs, *waitOnly, &g)
+	m, bg, sig, err := e.gate(ctx, sigs, r.waitOnly, &g)
 	if m != nil && (sig != nil || err != nil) {
 		m.Close()
 	}
@@ -87,12 +135,16 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 		return 128 + int(sig.(syscall.Signal))
 	}
 	if err != nil {
-		e.fail(err)
-		return fleetgate.ExitCode(err)
+		if r.offset == 0 {
+			e.fail(err)
+			return fleetgate.ExitCode(err)
+		}
+		return e.failCode(err, r.offset+fleetgate.ExitCode(err))
 	}
 
 	cmd := exec.Command(path)
 	cmd.Args = cmdArgs
+	cmd.Env = childEnv(os.Environ(), r.keepEnv)
 	cmd.Stdin = os.Stdin
 	cmd.Stdout, cmd.Stderr = fileOf(e.stdout, os.Stdout, pid1), fileOf(e.stderr, os.Stderr, pid1)
 	err = cmd.Start()
@@ -253,7 +305,8 @@ func splitCommand(e *env, args []string) (flagArgs, cmdArgs []string, err error)
 	probe.SetOutput(io.Discard)
 	c := e.c
 	c.register(probe)
-	probe.Bool("wait-only", false, "")
+	var r runFlags
+	r.register(probe)
 	var g gateFlags
 	g.register(probe)
 	if err := probe.Parse(args); err != nil {

@@ -17,6 +17,13 @@
 // the first server start of a binary removes such directories, and stops
 // any process still running from them, when their pid no longer exists.
 //
+// For fault tests, FaultProxyFor puts a TCP proxy (Shopify/toxiproxy's
+// toxics, on 127.0.0.1) between the clients and a server and breaks one
+// proxied connection at a time, found by its server-side client_port:
+// blackhole, reset, latency, bandwidth starvation. PGServer.Restart
+// restarts the throwaway PostgreSQL server as pg_ctl restart -m fast or
+// immediate would.
+//
 // Use Main as the package's TestMain so that Stop runs when the tests end:
 //
 //	func TestMain(m *testing.M) { dbtest.Main(m) }

@@ -46,7 +46,12 @@ type PGServer struct {
 	BinDir string
 
 	admin *sql.DB  // superuser pool on the maintenance database
-	proc  *process // nil for an external server
+	proc  *process // nil for an external server; see Restart
+	// data and cred are the data directory and OS user of a throwaway
+	// server, for Restart.
+	data string
+	cred *syscall.Credential
+	mu   sync.Mutex // serialises Restart
 	// createOpts ends CREATE DATABASE. From PostgreSQL 15 on, FILE_COPY
 	// (the pre-15 behaviour) creates and drops a small database in about
 	// half the time of the WAL_LOG default when fsync is off.
@@ -116,6 +121,8 @@ func startPostgres() (*PGServer, error) {
 			SuperURL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
 			BinDir:   binDir,
 			proc:     p,
+			data:     data,
+			cred:     cred,
 		}
 		lastErr = p.waitReady(startTimeout, func(ctx context.Context) error {
 			conn, err := pgconn.Connect(ctx, srv.SuperURL)

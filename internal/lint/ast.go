@@ -191,6 +191,18 @@ type deleteStmt struct {
 	WhereClause *node     `json:"whereClause"`
 }
 
+type truncateStmt struct {
+	Relations []node `json:"relations"`
+	Behavior  string `json:"behavior"`
+}
+
+type alterDomainStmt struct {
+	Subtype  string `json:"subtype"`
+	TypeName []node `json:"typeName"`
+	Name     string `json:"name"`
+	Def      *node  `json:"def"`
+}
+
 type alterEnumStmt struct {
 	TypeName []node `json:"typeName"`
 	OldVal   string `json:"oldVal"`

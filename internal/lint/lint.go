@@ -97,6 +97,13 @@ const (
 	SyntaxError              = "syntax-error"
 	UnknownAllow             = "unknown-allow"
 	PreDependsOnPost         = "pre-depends-on-post"
+
+	DropNotNull                = "drop-not-null"
+	RequireConcurrentDropIndex = "require-concurrent-drop-index"
+	AddColumnVolatileDefault   = "add-column-volatile-default"
+	AddSerialColumn            = "add-serial-column"
+	RequireConcurrentDetach    = "require-concurrent-detach-partition"
+	TruncateCascade            = "truncate-cascade"
 )
 
 var rules = []Rule{
@@ -106,12 +113,17 @@ var rules = []Rule{
 	{RenameTable, SeverityError, true, "renaming a table breaks old code that uses the old name"},
 	{ChangeColumnType, SeverityError, true, "changing a column's type can break old code that reads or writes it"},
 	{SetNotNull, SeverityError, true, "SET NOT NULL breaks old code that writes NULL, and scans the table under an ACCESS EXCLUSIVE lock"},
+	{DropNotNull, SeverityError, true, "DROP NOT NULL lets new code write NULLs that old code still reads without expecting them"},
 	{AddNotNullColumn, SeverityError, false, "a NOT NULL column without a default fails on a non-empty table and breaks old code's inserts"},
 	{RequireConcurrentIndex, SeverityError, false, "CREATE INDEX without CONCURRENTLY blocks writes to the table while it builds"},
+	{RequireConcurrentDropIndex, SeverityError, false, "DROP INDEX without CONCURRENTLY blocks reads and writes of the table until the migration commits"},
 	{AddForeignKey, SeverityError, false, "adding a foreign key without NOT VALID scans the table while blocking writes on both tables"},
 	{AddCheckConstraint, SeverityError, false, "adding a CHECK constraint without NOT VALID scans the table under an ACCESS EXCLUSIVE lock"},
 	{AddUniqueConstraint, SeverityError, false, "adding a UNIQUE or PRIMARY KEY constraint builds its index under an ACCESS EXCLUSIVE lock"},
 	{RewriteColumnType, SeverityError, false, "ALTER COLUMN ... TYPE rewrites the table and its indexes under an ACCESS EXCLUSIVE lock"},
+	{AddColumnVolatileDefault, SeverityError, false, "ADD COLUMN with a volatile DEFAULT, or a stored generated column, rewrites the table under an ACCESS EXCLUSIVE lock"},
+	{AddSerialColumn, SeverityError, false, "adding a serial or identity column rewrites the table under an ACCESS EXCLUSIVE lock"},
+	{RequireConcurrentDetach, SeverityError, false, "DETACH PARTITION without CONCURRENTLY blocks reads and writes of the partitioned table until the migration commits"},
 	{VacuumFull, SeverityError, false, "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock"},
 	{Cluster, SeverityError, false, "CLUSTER rewrites the table under an ACCESS EXCLUSIVE lock"},
 	{RequireConcurrentReindex, SeverityError, false, "REINDEX without CONCURRENTLY blocks writes (and reads using the index) while it rebuilds"},
@@ -120,6 +132,7 @@ var rules = []Rule{
 	{EnumValueInTransaction, SeverityError, false, "an enum value added with ALTER TYPE ... ADD VALUE cannot be used before its transaction commits"},
 	{UpdateWithoutWhere, SeverityWarning, false, "UPDATE without WHERE rewrites every row of the table in one transaction"},
 	{DeleteWithoutWhere, SeverityError, false, "DELETE without WHERE empties the table"},
+	{TruncateCascade, SeverityError, false, "TRUNCATE ... CASCADE also empties every table that references the ones named"},
 	{UnnamedConcurrentIndex, SeverityWarning, false, "an interrupted CREATE INDEX CONCURRENTLY without a name cannot be cleaned up on resume"},
 	{SyntaxError, SeverityError, false, "PostgreSQL's parser rejects the statement"},
 	{UnknownAllow, SeverityWarning, false, "an allow directive names a rule that does not exist"},
@@ -198,9 +211,16 @@ func applyAllows(m *source.Migration, fs []Finding) []Finding {
 // checker holds the state of one migration's check: what the migration has
 // created so far, so that rules that are safe on a new table know it.
 type checker struct {
-	m        *source.Migration
-	stmts    []stmt
-	created  tableSet
+	m       *source.Migration
+	stmts   []stmt
+	created tableSet
+	// newIndexes are the indexes built by CREATE INDEX on tables of
+	// created, so dropping them again locks nothing anyone else uses. (A
+	// constraint's index is dropped with its constraint, not DROP INDEX.)
+	newIndexes tableSet
+	// domains are the domains created in the migration: no column uses
+	// them yet, so adding a constraint to one scans nothing.
+	domains  tableSet
 	findings []Finding
 	pre      bool
 	// Transaction scope: inTx is whether the current statement runs inside
@@ -220,7 +240,7 @@ func newChecker(m *source.Migration) (*checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checker{m: m, stmts: stmts, created: tableSet{}, pre: m.Phase != source.PhasePost}, nil
+	return &checker{m: m, stmts: stmts, created: tableSet{}, newIndexes: tableSet{}, domains: tableSet{}, pre: m.Phase != source.PhasePost}, nil
 }
 
 // report records a finding for rule at loc (a parser location in s, or -1

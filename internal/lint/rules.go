@@ -22,6 +22,8 @@ func (c *checker) checkStatement(s *stmt) {
 		lk  lockStmt
 		up  updateStmt
 		del deleteStmt
+		tr  truncateStmt
+		ad  alterDomainStmt
 		en  alterEnumStmt
 	)
 	switch {
@@ -50,6 +52,12 @@ func (c *checker) checkStatement(s *stmt) {
 	case n.as("UpdateStmt", &up):
 		if up.WhereClause == nil && !c.isNew(up.Relation) {
 			c.report(UpdateWithoutWhere, s, up.Relation.loc(), "UPDATE %s without WHERE rewrites every row in one transaction and holds every row lock until it commits, so the application's writes to the table wait; on a large table, backfill in batches with a WHERE clause", rvName(up.Relation))
+		}
+	case n.as("AlterDomainStmt", &ad):
+		c.alterDomain(s, &ad)
+	case n.as("TruncateStmt", &tr):
+		if tr.Behavior == "DROP_CASCADE" && !c.allNew(tr.Relations) {
+			c.report(TruncateCascade, s, -1, "TRUNCATE ... CASCADE also empties every table with a foreign key to %s, and the tables referencing those, which the statement does not name; list every table to empty, without CASCADE", rvNames(tr.Relations))
 		}
 	case n.as("DeleteStmt", &del):
 		if del.WhereClause == nil && !c.isNew(del.Relation) {
@@ -118,10 +126,15 @@ func (c *checker) alterTable(s *stmt, a *alterTableStmt) {
 			if c.pre && !isNew {
 				c.report(SetNotNull, s, -1, "SET NOT NULL on %s.%s breaks old code that writes NULL and scans the table under an ACCESS EXCLUSIVE lock; add CHECK (%s IS NOT NULL) NOT VALID and VALIDATE it, then SET NOT NULL in the post phase", rel, cmd.Name, cmd.Name)
 			}
+		case "AT_DropNotNull":
+			if c.pre && !isNew {
+				c.report(DropNotNull, s, -1, "DROP NOT NULL on %s.%s lets new code write NULLs that the old code still running reads without expecting them; deploy code that handles NULL in %s first and accept this finding naming that release, or drop the constraint in the post phase and write NULLs only from the next release", rel, cmd.Name, cmd.Name)
+			}
 		case "AT_AddColumn":
 			var cd columnDef
 			if cmd.Def.as("ColumnDef", &cd) && !isNew {
 				c.addColumn(s, rel, &cd)
+				c.addColumnRewrite(s, rel, &cd)
 			}
 		case "AT_AddConstraint":
 			var con constraint
@@ -130,10 +143,16 @@ func (c *checker) alterTable(s *stmt, a *alterTableStmt) {
 			}
 		case "AT_DetachPartition":
 			var pc struct {
-				Concurrent bool `json:"concurrent"`
+				Name       *rangeVar `json:"name"`
+				Concurrent bool      `json:"concurrent"`
 			}
-			if cmd.Def.as("PartitionCmd", &pc) && pc.Concurrent {
+			if !cmd.Def.as("PartitionCmd", &pc) {
+				continue
+			}
+			if pc.Concurrent {
 				c.noTx(s, "DETACH PARTITION ... CONCURRENTLY")
+			} else if !isNew {
+				c.report(RequireConcurrentDetach, s, -1, "DETACH PARTITION %s without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on %s, blocking reads and writes of every partition until the migration commits; use DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+) in a -- fleetgate:no-transaction migration", rvName(pc.Name), rel)
 			}
 		}
 	}
@@ -185,6 +204,31 @@ func (c *checker) addConstraint(s *stmt, rel string, con *constraint) {
 	}
 }
 
+// alterDomain reports a CHECK constraint added to an existing domain
+// without NOT VALID, and the validation of one: either way PostgreSQL
+// checks every column of the domain's type holding a SHARE lock on each
+// table it scans. Unlike a table's, a domain's VALIDATE CONSTRAINT takes
+// that lock too, so NOT VALID only moves the scan to the VALIDATE.
+func (c *checker) alterDomain(s *stmt, a *alterDomainStmt) {
+	schema, name := splitName(stringsOf(a.TypeName))
+	if c.domains.has(schema, name) {
+		return
+	}
+	domain := strings.Join(stringsOf(a.TypeName), ".")
+	const instead = "check the columns with table CHECK constraints (NOT VALID, then VALIDATE CONSTRAINT), which do not block writes"
+	var con constraint
+	switch {
+	case a.Subtype == "C" && a.Def.as("Constraint", &con) && con.Contype == "CONSTR_CHECK" && !con.SkipValidation:
+		cname := con.Conname
+		if cname == "" {
+			cname = "(unnamed)"
+		}
+		c.report(AddCheckConstraint, s, con.Location, "CHECK constraint %s on domain %s is checked against every column of that type, blocking writes to each table while it is scanned; %s", cname, domain, instead)
+	case a.Subtype == "V":
+		c.report(AddCheckConstraint, s, -1, "VALIDATE CONSTRAINT %s on domain %s checks every column of that type, blocking writes to each table while it is scanned (unlike a table's VALIDATE); %s", a.Name, domain, instead)
+	}
+}
+
 func (c *checker) rename(s *stmt, r *renameStmt) {
 	if !c.pre || c.isNew(r.Relation) {
 		return
@@ -215,6 +259,16 @@ func (c *checker) drop(s *stmt, d *dropStmt) {
 	case "OBJECT_INDEX":
 		if d.Concurrent {
 			c.noTx(s, "DROP INDEX CONCURRENTLY")
+			return
+		}
+		var old []string
+		for _, names := range d.names() {
+			if schema, idx := splitName(names); idx != "" && !c.newIndexes.has(schema, idx) {
+				old = append(old, strings.Join(names, "."))
+			}
+		}
+		if len(old) > 0 {
+			c.report(RequireConcurrentDropIndex, s, -1, "DROP INDEX %s takes an ACCESS EXCLUSIVE lock on its table, blocking reads and writes until the migration commits; use DROP INDEX CONCURRENTLY in a -- fleetgate:no-transaction migration", strings.Join(old, ", "))
 		}
 	}
 }

@@ -1,5 +1,7 @@
 package lint
 
+import "strings"
+
 // tableSet is a set of relation names. Names are compared as PostgreSQL
 // resolves them after the parser has folded case: an unqualified name
 // matches the same name in any schema, since without the catalog we cannot
@@ -42,6 +44,28 @@ func rvName(rv *rangeVar) string {
 	return rv.Relname
 }
 
+// rvNames lists the names of a list of RangeVar nodes, comma-separated.
+func rvNames(ns []node) string {
+	var names []string
+	for i := range ns {
+		if rv := relationOf(&ns[i]); rv != nil {
+			names = append(names, rvName(rv))
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// allNew reports whether every relation of a list of RangeVar nodes was
+// created earlier in the migration.
+func (c *checker) allNew(ns []node) bool {
+	for i := range ns {
+		if !c.isNew(relationOf(&ns[i])) {
+			return false
+		}
+	}
+	return true
+}
+
 // isNew reports whether the statement's target was created earlier in the
 // same migration: rules about locking or old code do not apply to a table
 // nobody else can be using yet.
@@ -58,10 +82,21 @@ func (c *checker) record(s *stmt) {
 		}
 		rn renameStmt
 		tx struct{ Kind string }
+		ix indexStmt
+		cd struct {
+			Domainname []node `json:"domainname"`
+		}
 	)
 	switch {
 	case n.as("CreateStmt", &cs):
 		c.created.addRV(cs.Relation)
+	case n.as("CreateDomainStmt", &cd):
+		schema, name := splitName(stringsOf(cd.Domainname))
+		c.domains.add(schema, name)
+	case n.as("IndexStmt", &ix):
+		if ix.Idxname != "" && c.isNew(ix.Relation) {
+			c.newIndexes.add(ix.Relation.Schemaname, ix.Idxname)
+		}
 	case n.as("CreateTableAsStmt", &cta) && cta.Into != nil:
 		c.created.addRV(cta.Into.Rel)
 	case n.as("SelectStmt", &sel) && sel.IntoClause != nil:

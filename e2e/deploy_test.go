@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fleetgate/fleetgate/internal/dbtest"
+)
+
+// The recipes of docs/deploy.md live in deploy/ (their schema checks are
+// deploy/'s own module). Here they run: deploy/postgres/grants.sql on a
+// real PostgreSQL, and the start order that systemd, Compose and ECS derive
+// from the recipe files, played by the same sequence of real processes.
+
+const recipes = "../deploy/"
+
+// splitRoles runs deploy/postgres/grants.sql (minus the statements drop
+// removes) as superuser in a fresh database, with the roles renamed apart
+// (roles belong to the whole server), and returns the superuser's, the
+// migrator's and the app's URLs.
+func splitRoles(t *testing.T, drop *regexp.Regexp) (super, migrator, app string) {
+	t.Helper()
+	b, err := os.ReadFile(recipes + "postgres/grants.sql")
+	require.NoError(t, err)
+	sfx := make([]byte, 4)
+	_, _ = rand.Read(sfx)
+	mig, appRole := "api_migrator_"+hex.EncodeToString(sfx), "api_app_"+hex.EncodeToString(sfx)
+	text := regexp.MustCompile(`\bapi_migrator\b`).ReplaceAllString(string(b), mig)
+	text = regexp.MustCompile(`\bapi_app\b`).ReplaceAllString(text, appRole)
+	if drop != nil {
+		text = drop.ReplaceAllString(text, "")
+	}
+	file := filepath.Join(t.TempDir(), "grants.sql")
+	require.NoError(t, os.WriteFile(file, []byte(text), 0o644))
+
+	super = dbtest.Postgres(t)
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", super)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer db.Close()
+		for _, q := range []string{"DROP OWNED BY " + mig, "DROP OWNED BY " + appRole, "DROP ROLE IF EXISTS " + mig, "DROP ROLE IF EXISTS " + appRole} {
+			if _, err := db.Exec(q); err != nil {
+				t.Errorf("%s: %v", q, err)
+			}
+		}
+	})
+	out, err := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "migrator_password=m-secret",
+		"-v", "app_password=a-secret", "-d", super, "-f", file).CombinedOutput()
+	require.NoError(t, err, "psql -f grants.sql: %s", out)
+	withUser := func(user, pw string) string {
+		u, err := url.Parse(super)
+		require.NoError(t, err)
+		u.User = url.UserPassword(user, pw)
+		return u.String()
+	}
+	return super, withUser(mig, "m-secret"), withUser(appRole, "a-secret")
+}
+
+const fleetgateTable = "FLEETGATE_TABLE=fleetgate.fleetgate_migrations"
+
+// The first deploy with split credentials: the migrator creates the tables,
+// the app can wait for them and use them at once, and cannot write the
+// history or change the schema. Without the default privileges of
+// grants.sql, the app's wait fails with "permission denied".
+func TestRecipeGrantsFirstDeploy(t *testing.T) {
+	t.Parallel()
+	dir := writeFiles(t, map[string]string{"1_items.sql": "-- fleetgate:up\nCREATE TABLE items (id serial PRIMARY KEY, name text);\n"})
+
+	_, migrator, app := splitRoles(t, nil)
+	r := fg(t, []string{fleetgateTable}, "up", "-d", migrator, "--dir", dir)
+	require.Equal(t, 0, r.Code, r.String())
+	r = fg(t, []string{fleetgateTable}, "wait", "--timeout", "30s", "-d", app, "--dir", dir)
+	require.Equal(t, 0, r.Code, "the app's role waits\n%s", r)
+	require.NotContains(t, r.Stderr, "not readable", "the app may read the lock table")
+
+	db := openDB(t, app)
+	_, err := db.Exec("INSERT INTO items (name) VALUES ('a')")
+	require.NoError(t, err, "the app writes the tables migrations create (sequence included)")
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM items"))
+	_, err = db.Exec("DELETE FROM fleetgate.fleetgate_migrations")
+	require.ErrorContains(t, err, "permission denied", "the app must not write the history")
+	_, err = db.Exec("CREATE TABLE sneaky (id int)")
+	require.ErrorContains(t, err, "permission denied", "the app must not change the schema")
+
+	t.Run("WithoutDefaultPrivileges", func(t *testing.T) {
+		t.Parallel()
+		_, migrator, app := splitRoles(t, regexp.MustCompile(`(?s)ALTER DEFAULT PRIVILEGES[^;]*;`))
+		r := fg(t, []string{fleetgateTable}, "up", "-d", migrator, "--dir", dir)
+		require.Equal(t, 0, r.Code, r.String())
+		r = fg(t, []string{fleetgateTable}, "wait", "--timeout", "30s", "-d", app, "--dir", dir)
+		require.Equal(t, 1, r.Code, r.String())
+		require.Contains(t, r.Stderr, "permission denied")
+	})
+}

@@ -1,0 +1,1 @@
+UPDATE harbor_user SET email=NULL WHERE email=''

@@ -1,0 +1,1 @@
+ALTER TABLE hydra_oauth2_consent_request ADD acr TEXT NULL DEFAULT '';

@@ -1,0 +1,2 @@
+-- fleetgate:up
+ALTER TABLE users ALTER COLUMN phone DROP NOT NULL;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+DROP INDEX IF EXISTS users_email_idx;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+ALTER TABLE events DETACH PARTITION events_2019;

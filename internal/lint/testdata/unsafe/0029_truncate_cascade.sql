@@ -1,0 +1,2 @@
+-- fleetgate:up
+TRUNCATE TABLE accounts CASCADE;
