@@ -275,9 +275,8 @@ func splitPhases(steps []plan.Step, deferred []*source.Migration) (pre, post []*
 // lock and before it changes anything. The first call in a process loads
 // the parser; a no-op Up never gets here.
 // checkPending lints the pending migrations. In enforce mode it returns a
-// refusal before anything is applied. In warn mode findings cannot block,
-// so the lint runs beside the migrations (its first parse compiles the
-// parser, about two seconds of CPU) and the returned wait reports them.
+// refusal before anything is applied; in warn mode it logs the findings
+// first. The returned wait is kept for callers and returns at once.
 func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(), err error) {
 	none := func() {}
 	mode := m.cfg.Checks
@@ -301,14 +300,13 @@ func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(),
 		}
 	}
 	if mode == ChecksWarn {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if _, err := m.lintSteps(ctx, p, mode); err != nil {
-				m.log.WarnContext(ctx, "could not check the migrations", slog.String("error", err.Error()))
-			}
-		}()
-		return func() { <-done }, nil
+		// Before, not beside, the migrations: a warning printed after the
+		// change it warns about is read too late to act on. Only a database
+		// being migrated for the first time (or --checks=warn) pays this.
+		if _, err := m.lintSteps(ctx, p, mode); err != nil {
+			m.log.WarnContext(ctx, "could not check the migrations", slog.String("error", err.Error()))
+		}
+		return none, nil
 	}
 	rep, err := m.lintSteps(ctx, p, mode)
 	if err != nil {

@@ -1,6 +1,7 @@
 package fleetgate
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"os/user"
@@ -20,10 +21,49 @@ func toolVersion() string {
 	if Version != "" {
 		return Version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	b := ReadBuild()
+	switch {
+	case b.Module != "" && b.Module != "(devel)":
+		return b.Module
+	case b.Commit != "":
+		// A build from a checkout: the commit says which code it is.
+		v := "devel+" + b.Commit[:min(12, len(b.Commit))]
+		if b.Modified {
+			v += "-dirty"
+		}
+		return v
 	}
 	return "dev"
+}
+
+// Build is what the Go toolchain recorded about this binary.
+type Build struct {
+	Module     string // module version: v1.2.3 from go install @version, "(devel)" from a checkout
+	Commit     string // vcs.revision, when built inside a git checkout
+	CommitTime string // vcs.time
+	Modified   bool   // vcs.modified: the checkout had uncommitted changes
+	Go         string // toolchain version
+}
+
+// ReadBuild reads the build information embedded in the binary.
+func ReadBuild() Build {
+	var b Build
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return b
+	}
+	b.Module, b.Go = bi.Main.Version, bi.GoVersion
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.Commit = s.Value
+		case "vcs.time":
+			b.CommitTime = s.Value
+		case "vcs.modified":
+			b.Modified = s.Value == "true"
+		}
+	}
+	return b
 }
 
 // Config configures a Migrator. The zero value is usable.
@@ -60,6 +100,68 @@ type Config struct {
 	// Format is the format of the migration files. Defaults to
 	// FormatAuto: detected from the files.
 	Format Format
+	// AllowEmpty accepts a source with no migration files. Without it an
+	// empty source is a ConfigError naming the directory: a wrong --dir, or
+	// an embed.FS without the right Dir, would otherwise report "up to
+	// date" and open the fleet's gate on a database with no schema.
+	AllowEmpty bool
+	// Init lets Up create the history tables in a database where they look
+	// like a mistake: one that already has applied migrations in another
+	// fleetgate history table, or user tables but no history; and lets it
+	// create the history table's schema. Without it Up refuses with a
+	// ConfigError that suggests adopt or the right table.
+	Init bool
+}
+
+// Ranges of the durations a Config accepts, documented in the README: a
+// lease shorter than a second is lost to an ordinary pause (and reported as
+// "another runner took over"); one longer than an hour keeps a dead
+// holder's lock that long.
+const (
+	MinLeaseTTL     = time.Second
+	MaxLeaseTTL     = time.Hour
+	MinPollInterval = 10 * time.Millisecond
+	MaxPollInterval = time.Minute
+	MinLockTimeout  = 10 * time.Millisecond
+	MaxLockTimeout  = time.Hour
+)
+
+// validate checks the durations against their ranges; zero means the
+// default and a negative LockTimeout means none, as documented above.
+func (c *Config) validate() error {
+	if c == nil {
+		return nil
+	}
+	check := func(setting string, d, lo, hi time.Duration) error {
+		if d != 0 && (d < lo || d > hi) {
+			return configErr(setting, "%s is out of range: want %s to %s", d, fmtRange(lo), fmtRange(hi))
+		}
+		return nil
+	}
+	if err := check("--lease", c.LeaseTTL, MinLeaseTTL, MaxLeaseTTL); err != nil {
+		return err
+	}
+	if err := check("--poll", c.PollInterval, MinPollInterval, MaxPollInterval); err != nil {
+		return err
+	}
+	if c.LockTimeout > 0 {
+		if err := check("--lock-timeout", c.LockTimeout, MinLockTimeout, MaxLockTimeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fmtRange(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
 }
 
 func (c *Config) withDefaults() Config {

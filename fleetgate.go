@@ -39,6 +39,9 @@ type Migrator struct {
 // New returns a Migrator on a database the caller opened. fsys holds the
 // migration files (os.DirFS, or an embed.FS).
 func New(db *sql.DB, d Dialect, fsys fs.FS, cfg *Config) (*Migrator, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	c := cfg.withDefaults()
 	t, err := driver.NewTables(c.Table)
 	if err != nil {
@@ -62,9 +65,8 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, cfg *Config) (*Migrator, error) {
 	if _, err := source.ParseFormat(string(c.Format)); err != nil {
 		return nil, configErr("--format", "%v", err)
 	}
-	if _, err := fs.Stat(fsys, c.Dir); err != nil {
-		return nil, configErr("--dir", "migrations directory %s: %v", c.Label, unwrapPath(err))
-	}
+	// The directory is looked at when the migrations are first loaded, not
+	// here: history reads only the database and works without it.
 	return m, nil
 }
 
@@ -114,7 +116,15 @@ func (m *Migrator) DB() *sql.DB { return m.db }
 // running process, and a fleet's hot path (a no-op up) should parse once.
 func (m *Migrator) migrations() ([]*source.Migration, error) {
 	m.loadOnce.Do(func() {
+		if _, err := fs.Stat(m.fsys, m.cfg.Dir); err != nil {
+			m.loadErr = configErr("--dir", "migrations directory %s: %v", m.cfg.Label, unwrapPath(err))
+			return
+		}
 		m.local, _, m.loadErr = source.LoadFormat(m.fsys, m.cfg.Dir, m.cfg.Format)
+		if m.loadErr == nil && len(m.local) == 0 && !m.cfg.AllowEmpty {
+			m.loadErr = m.emptySource()
+			return
+		}
 		var se *source.Error
 		if errors.As(m.loadErr, &se) && m.cfg.Label != m.cfg.Dir {
 			e := *se

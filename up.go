@@ -94,6 +94,9 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTarget(local, opts.To, m.cfg.Label); err != nil {
+		return nil, err
+	}
 	if rd.err != nil {
 		return nil, rd.err
 	}
@@ -118,7 +121,7 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 		m.log.InfoContext(ctx, "schema is up to date", slog.Int("migrations", len(local)))
 		return res, nil
 	}
-	if err := m.d.EnsureTables(ctx, m.db); err != nil {
+	if err := m.ensureTables(ctx); err != nil {
 		return nil, err
 	}
 	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{

@@ -1,6 +1,8 @@
 package fleetgate
 
 import (
+	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -22,13 +24,16 @@ const (
 func parseURL(raw string) (d Dialect, driverName, dsn string, err error) {
 	scheme, _, ok := strings.Cut(raw, ":")
 	if !ok || scheme == "" {
-		return "", "", "", configErr("--database", "%q is not a database URL (want postgres://, mysql:// or sqlite:)", RedactURL(raw))
+		return "", "", "", configErr("--database", "%q is not a database URL (want postgres:// or sqlite:)", RedactURL(raw))
 	}
 	switch strings.ToLower(scheme) {
 	case "postgres", "postgresql":
 		u, perr := url.Parse(raw)
-		if perr != nil || u.Host == "" && !strings.Contains(u.RawQuery, "host=") {
-			return "", "", "", configErr("--database", "malformed PostgreSQL URL %s", RedactURL(raw))
+		if perr != nil {
+			return "", "", "", configErr("--database", "malformed PostgreSQL URL %s: %s", RedactURL(raw), urlProblem(perr))
+		}
+		if u.Host == "" && !strings.Contains(u.RawQuery, "host=") {
+			return "", "", "", configErr("--database", "malformed PostgreSQL URL %s: no host (want postgres://user@host:port/dbname)", RedactURL(raw))
 		}
 		q := u.Query()
 		// Simple protocol: no prepared statements to strand on a
@@ -65,7 +70,25 @@ func parseURL(raw string) (d Dialect, driverName, dsn string, err error) {
 	case "mysql", "mariadb":
 		return "", "", "", configErr("--database", "MySQL/MariaDB support is not in this build yet (use postgres:// or sqlite:)")
 	}
-	return "", "", "", configErr("--database", "unknown URL scheme %q (want postgres://, postgresql://, mysql:// or sqlite:)", scheme)
+	return "", "", "", configErr("--database", "unknown URL scheme %q (want postgres://, postgresql:// or sqlite:)", scheme)
+}
+
+// urlProblem says what url.Parse found wrong, without the URL (which the
+// caller prints redacted).
+func urlProblem(err error) string {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return "cannot be parsed"
+	}
+	msg := ue.Err.Error()
+	if port, ok := strings.CutPrefix(msg, "invalid port "); ok {
+		port, _, _ = strings.Cut(port, " after host")
+		return fmt.Sprintf("port %s is not a number", strings.TrimPrefix(strings.Trim(port, `"`), ":"))
+	}
+	if strings.Contains(msg, "invalid userinfo") {
+		return "the user or password has a character that must be percent-encoded (e.g. @ as %40, / as %2F)"
+	}
+	return "cannot be parsed: " + msg
 }
 
 // RedactURL shows a database URL with every secret replaced by "xxxxx".

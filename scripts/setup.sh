@@ -7,11 +7,28 @@
 # packages' system services are not wanted: this script keeps them from
 # starting while it installs, and stops any that did start.
 #
-# Usage: sudo scripts/setup.sh && scripts/test.sh
+# Usage: scripts/setup.sh && scripts/test.sh
+# (as root, or as a user with sudo: it elevates itself only when something
+# is missing, so a second run needs no password).
 set -euo pipefail
 
+squawk_version=2.66.0
+
+have_all() {
+	[[ -x /usr/lib/postgresql/15/bin/initdb && -x /usr/lib/postgresql/15/bin/pg_ctl && -x /usr/sbin/pgbouncer && -x /usr/sbin/mariadbd ]] &&
+		command -v mariadb-install-db >/dev/null && [[ $(squawk --version 2>/dev/null) == "squawk $squawk_version" ]]
+}
+
 if [[ $(id -u) -ne 0 ]]; then
-	echo "setup.sh: must run as root to install packages (try: sudo $0)" >&2
+	if have_all; then
+		echo "setup.sh: database binaries and squawk $squawk_version ready"
+		exit 0
+	fi
+	if command -v sudo >/dev/null; then
+		echo "setup.sh: installing packages needs root; re-running with sudo" >&2
+		exec sudo --preserve-env=CI "$0" "$@"
+	fi
+	echo "setup.sh: must run as root to install packages, and sudo is not installed (run it as root)" >&2
 	exit 1
 fi
 
@@ -73,7 +90,6 @@ echo "setup.sh: database binaries ready"
 # test runs beside fleetgate's checks. Pinned: docs/checks.md maps the rules
 # of this release, and the test refuses another. npm comes from Debian's
 # packages when the machine has no Node.js of its own.
-squawk_version=2.66.0
 if [[ $(squawk --version 2>/dev/null) != "squawk $squawk_version" ]]; then
 	if ! command -v npm >/dev/null; then
 		echo "setup.sh: installing nodejs npm"

@@ -3,12 +3,21 @@
 # result verified against the database), then every package's tests against
 # real PostgreSQL, PgBouncer, MariaDB and SQLite servers that the tests start
 # themselves. Run scripts/setup.sh first on a fresh machine (as root).
+#
+# Everything temporary (build caches of the test binaries, the throwaway
+# servers' data directories, the benchmark's output) goes into one private
+# TMPDIR that is removed at the end, so a run leaves nothing behind in /tmp
+# or in the tree (bench/.bin, the pinned peer tools, is gitignored and kept
+# to save the next run their build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scratch="$(mktemp -d -t fleetgate-test.XXXXXX)"
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
 go vet ./...
 (cd bench && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...)
 (cd deploy && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...)
-bash bench/run.sh --quick --out "$(mktemp -d)"
+bash bench/run.sh --quick --out "$scratch/bench"
 go test -count=1 -timeout 25m ./...
 # The fault soak, short: 50 random-fault trials, about 4 minutes on 2 cores
 # (scripts/soak.sh runs 1000 by default).

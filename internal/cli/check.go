@@ -45,7 +45,7 @@ func (e *env) check(ctx context.Context, args []string) error {
 		if _, err := os.Stat(e.c.dir); err != nil {
 			return &fleetgate.ConfigError{Setting: "--dir", Msg: fmt.Sprintf("migrations directory %s: %v", e.c.dir, unwrapPathErr(err))}
 		}
-		cfg := &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/")}
+		cfg := &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/"), AllowEmpty: e.c.allowEmpty}
 		if err := e.sourceConfig(cfg); err != nil {
 			return err
 		}

@@ -40,8 +40,14 @@ commands:
   validate  check files and checksums against the database; never writes
   check [FILES]  lint migrations (default: all in --dir) for changes that break old code,
             block traffic or cannot run; file:line:col RULE message, or --json; exit 5 on an error
-  new NAME  create the next migration file
+  plan      print what up would run (or --down, what down would) without writing or locking; --json
+  new NAME  create the next migration file (create NAME: the same)
+  redo      roll back the newest migration and apply it again
+  goto V    migrate up or down to version V
+  fix       renumber timestamp versions not yet applied to sequential ones
+  completion bash|zsh|fish  print a shell completion script
   version   print the version
+  help [COMMAND]  print this, or a command's flags and examples (also COMMAND --help)
 
 common flags (also accepted before the command):
   -d, --database URL   database URL (env FLEETGATE_DATABASE_URL, then DATABASE_URL)
@@ -49,14 +55,15 @@ common flags (also accepted before the command):
   --table NAME         history table, may be schema.name (env FLEETGATE_TABLE; default fleetgate_migrations)
   --deploy-id ID       deploy id recorded with every change (env FLEETGATE_DEPLOY_ID; default detected)
   --log-format F       text or json (env FLEETGATE_LOG_FORMAT; default text)
-  --lease D            lock lease: how long a silent holder keeps the lock (default 10s)
+  --lease D            lock lease: how long a silent holder keeps the lock (1s to 1h; default 10s)
+  --allow-empty        accept a migrations directory without migration files (otherwise exit 2)
   --format F           migration files: fleetgate, golang-migrate, goose, dbmate or auto
                        (env FLEETGATE_FORMAT; default auto: detected from the files)
   --checks MODE        what up does with check findings: enforce, warn, off, or auto: enforce,
                        but only warn on a database with nothing applied yet (env FLEETGATE_CHECKS; default auto)
 
 exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
-3 timed out, 4 validation failed, 5 check refused a migration
+3 timed out, 4 validation failed, 5 check refused a migration, 130/143 interrupted
 `
 
 // common are the flags every command accepts.
@@ -64,18 +71,20 @@ type common struct {
 	database, dir, table, deployID, logFormat string
 	lease                                     time.Duration
 	format, checks                            string
+	allowEmpty                                bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.database, "database", c.database, "database URL")
-	fs.StringVar(&c.database, "d", c.database, "database URL (shorthand)")
-	fs.StringVar(&c.dir, "dir", c.dir, "migrations directory")
-	fs.StringVar(&c.table, "table", c.table, "history table")
-	fs.StringVar(&c.deployID, "deploy-id", c.deployID, "deploy id")
-	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "text or json")
-	fs.DurationVar(&c.lease, "lease", c.lease, "lock lease length")
-	fs.StringVar(&c.format, "format", c.format, "migration file format")
-	fs.StringVar(&c.checks, "checks", c.checks, "enforce, warn, off or auto")
+	fs.StringVar(&c.database, "database", c.database, "database `URL`: postgres://... or sqlite:path")
+	fs.StringVar(&c.database, "d", c.database, "database `URL` (shorthand)")
+	fs.StringVar(&c.dir, "dir", c.dir, "migrations directory `PATH`")
+	fs.StringVar(&c.table, "table", c.table, "history `TABLE`, may be schema.name")
+	fs.StringVar(&c.deployID, "deploy-id", c.deployID, "deploy `ID` recorded with every change")
+	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "log `FORMAT`: text or json")
+	fs.DurationVar(&c.lease, "lease", c.lease, "lock lease: how long a silent holder keeps the lock, 1s to 1h")
+	fs.StringVar(&c.format, "format", c.format, "migration file `FORMAT`: fleetgate, golang-migrate, goose, dbmate or auto")
+	fs.StringVar(&c.checks, "checks", c.checks, "what up does with check findings, `MODE`: enforce, warn, off or auto")
+	fs.BoolVar(&c.allowEmpty, "allow-empty", c.allowEmpty, "accept a migrations directory without migration files")
 }
 
 func fromEnv(getenv func(string) string) common {
@@ -103,6 +112,9 @@ type env struct {
 	getenv         func(string) string
 	log            *slog.Logger
 	c              common
+	// onHelp, when set, receives a command's FlagSet instead of its help
+	// being printed (completion reads the flags this way).
+	onHelp func(*flag.FlagSet)
 	// tune applies a command's own settings (up's --lock-timeout) to the
 	// library configuration open builds.
 	tune func(*fleetgate.Config)
@@ -139,21 +151,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	global := flag.NewFlagSet("fleetgate", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	e.c.register(global)
+	var showVersion bool
+	global.BoolVar(&showVersion, "version", false, "print the version")
+	global.BoolVar(&showVersion, "v", false, "print the version")
 	if err := global.Parse(args); err != nil {
 		return e.usageErr(err)
 	}
 	rest := global.Args()
+	if showVersion {
+		return e.dispatch(ctx, "version", nil)
+	}
 	if len(rest) == 0 {
 		fmt.Fprint(e.stderr, usage)
 		return 2
 	}
-	cmd, rest := rest[0], rest[1:]
+	return e.dispatch(ctx, rest[0], rest[1:])
+}
+
+// dispatch runs one command and returns the exit status.
+func (e *env) dispatch(ctx context.Context, cmd string, rest []string) int {
 	var err error
 	switch cmd {
 	case "up":
 		err = e.up(ctx, rest)
 	case "down":
 		err = e.down(ctx, rest)
+	case "plan":
+		err = e.planCmd(ctx, rest)
 	case "check":
 		err = e.check(ctx, rest)
 	case "wait":
@@ -170,22 +194,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = e.history(ctx, rest)
 	case "validate":
 		err = e.validate(ctx, rest)
-	case "new":
-		err = e.newCmd(rest)
+	case "new", "create":
+		err = e.newCmd(cmd, rest)
+	case "redo":
+		err = e.redo(ctx, rest)
+	case "goto":
+		err = e.gotoCmd(ctx, rest)
+	case "fix":
+		err = e.fix(ctx, rest)
+	case "completion":
+		err = e.completion(rest)
 	case "version":
-		fmt.Fprintln(e.stdout, "fleetgate", fleetgate.ToolVersion())
-		return 0
+		err = e.version(rest)
 	case "help", "-h", "--help":
-		fmt.Fprint(e.stdout, usage)
-		return 0
+		return e.helpCmd(ctx, rest)
 	default:
-		err = &fleetgate.ConfigError{Setting: "command", Msg: fmt.Sprintf("unknown command %q (see fleetgate help)", cmd)}
+		err = unknownCommand(cmd)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // parse printed the help
 	}
 	if err != nil {
-		e.fail(err)
-		return fleetgate.ExitCode(err)
+		return e.failInterrupted(ctx, err)
 	}
 	return 0
+}
+
+func configErrf(setting, format string, args ...any) error {
+	return &fleetgate.ConfigError{Setting: setting, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (e *env) usageErr(err error) int {
@@ -217,9 +253,10 @@ func (e *env) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				e.showHelp(fs)
 				return nil, err
 			}
-			return nil, &fleetgate.ConfigError{Setting: "flags", Msg: err.Error()}
+			return nil, &fleetgate.ConfigError{Setting: "flags", Msg: fmt.Sprintf("%s (see fleetgate %s --help)", err, fs.Name())}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -259,9 +296,10 @@ func (e *env) open(ctx context.Context) (*fleetgate.Migrator, error) {
 		return nil, &fleetgate.ConfigError{Setting: "--dir", Msg: "empty directory"}
 	}
 	cfg := &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/"), Table: e.c.table, DeployID: e.c.deployID,
-		Logger: e.log, LeaseTTL: e.c.lease}
+		Logger: e.log, LeaseTTL: e.c.lease, AllowEmpty: e.c.allowEmpty}
 	if e.c.lease < 0 {
-		return nil, &fleetgate.ConfigError{Setting: "--lease", Msg: "must be positive"}
+		return nil, &fleetgate.ConfigError{Setting: "--lease", Msg: fmt.Sprintf("%s is out of range: want %s to %s (default 10s)",
+			e.c.lease, fleetgate.MinLeaseTTL, fleetgate.MaxLeaseTTL)}
 	}
 	if err := e.sourceConfig(cfg); err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, s
 func TestFlagsWinOverEnvironment(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	writeMigration(t, dir, "1_one.sql", "CREATE TABLE one (id integer);")
 	env := map[string]string{"FLEETGATE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "env.db"), "DATABASE_URL": "sqlite:" + filepath.Join(dir, "generic.db"), "FLEETGATE_DIR": dir}
 	code, _, stderr := runCLI(t, env, "up", "-d", "sqlite:"+filepath.Join(dir, "flag.db"))
 	require.Equal(t, 0, code, stderr)
@@ -41,6 +42,7 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 func TestGlobalFlagsBeforeCommand(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	writeMigration(t, dir, "1_one.sql", "CREATE TABLE one (id integer);")
 	code, _, stderr := runCLI(t, nil, "--dir", dir, "-d", "sqlite:"+filepath.Join(dir, "x.db"), "up")
 	require.Equal(t, 0, code, stderr)
 }

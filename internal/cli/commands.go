@@ -21,6 +21,8 @@ func (e *env) up(ctx context.Context, args []string) error {
 	ifAhead := fs.String("if-ahead", "continue", "when the database has migrations this build lacks: fail, rollback or continue")
 	lockTimeout := fs.Duration("lock-timeout", 2*time.Second, "PostgreSQL: give up each wait for a table lock after this long and retry the migration (0: wait forever)")
 	lockRetries := fs.Int("lock-retries", 10, "PostgreSQL: retry a migration that hit --lock-timeout this many times, with backoff")
+	dryRun := fs.Bool("dry-run", false, "print what would run (as fleetgate plan does); write nothing, take no lock")
+	initDB := fs.Bool("init", false, "create the history tables even in a database that has user tables or another fleetgate history, and their schema")
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -31,8 +33,15 @@ func (e *env) up(ctx context.Context, args []string) error {
 	if *to < 0 {
 		return &fleetgate.ConfigError{Setting: "--to", Msg: "must be a positive version"}
 	}
+	if *timeout < 0 {
+		return configErrf("--timeout", "must not be negative (0: wait as long as the holder lives)")
+	}
 	if err := e.lockFlags(*lockTimeout, *lockRetries); err != nil {
 		return err
+	}
+	e.setInit(*initDB)
+	if *dryRun {
+		return e.dryRunUp(ctx, &fleetgate.UpOpts{To: *to, Phase: fleetgate.Phase(*phase), AllowOutOfOrder: *ooo, Timeout: *timeout})
 	}
 	m, err := e.open(ctx)
 	if err != nil {
@@ -91,8 +100,12 @@ func (e *env) resolve(ctx context.Context, args []string) error {
 func (e *env) status(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := e.parse(fs, args); err != nil {
+	pos, err := e.parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return configErrf("status", "unexpected argument %q", pos[0])
 	}
 	m, err := e.open(ctx)
 	if err != nil {
@@ -125,6 +138,11 @@ func (e *env) status(ctx context.Context, args []string) error {
 			st.Lock.Since.UTC().Format(time.RFC3339))
 		if st.Lock.RunningVersion != 0 {
 			fmt.Fprintf(e.stdout, ", running %d", st.Lock.RunningVersion)
+			for _, s := range st.Migrations {
+				if s.Version == st.Lock.RunningVersion {
+					fmt.Fprintf(e.stdout, " %s", s.Name)
+				}
+			}
 		}
 		fmt.Fprintln(e.stdout)
 	} else {
@@ -139,8 +157,12 @@ func (e *env) history(ctx context.Context, args []string) error {
 	version := fs.Int64("version", 0, "only events of this version")
 	since := fs.String("since", "", "only events since this time (RFC 3339) or duration ago (e.g. 24h)")
 	limit := fs.Int("limit", 0, "at most this many events")
-	if _, err := e.parse(fs, args); err != nil {
+	pos, err := e.parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return configErrf("history", "unexpected argument %q", pos[0])
 	}
 	var sinceT time.Time
 	if *since != "" {
@@ -176,18 +198,34 @@ func (e *env) history(ctx context.Context, args []string) error {
 			detail = fmt.Sprintf("%s:%d: %s", ev.File, ev.StatementLine, ev.Error)
 		}
 		if ev.Kind == "lock_wait" {
-			detail = fmt.Sprintf("waited %dms for the lock", ev.LockWaitMS)
+			detail = fmt.Sprintf("waited %s for the lock", fmtMS(ev.LockWaitMS))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%dms\t%s@%s:%d\t%s\t%s\n", ev.At.UTC().Format(time.RFC3339), ev.Kind, v,
-			ev.DurationMS, ev.DBUser, ev.Host, ev.PID, ev.DeployID, strings.ReplaceAll(detail, "\n", " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s@%s:%d\t%s\t%s\n", ev.At.UTC().Format(time.RFC3339), ev.Kind, v,
+			fmtMS(ev.DurationMS), ev.DBUser, ev.Host, ev.PID, ev.DeployID, strings.ReplaceAll(detail, "\n", " "))
 	}
 	return tw.Flush()
 }
 
+// fmtMS prints a duration in milliseconds for people: 850ms, 5.0s, 2m3s.
+func fmtMS(ms int64) string {
+	switch d := time.Duration(ms) * time.Millisecond; {
+	case ms < 1000:
+		return fmt.Sprintf("%dms", ms)
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
 func (e *env) validate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	if _, err := e.parse(fs, args); err != nil {
+	pos, err := e.parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return configErrf("validate", "unexpected argument %q", pos[0])
 	}
 	m, err := e.open(ctx)
 	if err != nil {
@@ -201,15 +239,15 @@ func (e *env) validate(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (e *env) newCmd(args []string) error {
-	fs := flag.NewFlagSet("new", flag.ContinueOnError)
+func (e *env) newCmd(name string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	phase := fs.String("phase", "pre", "pre or post")
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return &fleetgate.ConfigError{Setting: "new", Msg: "want exactly one NAME, e.g. fleetgate new add_users"}
+		return &fleetgate.ConfigError{Setting: name, Msg: "want exactly one NAME, e.g. fleetgate " + name + " add_users"}
 	}
 	p, err := fleetgate.CreateMigration(e.c.dir, pos[0], fleetgate.Phase(*phase), time.Now())
 	if err != nil {
@@ -226,8 +264,9 @@ func (e *env) lockFlags(timeout time.Duration, retries int) error {
 	if timeout < 0 {
 		return &fleetgate.ConfigError{Setting: "--lock-timeout", Msg: "must not be negative (0 waits forever)"}
 	}
-	if timeout > 0 && timeout < time.Millisecond {
-		return &fleetgate.ConfigError{Setting: "--lock-timeout", Msg: "must be at least 1ms (0 waits forever)"}
+	if timeout > 0 && (timeout < fleetgate.MinLockTimeout || timeout > fleetgate.MaxLockTimeout) {
+		return &fleetgate.ConfigError{Setting: "--lock-timeout", Msg: fmt.Sprintf("%s is out of range: want %s to %s, or 0 to wait forever",
+			timeout, fleetgate.MinLockTimeout, fleetgate.MaxLockTimeout)}
 	}
 	if retries < 0 {
 		return &fleetgate.ConfigError{Setting: "--lock-retries", Msg: "must not be negative"}

@@ -18,6 +18,7 @@ func (e *env) down(ctx context.Context, args []string) error {
 	version := fs.Int64("version", 0, "revert exactly this version, the newest applied; nothing if it is already reverted (use this in a fleet)")
 	unknown := fs.Bool("unknown", false, "revert every applied migration this build's directory does not contain")
 	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
+	dryRun := fs.Bool("dry-run", false, "print what would be rolled back (as fleetgate plan --down does); write nothing, take no lock")
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -43,11 +44,21 @@ func (e *env) down(ctx context.Context, args []string) error {
 	if n := btoi(set["steps"]) + btoi(set["to"]) + btoi(*unknown) + btoi(set["version"]); n > 1 {
 		return &fleetgate.ConfigError{Setting: "down", Msg: "give at most one of --steps, --to, --version and --unknown"}
 	}
+	if *timeout < 0 {
+		return configErrf("--timeout", "must not be negative (0: wait as long as the holder lives)")
+	}
 	m, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	if *dryRun {
+		rep, err := m.PlanDown(ctx, opts)
+		if err != nil {
+			return err
+		}
+		return e.printPlan(rep, false)
+	}
 	start := time.Now()
 	res, err := m.Down(ctx, opts)
 	if err != nil {

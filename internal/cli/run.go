@@ -104,7 +104,7 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 		err = &fleetgate.ConfigError{Setting: "run", Msg: "no command given; " + runUsage}
 	}
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(e.stdout, runUsage)
+		e.showHelp(fs)
 		return 0
 	}
 	if err != nil {

@@ -30,8 +30,8 @@ func (g *gateFlags) check() error {
 		return &fleetgate.ConfigError{Setting: "--to", Msg: "must be a positive version"}
 	case g.timeout < 0:
 		return &fleetgate.ConfigError{Setting: "--timeout", Msg: "must be positive"}
-	case g.poll <= 0:
-		return &fleetgate.ConfigError{Setting: "--poll", Msg: "must be positive"}
+	case g.poll < fleetgate.MinPollInterval || g.poll > fleetgate.MaxPollInterval:
+		return configErrf("--poll", "%s is out of range: want %s to %s", g.poll, fleetgate.MinPollInterval, fleetgate.MaxPollInterval)
 	}
 	return nil
 }
@@ -55,6 +55,9 @@ func (e *env) wait(ctx context.Context, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := m.CheckTarget(g.to); err != nil {
+		return err
+	}
 	return e.waitFor(ctx, m, &g)
 }
 

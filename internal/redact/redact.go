@@ -63,7 +63,15 @@ func URL(dsn string) string {
 			return kvRE.ReplaceAllString(dsn, "$1=xxxxx")
 		}
 		if i := strings.Index(dsn, "://"); i >= 0 {
-			return dsn[:i+3] + "(unparsable URL)"
+			// Show what was typed, so its mistake can be seen, with the
+			// password masked the way url.Parse would have found it.
+			rest := dsn[i+3:]
+			if at := strings.LastIndex(rest, "@"); at >= 0 {
+				if c := strings.Index(rest[:at], ":"); c >= 0 {
+					rest = rest[:c+1] + "xxxxx" + rest[at:]
+				}
+			}
+			return dsn[:i+3] + rest
 		}
 		return "(unparsable URL)"
 	}

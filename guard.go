@@ -1,0 +1,86 @@
+package fleetgate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/fleetgate/fleetgate/internal/driver"
+)
+
+// ensureTables creates the history tables for Up, unless the database
+// suggests that the table name is a mistake (Config.Init overrides): a
+// typo in --table, a different case or a missing schema would otherwise
+// start a new, empty history and re-run every migration from the first,
+// data migrations included.
+func (m *Migrator) ensureTables(ctx context.Context) error {
+	if ok, err := m.d.TablesExist(ctx, m.db); err != nil || ok {
+		return err
+	}
+	if !m.cfg.Init {
+		if err := m.guardNewHistory(ctx); err != nil {
+			return err
+		}
+	}
+	return m.d.EnsureTables(ctx, m.db)
+}
+
+func (m *Migrator) guardNewHistory(ctx context.Context) error {
+	sv, ok := m.d.(driver.Surveyor)
+	if !ok {
+		return nil
+	}
+	t, err := driver.NewTables(m.cfg.Table)
+	if err != nil {
+		return configErr("--table", "%v", err)
+	}
+	s, err := sv.Survey(ctx, m.db, t)
+	if err != nil {
+		return fmt.Errorf("look for existing history tables: %w", err)
+	}
+	if !s.OwnExists {
+		// Another runner may have created the tables, and applied
+		// migrations, since the first look: then they are ours.
+		if ok, err := m.d.TablesExist(ctx, m.db); err != nil || ok {
+			return err
+		}
+	}
+	switch {
+	case s.OwnExists:
+		return nil
+	case s.SchemaMissing:
+		return configErr("--table", "schema %q does not exist, and fleetgate never creates a schema implicitly; check --table (or FLEETGATE_TABLE) for a typo, or pass --init (Config.Init) to create schema %q and a new history in it",
+			t.Schema, t.Schema)
+	case len(s.Histories) > 0:
+		var where []string
+		for _, h := range s.Histories {
+			where = append(where, fmt.Sprintf("%s (%d migrations)", h.Table, h.Applied))
+		}
+		return configErr("--table", "history table %q does not exist, but this database has migrations applied in fleetgate history table %s; a new history would re-run every migration from the first: pass --table %s (or FLEETGATE_TABLE), or --init (Config.Init) to start a separate history on purpose",
+			m.cfg.Table, strings.Join(where, ", "), s.Histories[0].Table)
+	case len(s.UserTables) > 0:
+		hint := "if another tool applied the migrations so far, run `fleetgate adopt --from golang-migrate|goose|dbmate|flyway` first"
+		if adopt := legacyTool(s.UserTables); adopt != "" {
+			hint = "another tool's history is there: run " + adopt + " first"
+		}
+		return configErr("--table", "this database has %d tables (%s) but no fleetgate history table %q, so up would apply every migration from the first to it; %s; if the history is in another table, pass --table; to apply everything anyway, pass --init (Config.Init)",
+			len(s.UserTables), list(s.UserTables), m.cfg.Table, hint)
+	}
+	return nil
+}
+
+// legacyTool returns the adopt command for the migration tool whose
+// history table is among tables.
+func legacyTool(tables []string) string {
+	for _, t := range tables {
+		switch strings.ToLower(t) {
+		case "goose_db_version":
+			return "`fleetgate adopt --from goose`"
+		case "flyway_schema_history":
+			return "`fleetgate adopt --from flyway`"
+		case "schema_migrations":
+			return "`fleetgate adopt --from golang-migrate` (or --from dbmate)"
+		}
+	}
+	return ""
+}
