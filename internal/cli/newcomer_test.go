@@ -511,7 +511,7 @@ func TestBashCompletion(t *testing.T) {
 		return strings.Fields(string(out))
 	}
 	require.Equal(t, []string{"status"}, complete("fleetgate", "sta"))
-	require.ElementsMatch(t, []string{"redo", "run"}, complete("fleetgate", "r"))
+	require.ElementsMatch(t, []string{"redo", "resolve", "run"}, complete("fleetgate", "r"))
 	require.ElementsMatch(t, []string{"--lock-retries", "--lock-timeout", "--log-format"}, complete("fleetgate", "up", "--lo"))
 	require.Equal(t, []string{"--dry-run"}, complete("fleetgate", "-d", "sqlite:x.db", "down", "--dr"))
 	require.ElementsMatch(t, []string{"pre", "post"}, complete("fleetgate", "up", "--phase", ""))
