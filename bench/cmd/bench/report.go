@@ -56,6 +56,14 @@ func yesNo(ok bool) string {
 	return "**no**"
 }
 
+// rssCell is the median and the largest peak RSS over the trials.
+func (tr *toolResult) rssCell() string {
+	if tr.PeakRSS == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f MB (max %.0f)", tr.PeakRSS.Median, tr.PeakRSS.Max)
+}
+
 func (tr *toolResult) timesCells() string {
 	if tr.Seconds == nil {
 		return "— | — | —"
@@ -87,7 +95,7 @@ func (r *report) markdown() string {
 		b.WriteString("**The machine was busy with other work during this run** (load average above its CPU count): absolute times are inflated and noisier than usual; the min columns are the least disturbed.\n\n")
 	}
 	if len(r.Headlines) > 0 {
-		b.WriteString("## Headline targets (issue 6)\n\n")
+		b.WriteString("## Headline targets (issues 6 and 16)\n\n")
 		b.WriteString(r.headlineTable())
 		b.WriteString("\n")
 	}
@@ -103,19 +111,43 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "## %s: %s\n\n%s (%d trials per tool.)\n\n", s.ID, s.Title, s.Measures, s.Trials)
 		switch s.Kind {
 		case "timing":
-			b.WriteString("| tool | verified | min | median | max | ratio | ratio of mins |\n|---|---|---|---|---|---|---|\n")
+			b.WriteString("| tool | verified | min | median | max | ratio | ratio of mins | peak RSS |\n|---|---|---|---|---|---|---|---|\n")
+			for _, tr := range s.Tools {
+				if tr.Unavailable != "" {
+					fmt.Fprintf(&b, "| %s | %s | — | — | — | — | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
+					continue
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", tr.Tool, yesNo(tr.OK), tr.timesCells(), fmtRatio(tr), fmtMinRatio(tr), tr.rssCell())
+			}
+		case "steady":
+			b.WriteString("| tool | verified | steady RSS min | median | max | peak RSS | until the command started (median) |\n|---|---|---|---|---|---|---|\n")
 			for _, tr := range s.Tools {
 				if tr.Unavailable != "" {
 					fmt.Fprintf(&b, "| %s | %s | — | — | — | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
 					continue
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", tr.Tool, yesNo(tr.OK), tr.timesCells(), fmtRatio(tr), fmtMinRatio(tr))
+				var xs []float64
+				for _, t := range tr.Trials {
+					if t.Verified && t.SteadyRSS > 0 {
+						xs = append(xs, float64(t.SteadyRSS)/1e6)
+					}
+				}
+				st := newStats(xs)
+				if st == nil {
+					fmt.Fprintf(&b, "| %s | %s | — | — | — | %s | — |\n", tr.Tool, yesNo(tr.OK), tr.rssCell())
+					continue
+				}
+				med := "—"
+				if tr.Seconds != nil {
+					med = fmtDur(tr.Seconds.Median)
+				}
+				fmt.Fprintf(&b, "| %s | %s | %.1f MB | %.1f MB | %.1f MB | %s | %s |\n", tr.Tool, yesNo(tr.OK), st.Min, st.Median, st.Max, tr.rssCell(), med)
 			}
 		case "concurrency":
-			b.WriteString("| tool | correct | non-zero exits per trial | counter per trial | wall min | median | max | ratio | peak connections |\n|---|---|---|---|---|---|---|---|---|\n")
+			b.WriteString("| tool | correct | non-zero exits per trial | counter per trial | wall min | median | max | ratio | peak connections | peak RSS of a process |\n|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, tr := range s.Tools {
 				if tr.Unavailable != "" {
-					fmt.Fprintf(&b, "| %s | %s | | | — | — | — | — | |\n", tr.Tool, mdEscape(tr.Unavailable))
+					fmt.Fprintf(&b, "| %s | %s | | | — | — | — | — | | — |\n", tr.Tool, mdEscape(tr.Unavailable))
 					continue
 				}
 				var nz, ctr []string
@@ -126,14 +158,14 @@ func (r *report) markdown() string {
 					peak = max(peak, t.PeakConns)
 					procs = t.Processes
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s of %d | %s | %s | %s | %d |\n", tr.Tool, yesNo(tr.OK),
-					strings.Join(nz, ", "), procs, strings.Join(ctr, ", "), tr.timesCells(), fmtRatio(tr), peak)
+				fmt.Fprintf(&b, "| %s | %s | %s of %d | %s | %s | %s | %d | %s |\n", tr.Tool, yesNo(tr.OK),
+					strings.Join(nz, ", "), procs, strings.Join(ctr, ", "), tr.timesCells(), fmtRatio(tr), peak, tr.rssCell())
 			}
 		case "kill":
-			b.WriteString("| tool | correct, no manual step | outcome | manual steps | counter | kill → correct min | median | max | ratio |\n|---|---|---|---|---|---|---|---|---|\n")
+			b.WriteString("| tool | correct, no manual step | outcome | manual steps | counter | kill → correct min | median | max | ratio | peak RSS of a run (killed or recovering) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, tr := range s.Tools {
 				if tr.Unavailable != "" {
-					fmt.Fprintf(&b, "| %s | %s | | | | — | — | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
+					fmt.Fprintf(&b, "| %s | %s | | | | — | — | — | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
 					continue
 				}
 				outcomes, steps, ctr := map[string]int{}, map[string]int{}, []string{}
@@ -147,14 +179,14 @@ func (r *report) markdown() string {
 					}
 					ctr = append(ctr, intp(t.Counter))
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", tr.Tool, yesNo(tr.OK),
-					mdEscape(countList(outcomes)), mdEscape(countList(steps)), strings.Join(ctr, ", "), tr.timesCells(), fmtRatio(tr))
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", tr.Tool, yesNo(tr.OK),
+					mdEscape(countList(outcomes)), mdEscape(countList(steps)), strings.Join(ctr, ", "), tr.timesCells(), fmtRatio(tr), tr.rssCell())
 			}
 		case "wait":
-			b.WriteString("| tool | verified | released per trial | p50 (median over trials) | p95 (median) | max (worst trial) | `up` time (median) |\n|---|---|---|---|---|---|---|\n")
+			b.WriteString("| tool | verified | released per trial | p50 (median over trials) | p95 (median) | max (worst trial) | `up` time (median) | peak RSS of a waiter or `up` |\n|---|---|---|---|---|---|---|---|\n")
 			for _, tr := range s.Tools {
 				if tr.Unavailable != "" {
-					fmt.Fprintf(&b, "| %s | %s | | | | | |\n", tr.Tool, mdEscape(tr.Unavailable))
+					fmt.Fprintf(&b, "| %s | %s | | | | | | |\n", tr.Tool, mdEscape(tr.Unavailable))
 					continue
 				}
 				var rel []string
@@ -175,8 +207,8 @@ func (r *report) markdown() string {
 					}
 					return 0
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %.1f ms | %.1f ms | %.1f ms | %s |\n", tr.Tool, yesNo(tr.OK),
-					strings.Join(rel, ", "), med(p50), med(p95), worst, fmtDur(med(up)))
+				fmt.Fprintf(&b, "| %s | %s | %s | %.1f ms | %.1f ms | %.1f ms | %s | %s |\n", tr.Tool, yesNo(tr.OK),
+					strings.Join(rel, ", "), med(p50), med(p95), worst, fmtDur(med(up)), tr.rssCell())
 			}
 		}
 		var problems []string
