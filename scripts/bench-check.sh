@@ -5,7 +5,8 @@
 # plpgsql functions with dollar quoting, views, enums, triggers, post-phase
 # drops, a few findings), about 5 statements each.
 #
-# It reports the wall time and peak RSS of each run, and the part of it
+# It reports the wall time, CPU time (user + system; on a shared machine the
+# wall time includes waiting for a core) and peak RSS of each run, and the part of it
 # spent loading the parser (once per process), which the check prints in its
 # summary line. The binary is built as `go build` builds it here (with cgo
 # when a C compiler is present: the native parser); CGO_ENABLED=0 in the
@@ -70,7 +71,7 @@ for ((r = 1; r <= runs; r++)); do
 	start=$(date +%s.%N)
 	set +e
 	if [[ -x /usr/bin/time ]]; then
-		/usr/bin/time -f %M -o "$work/rss" "$work/fleetgate" check --dir "$dir" >"$work/out" 2>"$work/err"
+		/usr/bin/time -f "%M %U %S" -o "$work/rss" "$work/fleetgate" check --dir "$dir" >"$work/out" 2>"$work/err"
 	else
 		"$work/fleetgate" check --dir "$dir" >"$work/out" 2>"$work/err"
 	fi
@@ -80,7 +81,8 @@ for ((r = 1; r <= runs; r++)); do
 	summary=$(grep -o 'checked .*' "$work/err" | tail -1)
 	rss="peak RSS not measured (no GNU time)"
 	if [[ -s $work/rss ]]; then
-		rss=$(printf 'peak RSS %.1f MB' "$(echo "$(tail -1 "$work/rss") / 1024" | bc -l)")
+		read -r kib user sys < <(tail -1 "$work/rss")
+		rss=$(printf 'CPU %.2f s, peak RSS %.1f MB' "$(echo "$user + $sys" | bc -l)" "$(echo "$kib / 1024" | bc -l)")
 	fi
 	printf 'run %d: %.3f s, %s (exit %d) %s\n' "$r" "$(echo "$end - $start" | bc)" "$rss" "$code" "$summary"
 done
