@@ -96,6 +96,10 @@ type CheckReport struct {
 	// ParserLoad is how long this process took to load the parser (once,
 	// on its first check); 0 when it was loaded before.
 	ParserLoad time.Duration `json:"-"`
+	// Parser names the build of the parser that loaded: "native"
+	// (libpg_query through cgo) or "wasm" (the WebAssembly build of a
+	// binary built without cgo, which costs far more; docs/checks.md).
+	Parser string `json:"-"`
 }
 
 func (r *CheckReport) add(fs []Finding) {
@@ -245,6 +249,7 @@ func lintAll(rep *CheckReport, ms []*source.Migration) error {
 	defer func() {
 		if !loaded {
 			rep.ParserLoad = lint.ParserInit()
+			rep.Parser = lint.ParserBuild
 		}
 	}()
 	for _, mg := range ms {
