@@ -82,6 +82,8 @@ type proc struct {
 	// maxRSS is the process's peak resident set in bytes, from the rusage
 	// that wait4 returned (0 if it could not be read).
 	maxRSS int64
+	// cpu is the user + system time the process used.
+	cpu time.Duration
 }
 
 // toolEnv is the environment every tool runs with: no inherited database
@@ -120,6 +122,9 @@ func startProc(dir string, timeout time.Duration, bin string, args ...string) (*
 		p.end = time.Now()
 		p.timeout.Stop()
 		p.maxRSS = peakRSS(cmd.ProcessState)
+		if ps := cmd.ProcessState; ps != nil {
+			p.cpu = ps.UserTime() + ps.SystemTime()
+		}
 		// Anything the tool left behind in its group goes too.
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		children.remove(pid)

@@ -144,22 +144,30 @@ func (r *report) markdown() string {
 				fmt.Fprintf(&b, "| %s | %s | %.1f MB | %.1f MB | %.1f MB | %s | %s |\n", tr.Tool, yesNo(tr.OK), st.Min, st.Median, st.Max, tr.rssCell(), med)
 			}
 		case "concurrency":
-			b.WriteString("| tool | correct | non-zero exits per trial | counter per trial | wall min | median | max | ratio | peak connections | peak RSS of a process |\n|---|---|---|---|---|---|---|---|---|---|\n")
+			b.WriteString("| tool | correct | non-zero exits per trial | counter per trial | wall min | median | max | ratio | peak connections | peak RSS of a process | CPU of all processes (median) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, tr := range s.Tools {
 				if tr.Unavailable != "" {
-					fmt.Fprintf(&b, "| %s | %s | | | — | — | — | — | | — |\n", tr.Tool, mdEscape(tr.Unavailable))
+					fmt.Fprintf(&b, "| %s | %s | | | — | — | — | — | | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
 					continue
 				}
 				var nz, ctr []string
+				var cpu []float64
 				peak, procs := 0, 0
 				for _, t := range tr.Trials {
+					if t.CPUSeconds > 0 {
+						cpu = append(cpu, t.CPUSeconds)
+					}
 					nz = append(nz, fmt.Sprint(t.NonZero))
 					ctr = append(ctr, intp(t.Counter))
 					peak = max(peak, t.PeakConns)
 					procs = t.Processes
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s of %d | %s | %s | %s | %d | %s |\n", tr.Tool, yesNo(tr.OK),
-					strings.Join(nz, ", "), procs, strings.Join(ctr, ", "), tr.timesCells(), fmtRatio(tr), peak, tr.rssCell())
+				cpuCell := "—"
+				if st := newStats(cpu); st != nil {
+					cpuCell = fmtDur(st.Median)
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s of %d | %s | %s | %s | %d | %s | %s |\n", tr.Tool, yesNo(tr.OK),
+					strings.Join(nz, ", "), procs, strings.Join(ctr, ", "), tr.timesCells(), fmtRatio(tr), peak, tr.rssCell(), cpuCell)
 			}
 		case "kill":
 			b.WriteString("| tool | correct, no manual step | outcome | manual steps | counter | kill → correct min | median | max | ratio | peak RSS of a run (killed or recovering) |\n|---|---|---|---|---|---|---|---|---|---|\n")

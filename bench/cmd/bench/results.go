@@ -73,6 +73,10 @@ type trial struct {
 	NonZero   int  `json:"nonzero_exits,omitempty"`
 	Counter   *int `json:"counter,omitempty"`
 	PeakConns int  `json:"peak_connections,omitempty"`
+	// CPUSeconds is the user + system CPU time of all K processes
+	// together: on a machine with fewer cores than processes, what waiting
+	// costs the one that holds the lock.
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
 
 	// kill
 	Outcome     string   `json:"outcome,omitempty"`

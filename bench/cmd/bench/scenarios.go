@@ -145,6 +145,7 @@ func (h *harness) concurrent(ctx context.Context, s *scenarioResult, tools []*to
 					end  time.Time
 					out  string
 					rss  int64
+					cpu  time.Duration
 				}
 				exits := make([]exit, k)
 				release := make(chan struct{})
@@ -158,7 +159,7 @@ func (h *harness) concurrent(ctx context.Context, s *scenarioResult, tools []*to
 							return
 						}
 						code, _ := p.wait()
-						exits[i] = exit{code: code, end: p.end, out: p.out.String(), rss: p.maxRSS}
+						exits[i] = exit{code: code, end: p.end, out: p.out.String(), rss: p.maxRSS, cpu: p.cpu}
 					})
 				}
 				peak := h.pollPeak(ctx, db)
@@ -171,6 +172,7 @@ func (h *harness) concurrent(ctx context.Context, s *scenarioResult, tools []*to
 				firstErr := ""
 				for _, e := range exits {
 					res.PeakRSS = max(res.PeakRSS, e.rss)
+					res.CPUSeconds += e.cpu.Seconds()
 					if e.end.After(last) {
 						last = e.end
 					}
@@ -201,8 +203,8 @@ func (h *harness) concurrent(ctx context.Context, s *scenarioResult, tools []*to
 				tr.fail(fmt.Sprintf("trial %d: %v", trialNo+1, err))
 			}
 			tr.Trials = append(tr.Trials, res)
-			progress(fmt.Sprintf("%s trial %d %s: %.3fs, %d/%d non-zero, counter %s, peak %d conns%s",
-				s.ID, trialNo+1, t.Name, res.Seconds, res.NonZero, k, intp(res.Counter), res.PeakConns, errSuffix(res.Error)))
+			progress(fmt.Sprintf("%s trial %d %s: %.3fs, %d/%d non-zero, counter %s, peak %d conns, CPU of all %.2fs, peak RSS %.1f MB%s",
+				s.ID, trialNo+1, t.Name, res.Seconds, res.NonZero, k, intp(res.Counter), res.PeakConns, res.CPUSeconds, float64(res.PeakRSS)/1e6, errSuffix(res.Error)))
 		}
 	}
 	// Wall time counts for every trial whose processes ran; correctness is
