@@ -294,11 +294,10 @@ func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(),
 	}
 	if mode == ChecksAuto || mode == "" {
 		mode = ChecksEnforce
-		rows, err := m.readApplied(ctx, m.db, false)
-		if err != nil {
-			return none, err
-		}
-		if len(rows) == 0 {
+		// The plan was made from the history read under the lock: no
+		// second read (a round trip carrying every applied row) is needed
+		// to know whether anything is applied.
+		if p.Applied == 0 {
 			// Nothing applied: no old code runs against this database, so
 			// what the checks protect a fleet from cannot happen here.
 			mode = ChecksWarn
