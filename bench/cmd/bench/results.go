@@ -24,6 +24,11 @@ type report struct {
 	// timed scenario) or broke one of fleetgate's promises; a non-empty
 	// list makes the run exit non-zero.
 	Failures []string `json:"failures"`
+	// RSSFloorMB is the peak RSS that wait4 reports for /bin/true started
+	// by the harness at the end of the run: the harness's own high-water
+	// mark, which every child's ru_maxrss includes (see main.go). A peak
+	// RSS at or below it means "at most this".
+	RSSFloorMB float64 `json:"rss_floor_mb,omitempty"`
 }
 
 type scenarioResult struct {
