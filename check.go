@@ -96,6 +96,10 @@ type CheckReport struct {
 	// ParserLoad is how long this process took to load the parser (once,
 	// on its first check); 0 when it was loaded before.
 	ParserLoad time.Duration `json:"-"`
+	// Parser names the build of the parser that loaded: "native"
+	// (libpg_query through cgo) or "wasm" (the WebAssembly build of a
+	// binary built without cgo, which costs far more; docs/checks.md).
+	Parser string `json:"-"`
 }
 
 func (r *CheckReport) add(fs []Finding) {
@@ -245,6 +249,7 @@ func lintAll(rep *CheckReport, ms []*source.Migration) error {
 	defer func() {
 		if !loaded {
 			rep.ParserLoad = lint.ParserInit()
+			rep.Parser = lint.ParserBuild
 		}
 	}()
 	for _, mg := range ms {
@@ -288,11 +293,10 @@ func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(),
 	}
 	if mode == ChecksAuto || mode == "" {
 		mode = ChecksEnforce
-		rows, err := m.readApplied(ctx, m.db, false)
-		if err != nil {
-			return none, err
-		}
-		if len(rows) == 0 {
+		// The plan was made from the history read under the lock: no
+		// second read (a round trip carrying every applied row) is needed
+		// to know whether anything is applied.
+		if p.Applied == 0 {
 			// Nothing applied: no old code runs against this database, so
 			// what the checks protect a fleet from cannot happen here.
 			mode = ChecksWarn

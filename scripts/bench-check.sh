@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
 # Benchmarks `fleetgate check` over 1,000 migration files (target: under
-# 1 s). The files cycle through twenty realistic shapes (tables with
+# 0.5 s). The files cycle through twenty realistic shapes (tables with
 # indexes and foreign keys, concurrent index builds, backfills in DO blocks,
 # plpgsql functions with dollar quoting, views, enums, triggers, post-phase
 # drops, a few findings), about 5 statements each.
 #
-# It reports the wall time of each run, and the part of it spent loading the
-# parser (compiling libpg_query from WebAssembly, once per process), which
-# the check prints in its summary line.
+# It reports the wall time, CPU time (user + system; on a shared machine the
+# wall time includes waiting for a core) and peak RSS of each run, and the part of it
+# spent loading the parser (once per process), which the check prints in its
+# summary line. The binary is built as `go build` builds it here (with cgo
+# when a C compiler is present: the native parser); CGO_ENABLED=0 in the
+# environment measures the WebAssembly fallback.
 #
 # Usage: scripts/bench-check.sh [FILES] [RUNS]   (defaults: 1000 files, 5 runs)
+#        scripts/bench-check.sh --generate DIR [FILES]   (only write the files;
+#        scripts/bench-parser.sh parses the same ones)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+generate_only=
+if [[ ${1:-} == --generate ]]; then
+	generate_only=$2
+	shift 2
+fi
 files=${1:-1000}
 runs=${2:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-go build -o "$work/fleetgate" ./cmd/fleetgate
 dir="$work/migrations"
+if [[ -n $generate_only ]]; then
+	dir=$generate_only
+else
+	go build -o "$work/fleetgate" ./cmd/fleetgate
+fi
 mkdir -p "$dir"
 
 for ((i = 1; i <= files; i++)); do
@@ -48,16 +62,29 @@ for ((i = 1; i <= files; i++)); do
 	esac >"$f"
 done
 
+if [[ -n $generate_only ]]; then
+	exit 0
+fi
+
 echo "bench-check: $files files, $(cat "$dir"/*.sql | wc -l) lines; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= runs; r++)); do
 	start=$(date +%s.%N)
 	set +e
-	"$work/fleetgate" check --dir "$dir" >"$work/out" 2>"$work/err"
+	if [[ -x /usr/bin/time ]]; then
+		/usr/bin/time -f "%M %U %S" -o "$work/rss" "$work/fleetgate" check --dir "$dir" >"$work/out" 2>"$work/err"
+	else
+		"$work/fleetgate" check --dir "$dir" >"$work/out" 2>"$work/err"
+	fi
 	code=$?
 	set -e
 	end=$(date +%s.%N)
 	summary=$(grep -o 'checked .*' "$work/err" | tail -1)
-	printf 'run %d: %.3f s (exit %d) %s\n' "$r" "$(echo "$end - $start" | bc)" "$code" "$summary"
+	rss="peak RSS not measured (no GNU time)"
+	if [[ -s $work/rss ]]; then
+		read -r kib user sys < <(tail -1 "$work/rss")
+		rss=$(printf 'CPU %.2f s, peak RSS %.1f MB' "$(echo "$user + $sys" | bc -l)" "$(echo "$kib / 1024" | bc -l)")
+	fi
+	printf 'run %d: %.3f s, %s (exit %d) %s\n' "$r" "$(echo "$end - $start" | bc)" "$rss" "$code" "$summary"
 done
 echo "findings of the last run (the files include a few on purpose):"
 cut -d' ' -f2 "$work/out" | sort | uniq -c

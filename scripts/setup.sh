@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the database server binaries that the tests start for themselves
-# (internal/dbtest): PostgreSQL 15, PgBouncer and MariaDB, from Debian's
-# packages. It only installs what is missing, so running it again is cheap.
+# (internal/dbtest): PostgreSQL 15, PgBouncer and MariaDB, and the C
+# compiler and static C library that cgo and the release build need, from
+# Debian's packages. It only installs what is missing, so running it again is
+# cheap.
 #
 # The tests start their own throwaway servers on free loopback ports, so the
 # packages' system services are not wanted: this script keeps them from
@@ -38,6 +40,10 @@ missing=()
 [[ -x /usr/lib/postgresql/15/bin/initdb && -x /usr/lib/postgresql/15/bin/pg_ctl ]] || missing+=(postgresql-15)
 [[ -x /usr/sbin/pgbouncer ]] || missing+=(pgbouncer)
 { [[ -x /usr/sbin/mariadbd ]] && command -v mariadb-install-db >/dev/null; } || missing+=(mariadb-server)
+# cgo links PostgreSQL's parser (libpg_query) natively, and the release
+# build links it statically (scripts/build-release.sh).
+command -v gcc >/dev/null || missing+=(gcc)
+[[ -e /usr/lib/x86_64-linux-gnu/libc.a || -e /usr/lib/aarch64-linux-gnu/libc.a ]] || missing+=(libc6-dev)
 
 # services maps each package to the system service it ships.
 declare -A services=([postgresql-15]=postgresql [pgbouncer]=pgbouncer [mariadb-server]=mariadb)
@@ -61,7 +67,9 @@ fi
 # developer's machine leave services the developer had before alone.
 stop=()
 for pkg in "${missing[@]}"; do
-	stop+=("${services[$pkg]}")
+	if [[ -n ${services[$pkg]:-} ]]; then
+		stop+=("${services[$pkg]}")
+	fi
 done
 if [[ ${CI:-} == true ]]; then
 	stop=(postgresql pgbouncer mariadb)

@@ -66,7 +66,7 @@ func (e *env) check(ctx context.Context, args []string) error {
 	}
 	attrs := []any{"files", rep.Files, "errors", rep.Errors, "warnings", rep.Warnings, "elapsed", time.Since(start).Round(time.Millisecond)}
 	if rep.ParserLoad > 0 {
-		attrs = append(attrs, "parser_load", rep.ParserLoad.Round(time.Millisecond))
+		attrs = append(attrs, "parser_load", rep.ParserLoad.Round(time.Millisecond), "parser", rep.Parser)
 	}
 	e.log.Info("checked", attrs...)
 	if ce != nil {

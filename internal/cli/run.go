@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -153,8 +154,9 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	// background Up has ended.
 	if bg == nil {
 		m.Close()
+		releaseMemory()
 	} else {
-		go func() { <-bg; m.Close() }()
+		go func() { <-bg; m.Close(); releaseMemory() }()
 	}
 	if err != nil {
 		return e.failCode(fmt.Errorf("run: %w", err), startFailure(err))
@@ -175,6 +177,13 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	}
 	return code
 }
+
+// releaseMemory hands the memory that migrating needed (the checks' parse
+// trees, the files, the history) back to the system before fleetgate sits
+// beside the command for the rest of its life. Go's background scavenger
+// would return it only gradually, and a container's memory limit counts it
+// all the while.
+func releaseMemory() { debug.FreeOSMemory() }
 
 // gate runs up or wait. A signal that stops it is returned instead of the
 // error it caused. bg, when not nil, is closed when an Up that goes on in

@@ -1,7 +1,7 @@
 // Package lint checks PostgreSQL migrations for changes that would break
 // the code still running during a rolling deploy, block the application's
 // traffic, fail as written, or destroy data. Statements are parsed by
-// PostgreSQL's own parser (libpg_query, run as WebAssembly), never matched
+// PostgreSQL's own parser (libpg_query; see parse.go), never matched
 // with regular expressions, so comments, strings, dollar-quoted bodies and
 // DO blocks cannot fool a rule.
 //

@@ -8,23 +8,22 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/wasilibs/go-pgquery/parser"
-
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
-// The parser is PostgreSQL's own grammar (libpg_query) compiled to
-// WebAssembly and run by wazero, so the binary needs no cgo. Its output is
-// read as JSON (see ast.go). Its first use
-// compiles the module, which costs about two seconds of CPU; every
-// later parse of a migration takes tens of microseconds. Nothing here runs
-// at start-up: a no-op `up`, which never lints, never pays for it.
+// The parser is PostgreSQL's own grammar (libpg_query), read as JSON (see
+// ast.go). Which build of it runs depends on cgo (parser_native.go,
+// parser_wazero.go): native C when cgo is on, the same C compiled to
+// WebAssembly and run by wazero when it is off, so that the module still
+// builds and installs without a C compiler. Both are driven the same way
+// here. Nothing runs at start-up: a no-op `up`, which never lints, never
+// loads the parser.
 //
-// go-pgquery keeps a pool of module instances and creates a new one, with
-// a fresh compilation, whenever all are busy. Parses are therefore
-// serialised on parseMu so that a process compiles the module once. This
-// mutex and the init timing below are the package's only global state; they
-// mirror the process-wide pool inside go-pgquery.
+// Parses are serialised on parseMu: the WebAssembly build compiles its
+// module again whenever all pooled instances are busy, so serial use keeps
+// it at one compilation per process; the native build parses in
+// microseconds and loses nothing by it. This mutex and the init timing below
+// are the package's only global state.
 var (
 	parseMu   sync.Mutex
 	initOnce  sync.Once
@@ -33,7 +32,7 @@ var (
 )
 
 // ParserInit reports how long the first parse in this process took (the
-// one-time compilation of the parser), or 0 if nothing was parsed yet.
+// one-time load of the parser), or 0 if nothing was parsed yet.
 func ParserInit() time.Duration {
 	parseMu.Lock()
 	defer parseMu.Unlock()
@@ -64,8 +63,8 @@ func parse(sql string) (*parseResult, error) {
 	return safeParse(sql)
 }
 
-// safeParse turns a panic of the wasm runtime (which go-pgquery raises on
-// an internal failure) into an error, so a parser problem is a finding
+// safeParse turns a panic of the parser (the WebAssembly runtime raises one
+// on an internal failure) into an error, so a parser problem is a finding
 // rather than a crashed deploy.
 func safeParse(sql string) (res *parseResult, err error) {
 	defer func() {
@@ -73,7 +72,7 @@ func safeParse(sql string) (res *parseResult, err error) {
 			res, err = nil, &internalError{msg: "PostgreSQL parser failed: " + panicString(r)}
 		}
 	}()
-	out, err := parser.ParseToJSON(sql)
+	out, err := parseToJSON(sql)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +123,8 @@ func (s *stmt) pos(loc int32) (line, col int) {
 }
 
 // parseStatements parses the statements of a section in one call to the
-// parser (crossing into wasm costs more than the parsing itself), then maps
+// parser (crossing into the parser, wasm above all, costs more than the
+// parsing itself), then maps
 // each parsed statement back to the source statement it came from. If the
 // batch has a syntax error, each statement is parsed on its own so that the
 // others are still checked and the error points at the right statement.
@@ -188,14 +188,14 @@ func assign(out []stmt, res *parseResult) bool {
 // errorPos returns the byte offset in the statement of a syntax error,
 // or -1. The parser reports a 1-based character position.
 func errorPos(sql string, err error) int32 {
-	var pe *parser.Error
-	if !errors.As(err, &pe) || pe.Cursorpos <= 0 {
+	cursor := cursorPos(err)
+	if cursor <= 0 {
 		return -1
 	}
 	n := 0
 	for off := range sql {
 		n++
-		if n == pe.Cursorpos {
+		if n == cursor {
 			return int32(off)
 		}
 	}

@@ -55,6 +55,8 @@ type Plan struct {
 	Ahead []Applied
 	// Deferred are pending migrations of the post phase not run now.
 	Deferred []*source.Migration
+	// Applied is how many applied versions the plan was built from.
+	Applied int
 }
 
 // ProblemKind classifies what validation found.
@@ -111,7 +113,7 @@ func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, e
 	}
 	done := make(map[int64]Applied, len(applied))
 	var problems []Problem
-	p := &Plan{}
+	p := &Plan{Applied: len(applied)}
 	var maxAll, maxPost int64
 	for _, a := range applied {
 		done[a.Version] = a

@@ -110,3 +110,52 @@ func TestErrLines(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestWriteSetFromPsqlRunsOnlyPending(t *testing.T) {
+	t.Parallel()
+	ms := generate(setSpec{N: 4, DataAt: 2})
+	dir := t.TempDir()
+	path, err := writeSetFrom("psql", dir, ms, 3, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "BEGIN;"); n != 1 {
+		t.Fatalf("psql script for migrations 4..4 has %d transactions:\n%s", n, b)
+	}
+	if !strings.Contains(string(b), ms[3].Up[0]) || strings.Contains(string(b), ms[0].Up[0]) {
+		t.Fatalf("psql script holds the wrong migrations:\n%s", b)
+	}
+	// Runners always get every file: they skip what is applied.
+	if _, err := writeSetFrom("fleetgate", dir, ms, 3, 4); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 5 { // all.sql + 4 files
+		t.Fatalf("%d entries, want all.sql and 4 migration files", len(entries))
+	}
+}
+
+func TestPeakRSSStatsAndFloor(t *testing.T) {
+	t.Parallel()
+	s := &scenarioResult{Tools: []*toolResult{
+		{Tool: "big", OK: true, Trials: []trial{{Seconds: 1, Verified: true, PeakRSS: 25e6}, {Seconds: 1, Verified: true, PeakRSS: 27e6}, {Seconds: 1, Verified: false, PeakRSS: 99e6}}},
+		{Tool: "small", OK: true, Trials: []trial{{Seconds: 1, Verified: true, PeakRSS: 15e6}, {Seconds: 1, Verified: true, PeakRSS: 16e6}}},
+	}}
+	s.finish(func(t trial) bool { return t.Verified })
+	big, small := s.tool("big"), s.tool("small")
+	if big.PeakRSS.Median != 26 || big.PeakRSS.Max != 27 {
+		t.Fatalf("big: %+v (an unverified trial must not count)", big.PeakRSS)
+	}
+	if got := big.rssCell(16); got != "26 MB (max 27)" {
+		t.Fatalf("big above the floor: %q", got)
+	}
+	if got := small.rssCell(16); got != "≤ 16 MB (floor)" {
+		t.Fatalf("small within the floor: %q", got)
+	}
+	if got := small.rssCell(0); got != "16 MB (max 16)" {
+		t.Fatalf("no floor measured: %q", got)
+	}
+}

@@ -63,14 +63,23 @@ func (h *harness) close() {
 // set returns the path of the first upto migrations of spec in t's format,
 // writing them on first use.
 func (h *harness) set(t *tool, spec setSpec, upto int) (string, []migration, error) {
+	return h.setFrom(t, spec, 0, upto)
+}
+
+// setFrom is set for a database where the first from migrations are
+// applied (it differs only for psql; see writeSetFrom).
+func (h *harness) setFrom(t *tool, spec setSpec, from, upto int) (string, []migration, error) {
 	ms := generate(spec)
-	key := fmt.Sprintf("%s-%s-u%d", t.Format, spec.key(), upto)
+	if !t.Floor {
+		from = 0
+	}
+	key := fmt.Sprintf("%s-%s-f%d-u%d", t.Format, spec.key(), from, upto)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if p, ok := h.sets[key]; ok {
 		return p, ms, nil
 	}
-	p, err := writeSet(t.Format, filepath.Join(h.work, "sets", key), ms, upto)
+	p, err := writeSetFrom(t.Format, filepath.Join(h.work, "sets", key), ms, from, upto)
 	if err != nil {
 		return "", nil, err
 	}

@@ -19,7 +19,7 @@ func (r *report) scenario(id string) *scenarioResult {
 func fastestPeer(s *scenarioResult) *toolResult {
 	var best *toolResult
 	for _, tr := range s.Tools {
-		if tr.Tool == "fleetgate" || tr.Tool == "psql" || !tr.OK || tr.Seconds == nil {
+		if strings.HasPrefix(tr.Tool, "fleetgate") || tr.Tool == "psql" || !tr.OK || tr.Seconds == nil {
 			continue
 		}
 		if best == nil || tr.Seconds.Median < best.Seconds.Median {
@@ -44,7 +44,7 @@ func noiseNote(ratio float64) string {
 	return ""
 }
 
-// evaluateHeadlines grades issue 6's acceptance targets on this run.
+// evaluateHeadlines grades the acceptance targets of issues 6 and 16 on this run.
 func (r *report) evaluateHeadlines() {
 	add := func(target, status, detail string) {
 		r.Headlines = append(r.Headlines, headline{Target: target, Status: status, Detail: detail})
@@ -175,6 +175,56 @@ func (r *report) evaluateHeadlines() {
 				detail += fmt.Sprintf("; kill → correct median %s", fmtDur(fg.Seconds.Median))
 			}
 			add(target, status, detail)
+		}
+	}
+
+	// The applying instance with the checks at their default (issue 16).
+	{
+		s := r.scenario("apply-1-onto-1000")
+		fg, why := fgOK(s)
+		target := "applying 1 onto 1,000 with checks at the default: peak RSS ≤ 48 MB"
+		switch {
+		case fg == nil:
+			add(target, "not measured", why)
+		case fg.PeakRSS == nil:
+			add(target, "not measured", "no peak RSS recorded")
+		default:
+			add(target, map[bool]string{true: "met", false: "missed"}[fg.PeakRSS.Max <= 48],
+				fmt.Sprintf("fleetgate peak RSS median %.1f MB, max %.1f MB", fg.PeakRSS.Median, fg.PeakRSS.Max))
+		}
+		target = "applying 1 onto 1,000 with checks at the default: wall ≤ 1.1× `--checks=off`"
+		off := (*toolResult)(nil)
+		if s != nil {
+			off = s.tool("fleetgate --checks=off")
+		}
+		switch {
+		case fg == nil:
+			add(target, "not measured", why)
+		case off == nil || off.Seconds == nil:
+			add(target, "not measured", "no verified --checks=off trial")
+		default:
+			ratio := fg.Seconds.Median / off.Seconds.Median
+			add(target, map[bool]string{true: "met", false: "missed"}[ratio <= 1.1],
+				fmt.Sprintf("fleetgate %s vs --checks=off %s: %.2f× (ratio of mins %.2f×)", fmtDur(fg.Seconds.Median), fmtDur(off.Seconds.Median), ratio, fg.Seconds.Min/off.Seconds.Min))
+		}
+	}
+
+	// Memory held beside the command (issue 16).
+	{
+		s := r.scenario("run-steady")
+		target := "`run` that applied with checks: steady-state RSS ≤ 20 MB while the command runs"
+		fg, why := fgOK(s)
+		if fg == nil {
+			add(target, "not measured", why)
+		} else {
+			worst, anon := int64(0), int64(0)
+			for _, t := range fg.Trials {
+				if t.Verified && t.SteadyRSS > worst {
+					worst, anon = t.SteadyRSS, t.SteadyAnon
+				}
+			}
+			add(target, map[bool]string{true: "met", false: "missed"}[worst > 0 && worst <= 20e6],
+				fmt.Sprintf("largest sample %.1f MB (%.1f MiB), of which %.1f MB anonymous; the rest is the binary's own pages", float64(worst)/1e6, float64(worst)/(1<<20), float64(anon)/1e6))
 		}
 	}
 }

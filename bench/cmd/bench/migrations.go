@@ -106,6 +106,13 @@ func expect(ms []migration, upto int) expectation {
 // format and returns the path the tool is pointed at (the directory, or the
 // script file for psql).
 func writeSet(format, dir string, ms []migration, upto int) (string, error) {
+	return writeSetFrom(format, dir, ms, 0, upto)
+}
+
+// writeSetFrom is writeSet for a database that already has the first from
+// migrations: the runners still get every file (they skip what is applied),
+// the psql script only the pending ones, since psql keeps no history.
+func writeSetFrom(format, dir string, ms []migration, from, upto int) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -115,7 +122,7 @@ func writeSet(format, dir string, ms []migration, upto int) (string, error) {
 	}
 	if format == "psql" {
 		var b strings.Builder
-		for _, m := range ms[:upto] {
+		for _, m := range ms[from:upto] {
 			b.WriteString("BEGIN;\n")
 			b.WriteString(join(m.Up))
 			b.WriteString("COMMIT;\n")

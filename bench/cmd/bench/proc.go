@@ -79,6 +79,11 @@ type proc struct {
 	code    int
 	err     error
 	timeout *time.Timer
+	// maxRSS is the process's peak resident set in bytes, from the rusage
+	// that wait4 returned (0 if it could not be read).
+	maxRSS int64
+	// cpu is the user + system time the process used.
+	cpu time.Duration
 }
 
 // toolEnv is the environment every tool runs with: no inherited database
@@ -116,6 +121,10 @@ func startProc(dir string, timeout time.Duration, bin string, args ...string) (*
 		err := cmd.Wait()
 		p.end = time.Now()
 		p.timeout.Stop()
+		p.maxRSS = peakRSS(cmd.ProcessState)
+		if ps := cmd.ProcessState; ps != nil {
+			p.cpu = ps.UserTime() + ps.SystemTime()
+		}
 		// Anything the tool left behind in its group goes too.
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		children.remove(pid)
@@ -142,11 +151,27 @@ func (p *proc) wait() (int, time.Duration) {
 	return p.code, p.end.Sub(p.start)
 }
 
+// peakRSS returns the peak resident set of an exited process in bytes.
+// Linux reports ru_maxrss in KiB. It is the process's own peak (children
+// are reported separately by wait4 and not counted), which is what each
+// tool's single process is.
+func peakRSS(ps *os.ProcessState) int64 {
+	if ps == nil {
+		return 0
+	}
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok || ru == nil {
+		return 0
+	}
+	return ru.Maxrss * 1024
+}
+
 // runProc runs a process to completion.
 type runResult struct {
 	Code    int
 	Elapsed time.Duration
 	Output  string
+	MaxRSS  int64 // bytes
 }
 
 func runProc(dir string, timeout time.Duration, bin string, args ...string) runResult {
@@ -155,5 +180,5 @@ func runProc(dir string, timeout time.Duration, bin string, args ...string) runR
 		return runResult{Code: -1, Output: err.Error()}
 	}
 	code, d := p.wait()
-	return runResult{Code: code, Elapsed: d, Output: p.out.String()}
+	return runResult{Code: code, Elapsed: d, Output: p.out.String(), MaxRSS: p.maxRSS}
 }

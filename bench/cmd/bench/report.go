@@ -56,6 +56,23 @@ func yesNo(ok bool) string {
 	return "**no**"
 }
 
+// rssCell is the median and the largest peak RSS over the trials. Values
+// within the harness's floor (see report.RSSFloorMB) are shown as "≤ floor":
+// the tool's own peak is somewhere below it.
+func (tr *toolResult) rssCell(floor float64) string {
+	if tr.PeakRSS == nil {
+		return "—"
+	}
+	under := func(v float64) bool { return floor > 0 && v <= floor+0.5 }
+	switch {
+	case under(tr.PeakRSS.Max):
+		return fmt.Sprintf("≤ %.0f MB (floor)", floor)
+	case under(tr.PeakRSS.Median):
+		return fmt.Sprintf("≤ %.0f MB (floor; max %.0f)", floor, tr.PeakRSS.Max)
+	}
+	return fmt.Sprintf("%.0f MB (max %.0f)", tr.PeakRSS.Median, tr.PeakRSS.Max)
+}
+
 func (tr *toolResult) timesCells() string {
 	if tr.Seconds == nil {
 		return "— | — | —"
@@ -83,11 +100,14 @@ func (r *report) markdown() string {
 	b.WriteString(strings.Join(vs, "; ") + ".\n\n")
 	b.WriteString("Ratios are each tool's median divided by the median of the fastest tool whose result was correct in that scenario (see bench/README.md). Absolute times on this machine drift by up to 2× between runs; compare the ratios.\n\n")
 
+	if r.RSSFloorMB > 0 {
+		fmt.Fprintf(&b, "Peak RSS is each process's `ru_maxrss` from wait4. Linux folds the harness's own high-water mark (%.0f MB, measured with /bin/true at the end of the run) into every child's, since Go starts children with vfork; a peak shown as \"≤ %.0f MB (floor)\" is the tool's own peak somewhere below that, and any larger value is the tool's own.\n\n", r.RSSFloorMB, r.RSSFloorMB)
+	}
 	if r.busy() {
 		b.WriteString("**The machine was busy with other work during this run** (load average above its CPU count): absolute times are inflated and noisier than usual; the min columns are the least disturbed.\n\n")
 	}
 	if len(r.Headlines) > 0 {
-		b.WriteString("## Headline targets (issue 6)\n\n")
+		b.WriteString("## Headline targets (issues 6 and 16)\n\n")
 		b.WriteString(r.headlineTable())
 		b.WriteString("\n")
 	}
@@ -103,37 +123,69 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "## %s: %s\n\n%s (%d trials per tool.)\n\n", s.ID, s.Title, s.Measures, s.Trials)
 		switch s.Kind {
 		case "timing":
-			b.WriteString("| tool | verified | min | median | max | ratio | ratio of mins |\n|---|---|---|---|---|---|---|\n")
+			b.WriteString("| tool | verified | min | median | max | ratio | ratio of mins | peak RSS |\n|---|---|---|---|---|---|---|---|\n")
+			for _, tr := range s.Tools {
+				if tr.Unavailable != "" {
+					fmt.Fprintf(&b, "| %s | %s | — | — | — | — | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
+					continue
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", tr.Tool, yesNo(tr.OK), tr.timesCells(), fmtRatio(tr), fmtMinRatio(tr), tr.rssCell(r.RSSFloorMB))
+			}
+		case "steady":
+			b.WriteString("| tool | verified | steady RSS min | median | max | peak RSS | until the command started (median) |\n|---|---|---|---|---|---|---|\n")
 			for _, tr := range s.Tools {
 				if tr.Unavailable != "" {
 					fmt.Fprintf(&b, "| %s | %s | — | — | — | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
 					continue
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", tr.Tool, yesNo(tr.OK), tr.timesCells(), fmtRatio(tr), fmtMinRatio(tr))
+				var xs []float64
+				for _, t := range tr.Trials {
+					if t.Verified && t.SteadyRSS > 0 {
+						xs = append(xs, float64(t.SteadyRSS)/1e6)
+					}
+				}
+				st := newStats(xs)
+				if st == nil {
+					fmt.Fprintf(&b, "| %s | %s | — | — | — | %s | — |\n", tr.Tool, yesNo(tr.OK), tr.rssCell(r.RSSFloorMB))
+					continue
+				}
+				med := "—"
+				if tr.Seconds != nil {
+					med = fmtDur(tr.Seconds.Median)
+				}
+				fmt.Fprintf(&b, "| %s | %s | %.1f MB | %.1f MB | %.1f MB | %s | %s |\n", tr.Tool, yesNo(tr.OK), st.Min, st.Median, st.Max, tr.rssCell(r.RSSFloorMB), med)
 			}
 		case "concurrency":
-			b.WriteString("| tool | correct | non-zero exits per trial | counter per trial | wall min | median | max | ratio | peak connections |\n|---|---|---|---|---|---|---|---|---|\n")
+			b.WriteString("| tool | correct | non-zero exits per trial | counter per trial | wall min | median | max | ratio | peak connections | peak RSS of a process | CPU of all processes (median) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, tr := range s.Tools {
 				if tr.Unavailable != "" {
-					fmt.Fprintf(&b, "| %s | %s | | | — | — | — | — | |\n", tr.Tool, mdEscape(tr.Unavailable))
+					fmt.Fprintf(&b, "| %s | %s | | | — | — | — | — | | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
 					continue
 				}
 				var nz, ctr []string
+				var cpu []float64
 				peak, procs := 0, 0
 				for _, t := range tr.Trials {
+					if t.CPUSeconds > 0 {
+						cpu = append(cpu, t.CPUSeconds)
+					}
 					nz = append(nz, fmt.Sprint(t.NonZero))
 					ctr = append(ctr, intp(t.Counter))
 					peak = max(peak, t.PeakConns)
 					procs = t.Processes
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s of %d | %s | %s | %s | %d |\n", tr.Tool, yesNo(tr.OK),
-					strings.Join(nz, ", "), procs, strings.Join(ctr, ", "), tr.timesCells(), fmtRatio(tr), peak)
+				cpuCell := "—"
+				if st := newStats(cpu); st != nil {
+					cpuCell = fmtDur(st.Median)
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s of %d | %s | %s | %s | %d | %s | %s |\n", tr.Tool, yesNo(tr.OK),
+					strings.Join(nz, ", "), procs, strings.Join(ctr, ", "), tr.timesCells(), fmtRatio(tr), peak, tr.rssCell(r.RSSFloorMB), cpuCell)
 			}
 		case "kill":
-			b.WriteString("| tool | correct, no manual step | outcome | manual steps | counter | kill → correct min | median | max | ratio |\n|---|---|---|---|---|---|---|---|---|\n")
+			b.WriteString("| tool | correct, no manual step | outcome | manual steps | counter | kill → correct min | median | max | ratio | peak RSS of a run (killed or recovering) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, tr := range s.Tools {
 				if tr.Unavailable != "" {
-					fmt.Fprintf(&b, "| %s | %s | | | | — | — | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
+					fmt.Fprintf(&b, "| %s | %s | | | | — | — | — | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
 					continue
 				}
 				outcomes, steps, ctr := map[string]int{}, map[string]int{}, []string{}
@@ -147,14 +199,14 @@ func (r *report) markdown() string {
 					}
 					ctr = append(ctr, intp(t.Counter))
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", tr.Tool, yesNo(tr.OK),
-					mdEscape(countList(outcomes)), mdEscape(countList(steps)), strings.Join(ctr, ", "), tr.timesCells(), fmtRatio(tr))
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", tr.Tool, yesNo(tr.OK),
+					mdEscape(countList(outcomes)), mdEscape(countList(steps)), strings.Join(ctr, ", "), tr.timesCells(), fmtRatio(tr), tr.rssCell(r.RSSFloorMB))
 			}
 		case "wait":
-			b.WriteString("| tool | verified | released per trial | p50 (median over trials) | p95 (median) | max (worst trial) | `up` time (median) |\n|---|---|---|---|---|---|---|\n")
+			b.WriteString("| tool | verified | released per trial | p50 (median over trials) | p95 (median) | max (worst trial) | `up` time (median) | peak RSS of a waiter or `up` |\n|---|---|---|---|---|---|---|---|\n")
 			for _, tr := range s.Tools {
 				if tr.Unavailable != "" {
-					fmt.Fprintf(&b, "| %s | %s | | | | | |\n", tr.Tool, mdEscape(tr.Unavailable))
+					fmt.Fprintf(&b, "| %s | %s | | | | | | |\n", tr.Tool, mdEscape(tr.Unavailable))
 					continue
 				}
 				var rel []string
@@ -175,8 +227,8 @@ func (r *report) markdown() string {
 					}
 					return 0
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %.1f ms | %.1f ms | %.1f ms | %s |\n", tr.Tool, yesNo(tr.OK),
-					strings.Join(rel, ", "), med(p50), med(p95), worst, fmtDur(med(up)))
+				fmt.Fprintf(&b, "| %s | %s | %s | %.1f ms | %.1f ms | %.1f ms | %s | %s |\n", tr.Tool, yesNo(tr.OK),
+					strings.Join(rel, ", "), med(p50), med(p95), worst, fmtDur(med(up)), tr.rssCell(r.RSSFloorMB))
 			}
 		}
 		var problems []string

@@ -24,6 +24,11 @@ type report struct {
 	// timed scenario) or broke one of fleetgate's promises; a non-empty
 	// list makes the run exit non-zero.
 	Failures []string `json:"failures"`
+	// RSSFloorMB is the peak RSS that wait4 reports for /bin/true started
+	// by the harness at the end of the run: the harness's own high-water
+	// mark, which every child's ru_maxrss includes (see main.go). A peak
+	// RSS at or below it means "at most this".
+	RSSFloorMB float64 `json:"rss_floor_mb,omitempty"`
 }
 
 type scenarioResult struct {
@@ -48,7 +53,11 @@ type toolResult struct {
 	// MinRatio is min / min of that same base tool: less disturbed by
 	// other work on the machine than the median.
 	MinRatio float64 `json:"min_ratio,omitempty"`
-	Trials   []trial `json:"trials"`
+	// PeakRSS is over the same trials as Seconds, in MB (10^6 bytes): each
+	// trial's peak resident set of the tool's process (the largest one when
+	// a trial runs several).
+	PeakRSS *stats  `json:"peak_rss_mb,omitempty"`
+	Trials  []trial `json:"trials"`
 }
 
 type trial struct {
@@ -56,12 +65,23 @@ type trial struct {
 	Seconds  float64 `json:"seconds"`
 	Verified bool    `json:"verified"`
 	Error    string  `json:"error,omitempty"`
+	// PeakRSS is the peak resident set in bytes (ru_maxrss from wait4) of
+	// the timed process, or of the largest of the processes a trial ran.
+	PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
+	// SteadyRSS (run-steady) is the largest VmRSS of `fleetgate run`
+	// sampled while its command ran, in bytes.
+	SteadyRSS  int64 `json:"steady_rss_bytes,omitempty"`
+	SteadyAnon int64 `json:"steady_rss_anon_bytes,omitempty"` // its anonymous part
 
 	// concurrency
 	Processes int  `json:"processes,omitempty"`
 	NonZero   int  `json:"nonzero_exits,omitempty"`
 	Counter   *int `json:"counter,omitempty"`
 	PeakConns int  `json:"peak_connections,omitempty"`
+	// CPUSeconds is the user + system CPU time of all K processes
+	// together: on a machine with fewer cores than processes, what waiting
+	// costs the one that holds the lock.
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
 
 	// kill
 	Outcome     string   `json:"outcome,omitempty"`
@@ -126,13 +146,17 @@ func (s *scenarioResult) finish(counts func(trial) bool) {
 	best := math.Inf(1)
 	var base *toolResult
 	for _, tr := range s.Tools {
-		var xs []float64
+		var xs, rss []float64
 		for _, t := range tr.Trials {
 			if counts(t) {
 				xs = append(xs, t.Seconds)
+				if t.PeakRSS > 0 {
+					rss = append(rss, float64(t.PeakRSS)/1e6)
+				}
 			}
 		}
 		tr.Seconds = newStats(xs)
+		tr.PeakRSS = newStats(rss)
 		if tr.OK && tr.Seconds != nil && tr.Seconds.Median < best {
 			best, base = tr.Seconds.Median, tr
 		}
@@ -156,7 +180,7 @@ func (s *scenarioResult) tool(name string) *toolResult {
 	return nil
 }
 
-// headline is one acceptance target of issue 6, evaluated on this run.
+// headline is one acceptance target (issues 6 and 16), evaluated on this run.
 type headline struct {
 	Target string `json:"target"`
 	Status string `json:"status"` // met, missed, not measured

@@ -57,7 +57,7 @@ func (h *harness) timed(ctx context.Context, s *scenarioResult, tools []*tool, s
 			}
 			res := trial{Position: pos}
 			err := func() error {
-				path, ms, err := h.set(t, spec, spec.N)
+				path, ms, err := h.setFrom(t, spec, from, spec.N)
 				if err != nil {
 					return err
 				}
@@ -79,6 +79,7 @@ func (h *harness) timed(ctx context.Context, s *scenarioResult, tools []*tool, s
 				}()
 				r := h.runUp(t, db, path)
 				res.Seconds = r.Elapsed.Seconds()
+				res.PeakRSS = r.MaxRSS
 				if r.Code != 0 {
 					return fmt.Errorf("exit %d: %s", r.Code, errLines(r.Output, 4))
 				}
@@ -143,6 +144,8 @@ func (h *harness) concurrent(ctx context.Context, s *scenarioResult, tools []*to
 					code int
 					end  time.Time
 					out  string
+					rss  int64
+					cpu  time.Duration
 				}
 				exits := make([]exit, k)
 				release := make(chan struct{})
@@ -156,7 +159,7 @@ func (h *harness) concurrent(ctx context.Context, s *scenarioResult, tools []*to
 							return
 						}
 						code, _ := p.wait()
-						exits[i] = exit{code: code, end: p.end, out: p.out.String()}
+						exits[i] = exit{code: code, end: p.end, out: p.out.String(), rss: p.maxRSS, cpu: p.cpu}
 					})
 				}
 				peak := h.pollPeak(ctx, db)
@@ -168,6 +171,8 @@ func (h *harness) concurrent(ctx context.Context, s *scenarioResult, tools []*to
 				var last time.Time
 				firstErr := ""
 				for _, e := range exits {
+					res.PeakRSS = max(res.PeakRSS, e.rss)
+					res.CPUSeconds += e.cpu.Seconds()
 					if e.end.After(last) {
 						last = e.end
 					}
@@ -198,8 +203,8 @@ func (h *harness) concurrent(ctx context.Context, s *scenarioResult, tools []*to
 				tr.fail(fmt.Sprintf("trial %d: %v", trialNo+1, err))
 			}
 			tr.Trials = append(tr.Trials, res)
-			progress(fmt.Sprintf("%s trial %d %s: %.3fs, %d/%d non-zero, counter %s, peak %d conns%s",
-				s.ID, trialNo+1, t.Name, res.Seconds, res.NonZero, k, intp(res.Counter), res.PeakConns, errSuffix(res.Error)))
+			progress(fmt.Sprintf("%s trial %d %s: %.3fs, %d/%d non-zero, counter %s, peak %d conns, CPU of all %.2fs, peak RSS %.1f MB%s",
+				s.ID, trialNo+1, t.Name, res.Seconds, res.NonZero, k, intp(res.Counter), res.PeakConns, res.CPUSeconds, float64(res.PeakRSS)/1e6, errSuffix(res.Error)))
 		}
 	}
 	// Wall time counts for every trial whose processes ran; correctness is
@@ -258,10 +263,12 @@ func (h *harness) kill(ctx context.Context, s *scenarioResult, tools []*tool, pr
 				killed := time.Now()
 				p.kill()
 				p.wait()
+				res.PeakRSS = p.maxRSS
 
 				want := expect(ms, spec.N)
 				for attempt := 1; ; attempt++ {
 					r := h.runUp(t, db, path)
+					res.PeakRSS = max(res.PeakRSS, r.MaxRSS)
 					if r.Code == 0 {
 						st, verr := verify(ctx, t, url, want)
 						res.Seconds = time.Since(killed).Seconds()
@@ -446,6 +453,7 @@ func (h *harness) wakeup(ctx context.Context, s *scenarioResult, t *tool, spec s
 			r := h.runUp(t, db, path)
 			upEnd := time.Now()
 			lat.UpSeconds = r.Elapsed.Seconds()
+			res.PeakRSS = r.MaxRSS
 			if r.Code != 0 {
 				return fmt.Errorf("up: exit %d: %s", r.Code, errLines(r.Output, 3))
 			}
@@ -462,6 +470,7 @@ func (h *harness) wakeup(ctx context.Context, s *scenarioResult, t *tool, spec s
 			firstErr := ""
 			for _, p := range procs {
 				code, _ := p.wait()
+				res.PeakRSS = max(res.PeakRSS, p.maxRSS)
 				switch {
 				case p.end.Before(upStart) || p.end.Before(commitAt):
 					lat.Early++

@@ -22,13 +22,19 @@ type tool struct {
 	Floor bool
 	// Unavailable, when set, says why the tool cannot run.
 	Unavailable string
+	// Extra flags for `up`: a variant of a tool (fleetgate --checks=off)
+	// has its own name and the same format and binary.
+	Extra []string
+	// Variant is true for such a variant: it is reported beside the tool
+	// but is neither a peer nor graded.
+	Variant bool
 }
 
 // upArgs is the command line that applies every pending migration in path.
 func (t *tool) upArgs(url, path string) []string {
-	switch t.Name {
+	switch t.Format {
 	case "fleetgate":
-		return []string{"up", "-d", url, "--dir", path}
+		return append([]string{"up", "-d", url, "--dir", path}, t.Extra...)
 	case "goose":
 		return []string{"-dir", path, "-no-color", "postgres", url, "up"}
 	case "migrate":
@@ -47,7 +53,7 @@ func (t *tool) upArgs(url, path string) []string {
 // 1..n recorded, each once.
 func (t *tool) verifyVersionTable(ctx context.Context, c *pgx.Conn, n int) error {
 	var rows, distinct, maxV int64
-	switch t.Name {
+	switch t.Format {
 	case "psql":
 		return nil
 	case "fleetgate":
