@@ -24,6 +24,19 @@ func load(t *testing.T, dir string) []*source.Migration {
 	return ms
 }
 
+// unaccepted leaves out the findings a file accepts with -- fleetgate:allow:
+// a reviewed warning (the at-least-once one on a concurrent detach, which
+// cannot run in a transaction) is part of a safe migration.
+func unaccepted(fs []Finding) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if !f.Allowed {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // The safe corpus is what real migrations look like: DO blocks, functions
 // with dollar quoting, comments and strings full of dangerous SQL, the
 // safe alternatives the rules recommend, post-phase contractions and
@@ -35,7 +48,7 @@ func TestSafeCorpus(t *testing.T) {
 	for _, m := range ms {
 		fs, err := Check(m)
 		require.NoError(t, err)
-		require.Empty(t, fs, "%s: %v", m.File, fs)
+		require.Empty(t, unaccepted(fs), "%s: %v", m.File, fs)
 	}
 	// The corpus as a set of pending migrations: none depends on a post
 	// one the way the dependency rule means.

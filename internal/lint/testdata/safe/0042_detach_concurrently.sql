@@ -1,3 +1,4 @@
+-- fleetgate:allow at-least-once-statement an interrupted detach is finished with DETACH PARTITION ... FINALIZE, not repeated
 -- fleetgate:no-transaction
 -- fleetgate:up
 ALTER TABLE events DETACH PARTITION events_2024 CONCURRENTLY;
