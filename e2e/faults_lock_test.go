@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"database/sql"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fleetgate/fleetgate/internal/dbtest"
+)
+
+// Fault tests of the lock's liveness: a live holder keeps its lock through
+// faults that only look like death (another PID namespace, a killed
+// session, a server restart), and every runner rides them out.
+
+// counterSet is a counter table and a data migration that increments it
+// and then runs slow, the statement in flight when a fault is injected.
+func counterSet(slow string) map[string]string {
+	return map[string]string{
+		"1_counter.sql": "-- fleetgate:up\nCREATE TABLE counter (n integer NOT NULL);\nINSERT INTO counter VALUES (0);\n",
+		"2_data.sql":    "-- fleetgate:up\nUPDATE counter SET n = n + 1;\n" + slow + ";\n",
+	}
+}
+
+// startWrapped starts fleetgate under a wrapper command (unshare), in its own
+// process group like start.
+func startWrapped(t *testing.T, wrapper []string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{done: make(chan struct{})}
+	p.cmd = exec.Command(wrapper[0], append(append(wrapper[1:], bin), args...)...)
+	p.cmd.Env = append(cleanEnv(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, p.cmd.Start())
+	p.start = time.Now()
+	go func() {
+		err := p.cmd.Wait()
+		p.res = result{Code: exitCode(err), Stdout: p.stdout.String(), Stderr: p.stderr.String(), Elapsed: time.Since(p.start)}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	})
+	return p
+}
+
+// inPIDNamespace runs fleetgate in a fresh PID namespace, as a child of a
+// shell that first uses up skip pids, so fleetgate's pid there is 2+skip.
+// Runners in two such namespaces have the same host name, file system and
+// network. A holder started with a skip well above the number of threads of
+// the other runner (thread ids are pids too) has a pid that names nothing
+// in the other's namespace: a runner that trusted kill(pid, 0) would think
+// it dead.
+func inPIDNamespace(skip int) []string {
+	return []string{"unshare", "--pid", "--fork", "sh", "-c", strings.Repeat("/bin/true; ", skip) + `"$0" "$@"`}
+}
+
+func requireUnshare(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("unshare", "--pid", "--fork", "true").CombinedOutput()
+	if err != nil {
+		t.Skipf("cannot create PID namespaces here (unshare --pid --fork: %v: %s); this test needs root or user namespaces", err, strings.TrimSpace(string(out)))
+	}
+}
+
+// Two runners with the same host name in different PID namespaces
+// (containers on the host network, pods sharing a node name): the waiter
+// must not take the holder for dead because its pid means nothing in the
+// waiter's namespace.
+func TestPIDNamespaceHolderKeepsLock(t *testing.T) {
+	requireUnshare(t)
+	heavy.Lock()
+	defer heavy.Unlock()
+	for _, engine := range []string{"Postgres", "SQLite"} {
+		for trial := range 2 {
+			t.Run(fmt.Sprintf("%sTrial%d", engine, trial), func(t *testing.T) {
+				url, slow := dbtest.Postgres, "SELECT pg_sleep(3)"
+				if engine == "SQLite" {
+					url, slow = dbtest.SQLite, sqliteBusy(t, 3*time.Second)
+				}
+				u := url(t)
+				dir := writeFiles(t, counterSet(slow))
+				check := openDB(t, u)
+				holder := startWrapped(t, inPIDNamespace(60), nil, "up", "-d", u, "--dir", dir)
+				waitFor(t, 30*time.Second, func() bool { return lockHeld(check) })
+				waiter := startWrapped(t, inPIDNamespace(0), nil, "up", "-d", u, "--dir", dir)
+				rw := waiter.wait(t, time.Minute)
+				rh := holder.wait(t, time.Minute)
+				require.Equal(t, 0, rh.Code, "the holder was robbed of its lock:\nholder: %s\nwaiter: %s", rh, rw)
+				require.Equal(t, 0, rw.Code, rw.String())
+				require.Equal(t, 1, queryInt(t, check, "SELECT n FROM counter"), "data migration applied exactly once")
+				require.Equal(t, 2, queryInt(t, check, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+			})
+		}
+	}
+}
+
+// lockHeld reports whether a runner holds the lock (false before the
+// tables exist).
+func lockHeld(db *sql.DB) bool {
+	var n int
+	err := db.QueryRow("SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL").Scan(&n)
+	return err == nil && n == 1
+}
+
+// sqliteBusy returns an SQLite statement that keeps the CPU busy for about
+// d on this machine (SQLite has no sleep function), calibrated once.
+func sqliteBusy(t *testing.T, d time.Duration) string {
+	t.Helper()
+	const probe = 300_000
+	db := openDB(t, dbtest.SQLite(t))
+	q := func(n int) string {
+		return fmt.Sprintf("SELECT sum(x) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < %d) SELECT x FROM c)", n)
+	}
+	start := time.Now()
+	queryInt(t, db, q(probe))
+	per := time.Since(start) / probe
+	return q(int(d / max(per, time.Nanosecond)))
+}
