@@ -127,7 +127,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	if err != nil {
 		conn = nil // the loop below retries
 	}
-	p := &driver.AcquireParams{Token: NewToken(), Actor: actor, TTL: opts.TTL, }
+	p := &driver.AcquireParams{Token: NewToken(), Actor: actor, TTL: opts.TTL}
 	if conn != nil {
 		p.SessionBound = d.SessionIsDirect(ctx, conn)
 	}
