@@ -127,3 +127,65 @@ func sqliteBusy(t *testing.T, d time.Duration) string {
 	per := time.Since(start) / probe
 	return q(int(d / max(per, time.Nanosecond)))
 }
+
+// waitActive waits until a statement starting with prefix runs.
+func waitActive(t *testing.T, db *sql.DB, prefix string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND starts_with(query, $1)", prefix) == 1
+	})
+}
+
+// Terminating the holder's lock session mid-migration (an idle-session
+// killer, a pooler, an operator) does not take the lock from a live
+// holder: it reconnects, renews, commits, and exits 0. Before, it exited 1
+// saying it "committed nothing since", while its migration sometimes went
+// on and committed.
+func TestTerminatedLockSession(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, counterSet("SELECT pg_sleep(3)"))
+	for trial := range 3 {
+		t.Run(fmt.Sprintf("Trial%d", trial), func(t *testing.T) {
+			url := dbtest.Postgres(t)
+			db := openDB(t, url)
+			// A 4 s lease renews every 0.8 s: several renewals fall in
+			// the migration after its lock session is gone.
+			holder := start(t, nil, "up", "-d", url, "--dir", dir, "--lease", "4s")
+			waitActive(t, db, "SELECT pg_sleep(3)")
+			require.Equal(t, 1, queryInt(t, db, "SELECT count(pg_terminate_backend(session_pid)) FROM fleetgate_lock WHERE session_pid IS NOT NULL"))
+			r := holder.wait(t, time.Minute)
+			require.Equal(t, 0, r.Code, r.String())
+			require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"), "data migration applied exactly once")
+			require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+			require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL"), "lock left held")
+		})
+	}
+}
+
+// Terminating waiters' sessions (and every other idle fleetgate session)
+// while they poll makes them reconnect, not exit 1.
+func TestTerminatedWaiterSessions(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, counterSet("SELECT pg_sleep(3)"))
+	url := dbtest.Postgres(t)
+	db := openDB(t, url)
+	holder := start(t, nil, "up", "-d", url, "--dir", dir)
+	waitActive(t, db, "SELECT pg_sleep(3)")
+	waiters := []*proc{start(t, nil, "up", "-d", url, "--dir", dir), start(t, nil, "up", "-d", url, "--dir", dir)}
+	killed := 0
+	for range 8 {
+		time.Sleep(250 * time.Millisecond)
+		killed += queryInt(t, db, `SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a
+			WHERE a.application_name = 'fleetgate' AND a.state <> 'active' AND a.pid <> pg_backend_pid()
+			AND a.pid NOT IN (SELECT session_pid FROM fleetgate_lock WHERE session_pid IS NOT NULL)`)
+	}
+	require.Positive(t, killed, "no waiter session was found to kill; the test proved nothing")
+	for i, p := range append(waiters, holder) {
+		r := p.wait(t, time.Minute)
+		require.Equal(t, 0, r.Code, "runner %d: %s", i, r)
+	}
+	require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"), "data migration applied exactly once")
+	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+}
