@@ -2,6 +2,7 @@ package fleetgate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -164,13 +165,13 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
-	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log,
+	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db,
 		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries}}
 	res.Reverted, err = r.Down(ctx, steps)
 	res.At = newest(rows, res.Reverted)
 	if err != nil {
-		if lease.Lost() || err == ErrLockLost {
-			return res, fmt.Errorf("%w: another runner took over after this one stopped renewing its lease (paused or cut off); this runner committed nothing since; the database is at version %d", ErrLockLost, res.At)
+		if lease.Lost() || errors.Is(err, ErrLockLost) {
+			return res, fmt.Errorf("%w; the database is at version %d", m.lockLost(ctx, lease, "down", res.Reverted, err), res.At)
 		}
 		return res, fmt.Errorf("roll back: %w; the database is at version %d%s", err, res.At, revertedNote(res.Reverted))
 	}

@@ -2,6 +2,7 @@ package fleetgate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -181,8 +182,8 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 		res.Applied = er.Applied
 	}
 	if err != nil {
-		if lease.Lost() || err == ErrLockLost {
-			return res, fmt.Errorf("%w: another runner took over after this one stopped renewing its lease (paused or cut off); this runner committed nothing since", ErrLockLost)
+		if lease.Lost() || errors.Is(err, ErrLockLost) {
+			return res, m.lockLost(ctx, lease, "up", res.Applied, err)
 		}
 		return res, err
 	}

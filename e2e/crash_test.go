@@ -108,6 +108,7 @@ func TestPausedHolderLosesLock(t *testing.T) {
 	ra := a.wait(t, 30*time.Second)
 	require.Equal(t, 1, ra.Code, ra.String())
 	require.Contains(t, ra.Stderr, "lost the migration lock")
+	require.Contains(t, ra.Stderr, "version 2 was stopped and not committed", "the message says what became of the migration in flight")
 	require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"), "the paused runner committed its data migration")
 	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations"))
 	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL"))
