@@ -189,3 +189,25 @@ func TestTerminatedWaiterSessions(t *testing.T) {
 	require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"), "data migration applied exactly once")
 	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
 }
+
+// SIGTERM mid-migration stops the statement, commits nothing, and leaves
+// the failure in the audit log, written on a fresh connection when the
+// migration's own one is gone.
+func TestSIGTERMRecordsFailure(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, counterSet("SELECT pg_sleep(3)"))
+	url := dbtest.Postgres(t)
+	db := openDB(t, url)
+	p := start(t, nil, "up", "-d", url, "--dir", dir)
+	waitActive(t, db, "SELECT pg_sleep(3)")
+	p.signal(syscall.SIGTERM)
+	r := p.wait(t, time.Minute)
+	require.NotEqual(t, 0, r.Code, r.String())
+	require.Equal(t, 0, queryInt(t, db, "SELECT n FROM counter"), "the interrupted migration committed")
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE version = 2"))
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'failure' AND version = 2"),
+		"the interrupted migration is not in the audit log:\n%s", r)
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM pg_stat_activity WHERE starts_with(query, 'SELECT pg_sleep(3)') AND state = 'active'"),
+		"the statement still runs after the runner exited")
+}

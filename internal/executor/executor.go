@@ -349,7 +349,21 @@ func (r *Runner) recordFailureEvent(ctx context.Context, ev *history.Event, err 
 	ev.LockGeneration = r.Lease.Gen
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if aerr := r.D.AppendEvent(cctx, r.Conn, ev); aerr != nil {
+	aerr := r.D.AppendEvent(cctx, r.Conn, ev)
+	// The migration's connection may be what broke (a restart, a killed
+	// session, a signal mid-statement): the event goes in on a fresh
+	// connection from the pool then, retried while the server comes back,
+	// within the same bound.
+	for n := 0; aerr != nil && r.Monitor != nil && cctx.Err() == nil; n++ {
+		if aerr = r.D.AppendEvent(cctx, r.Monitor, ev); aerr == nil || !driver.IsTransient(aerr) {
+			break
+		}
+		select {
+		case <-cctx.Done():
+		case <-time.After(lock.Backoff(n)):
+		}
+	}
+	if aerr != nil {
 		r.Logger.WarnContext(ctx, "could not record the failure event", slog.String("error", aerr.Error()))
 	}
 }
