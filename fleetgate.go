@@ -104,12 +104,12 @@ func Open(ctx context.Context, url string, fsys fs.FS, cfg *Config) (*Migrator, 
 	return m, nil
 }
 
-// openDB opens the pool. On PostgreSQL a cancelled statement is cancelled
-// on the server and its answer awaited (pgx's default closes the socket at
-// once, leaving the server to run the statement to its end, where it may
-// still commit): a runner that stops its migration, for a lost lease or a
-// signal, then knows that it stopped. A server that does not answer the
-// cancel within cancelWait gets the socket closed after all.
+// openDB opens the pool. On PostgreSQL a cancelled migration statement is
+// cancelled on the server and its answer awaited (pgx's default closes the
+// socket at once, leaving the server to run the statement to its end, where
+// it may still commit): a runner that stops its migration, for a lost lease
+// or a signal, then knows that it stopped. A server that does not answer
+// the cancel within cancelWait gets the socket closed after all.
 func openDB(drv, dsn string) (*sql.DB, error) {
 	if drv != "pgx" {
 		return sql.Open(drv, dsn)
@@ -127,12 +127,11 @@ func openDB(drv, dsn string) (*sql.DB, error) {
 	return stdlib.OpenDB(*cfg), nil
 }
 
-// stopHandler cancels a statement on the server when its context is
-// cancelled (a lost lease, a signal), and only drops the socket when the
-// context ran out of time: a deadline is fleetgate's own bound on a wait
-// (a renewal, a LISTEN wait), where nothing may be kept waiting, and a
-// cancel request arriving at an idle session could cancel its next
-// statement instead.
+// stopHandler cancels a migration statement on the server when its
+// context ends (a lost lease, a signal) and waits for the server's answer,
+// so a runner that stops its migration knows that it stopped. Elsewhere
+// (fleetgate's own short statements and waits) it drops the socket at
+// once, pgx's default: see driver.CancelOnServer.
 type stopHandler struct {
 	cancel    pgconn.CancelRequestContextWatcherHandler
 	deadline  pgconn.DeadlineContextWatcherHandler
@@ -140,7 +139,7 @@ type stopHandler struct {
 }
 
 func (h *stopHandler) HandleCancel(ctx context.Context) {
-	h.cancelled = !errors.Is(context.Cause(ctx), context.DeadlineExceeded)
+	h.cancelled = driver.CancelsOnServer(ctx)
 	if h.cancelled {
 		h.cancel.HandleCancel(ctx)
 	} else {

@@ -67,10 +67,67 @@ type UpResult struct {
 // pending, waits (polling) while another runner holds it, and then re-reads
 // the history, so any number of processes may call Up at once and each
 // migration is applied exactly once.
+//
+// A database that becomes unreachable once Up has read the history (a
+// server restart, a killed or reset connection, a failover) is ridden
+// out: Up retries, with jittered backoff, until the database answers again
+// or Timeout (when set, else lock.DefaultOutage of failures in a row) runs
+// out, and then starts over: it re-reads, re-acquires the lock (its own
+// lease at once, if that is still in place) and re-plans, so a migration
+// whose transaction the lost connection rolled back runs again, and one
+// that committed is not. A database unreachable from the start fails at
+// once.
 func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	if opts == nil {
 		opts = &UpOpts{}
 	}
+	var deadline time.Time
+	if opts.Timeout > 0 {
+		deadline = time.Now().Add(opts.Timeout)
+	}
+	st := &upState{}
+	var applied []int64
+	var outage time.Time
+	for attempt := 0; ; attempt++ {
+		o := *opts
+		if !deadline.IsZero() {
+			o.Timeout = max(time.Until(deadline), time.Millisecond)
+		}
+		res, err := m.upOnce(ctx, &o, st)
+		if res != nil {
+			applied = append(applied, res.Applied...)
+			res.Applied = applied
+		}
+		if err == nil || !st.contacted || !driver.IsTransient(err) || ctx.Err() != nil {
+			if err == nil && len(applied) > 0 && res != nil {
+				res.UpToDate = false
+			}
+			return res, err
+		}
+		if outage.IsZero() {
+			outage = time.Now()
+		}
+		if (!deadline.IsZero() && time.Now().After(deadline)) || (deadline.IsZero() && time.Since(outage) > lock.DefaultOutage) {
+			return res, err
+		}
+		wait := lock.Backoff(attempt)
+		m.log.WarnContext(ctx, "lost the database connection; retrying", slog.String("error", err.Error()),
+			slog.Duration("backoff", wait.Round(time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// upState carries what one attempt of Up learnt into the next.
+type upState struct {
+	contacted bool   // the history was read once: the database exists and lets us in
+	token     string // the lease token of the last attempt, reclaimable at once
+}
+
+func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpResult, error) {
 	popts := plan.Options{Target: opts.To, Phase: opts.Phase, AllowOutOfOrder: opts.AllowOutOfOrder}
 	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
 		return nil, configErr("--phase", "unknown phase %q (want pre or post)", string(opts.Phase))
@@ -98,6 +155,7 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	if rd.err != nil {
 		return nil, rd.err
 	}
+	st.contacted = true
 	p, err := plan.Build(local, toPlan(rd.rows), popts)
 	if err != nil {
 		return nil, err
@@ -123,7 +181,7 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 		return nil, err
 	}
 	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
-		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout,
+		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout, Reclaim: st.token,
 		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
 		Recheck: func(ctx context.Context, q driver.Querier) (bool, error) {
 			p, err := m.planOn(ctx, q, local, popts)
@@ -138,6 +196,7 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 		m.log.InfoContext(ctx, "another instance applied the pending migrations")
 		return res, nil
 	}
+	st.token = lease.Token
 	defer func() {
 		if rerr := lease.Release(ctx); rerr != nil {
 			m.log.WarnContext(ctx, "could not release the lock; it expires on its own", slog.String("error", rerr.Error()))

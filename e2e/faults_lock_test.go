@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"database/sql"
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,14 +29,44 @@ func counterSet(slow string) map[string]string {
 	}
 }
 
-// startWrapped starts fleetgate under a wrapper command (unshare), in its own
-// process group like start.
+// startWrapped starts fleetgate under a wrapper command (unshare; none
+// when wrapper is empty), in its own process group like start.
 func startWrapped(t *testing.T, wrapper []string, env []string, args ...string) *proc {
 	t.Helper()
+	return startWatched(t, wrapper, env, nil, args...)
+}
+
+// watched is a fleetgate process's stderr, readable while it runs.
+type watched struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (w *watched) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(b)
+}
+
+func (w *watched) contains(s string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Contains(w.buf.String(), s)
+}
+
+// startWatched is startWrapped whose stderr can be read while it runs,
+// through *stderr.
+func startWatched(t *testing.T, wrapper []string, env []string, stderr **watched, args ...string) *proc {
+	t.Helper()
 	p := &proc{done: make(chan struct{})}
-	p.cmd = exec.Command(wrapper[0], append(append(wrapper[1:], bin), args...)...)
+	cmd := append(append(append([]string{}, wrapper...), bin), args...)
+	p.cmd = exec.Command(cmd[0], cmd[1:]...)
 	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if stderr != nil {
+		*stderr = &watched{buf: &p.stderr}
+		p.cmd.Stderr = *stderr
+	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, p.cmd.Start())
 	p.start = time.Now()
@@ -210,4 +242,52 @@ func TestSIGTERMRecordsFailure(t *testing.T) {
 		"the interrupted migration is not in the audit log:\n%s", r)
 	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM pg_stat_activity WHERE starts_with(query, 'SELECT pg_sleep(3)') AND state = 'active'"),
 		"the statement still runs after the runner exited")
+}
+
+// A PostgreSQL restart while a holder runs a migration and 8 runners wait:
+// every runner rides it out (reconnects, re-acquires, re-plans) and exits
+// 0, and the migration, rolled back by the restart, is applied once.
+func TestPostgresRestart(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	srv := dbtest.NewPostgres(t)
+	// The migration sleeps 30 s before the restart and 0.5 s after it:
+	// the restart must roll back the first run, and the test need not
+	// wait it out.
+	dir := writeFiles(t, counterSet("SELECT pg_sleep(CASE WHEN pg_postmaster_start_time() > (SELECT at FROM started) THEN 0.5 ELSE 30 END)"))
+	for _, mode := range []string{"fast", "immediate"} {
+		t.Run(mode, func(t *testing.T) {
+			url := srv.Database(t)
+			db := openDB(t, url)
+			_, err := db.Exec("CREATE TABLE started AS SELECT pg_postmaster_start_time() AS at")
+			require.NoError(t, err)
+			holder := start(t, nil, "up", "-d", url, "--dir", dir)
+			waitActive(t, db, "SELECT pg_sleep(CASE")
+			var waiters []*proc
+			logs := make([]*watched, 8)
+			for i := range logs {
+				waiters = append(waiters, startWatched(t, nil, nil, &logs[i], "up", "-d", url, "--dir", dir))
+			}
+			// Every waiter has read the history and waits for the lock
+			// (it reports the holder after a second of waiting).
+			waitFor(t, time.Minute, func() bool {
+				for _, l := range logs {
+					if !l.contains("waiting for the migration lock") {
+						return false
+					}
+				}
+				return true
+			})
+			require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM pg_stat_activity WHERE starts_with(query, 'SELECT pg_sleep(CASE') AND state = 'active'"),
+				"the holder's migration is no longer running; the restart would prove nothing")
+			require.NoError(t, srv.Restart(mode))
+			for i, p := range append([]*proc{holder}, waiters...) {
+				r := p.wait(t, 2*time.Minute)
+				require.Equal(t, 0, r.Code, "runner %d (0 is the holder): %s", i, r)
+			}
+			require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"), "data migration applied exactly once")
+			require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+			require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL"), "lock left held")
+		})
+	}
 }

@@ -47,13 +47,21 @@ type PGServer struct {
 
 	admin *sql.DB  // superuser pool on the maintenance database
 	proc  *process // nil for an external server
+	// dir, data and cred let Restart start the server again.
+	dir, data string
+	cred      *syscall.Credential
 	// createOpts ends CREATE DATABASE. From PostgreSQL 15 on, FILE_COPY
 	// (the pre-15 behaviour) creates and drops a small database in about
 	// half the time of the WAL_LOG default when fsync is off.
 	createOpts string
 }
 
-var startPostgresOnce = sync.OnceValues(startPostgres)
+var startPostgresOnce = sync.OnceValues(func() (*PGServer, error) {
+	if raw := os.Getenv("TEST_POSTGRES_URL"); raw != "" {
+		return externalPostgres(raw)
+	}
+	return startPostgres()
+})
 
 // StartPostgres returns the binary's shared PostgreSQL server, starting it
 // on first use. With TEST_POSTGRES_URL set (a postgres:// URL of a superuser)
@@ -70,9 +78,6 @@ func StartPostgres() (*PGServer, error) {
 }
 
 func startPostgres() (*PGServer, error) {
-	if raw := os.Getenv("TEST_POSTGRES_URL"); raw != "" {
-		return externalPostgres(raw)
-	}
 	initdb, err := findBinary(binPaths(pgBinDirs, "initdb"), "initdb")
 	if err != nil {
 		return nil, fmt.Errorf("dbtest: PostgreSQL 15 initdb: %w; install it with scripts/setup.sh or set TEST_POSTGRES_URL", err)
@@ -116,14 +121,11 @@ func startPostgres() (*PGServer, error) {
 			SuperURL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
 			BinDir:   binDir,
 			proc:     p,
+			dir:      dir,
+			data:     data,
+			cred:     cred,
 		}
-		lastErr = p.waitReady(startTimeout, func(ctx context.Context) error {
-			conn, err := pgconn.Connect(ctx, srv.SuperURL)
-			if err != nil {
-				return err
-			}
-			return conn.Close(ctx)
-		})
+		lastErr = srv.waitReady()
 		if lastErr == nil {
 			srv.createOpts = " STRATEGY FILE_COPY"
 			return srv, srv.openAdmin()
@@ -135,6 +137,95 @@ func startPostgres() (*PGServer, error) {
 		}
 	}
 	return nil, lastErr
+}
+
+func (s *PGServer) waitReady() error {
+	return s.proc.waitReady(startTimeout, func(ctx context.Context) error {
+		conn, err := pgconn.Connect(ctx, s.SuperURL)
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	})
+}
+
+// NewPostgres starts a PostgreSQL server of the test's own, for tests that
+// restart it (Restart) and must not disturb the tests sharing the binary's
+// server. It is stopped, by its pid, in t.Cleanup. It costs an initdb (a
+// few seconds); use Postgres where a database of the shared server does.
+// TEST_POSTGRES_URL does not apply: an external server cannot be restarted.
+func NewPostgres(t testing.TB) *PGServer {
+	t.Helper()
+	srv, err := startPostgres()
+	require.NoError(t, err, "dbtest: start a PostgreSQL server of the test's own")
+	t.Cleanup(func() {
+		_ = srv.admin.Close()
+		if err := srv.proc.stopAndForget(); err != nil {
+			t.Errorf("dbtest: %v", err)
+		}
+	})
+	return srv
+}
+
+// Restart stops the server and starts it again on the same port and data
+// directory, like pg_ctl restart -m mode: "fast" (SIGINT: sessions are
+// terminated, SQLSTATE 57P01, and a clean shutdown) or "immediate"
+// (SIGQUIT: every process exits at once and the start runs crash
+// recovery). It returns once the server accepts connections again. Only
+// for a server from NewPostgres.
+func (s *PGServer) Restart(mode string) error {
+	sig := map[string]syscall.Signal{"fast": syscall.SIGINT, "immediate": syscall.SIGQUIT}[mode]
+	if sig == 0 {
+		return fmt.Errorf("dbtest: restart mode %q: want fast or immediate", mode)
+	}
+	if s.proc == nil || s.data == "" {
+		return fmt.Errorf("dbtest: Restart needs a server from NewPostgres")
+	}
+	old := s.proc
+	old.stopSig = sig
+	if err := old.stopAndForget(); err != nil {
+		return err
+	}
+	// The postmaster is gone, but its children may still hold the port
+	// for a moment; the start is retried until the port is free.
+	deadline := time.Now().Add(startTimeout)
+	for {
+		p, err := startProcess("postgres", s.dir, s.cred, syscall.SIGQUIT, syscall.SIGQUIT,
+			filepath.Join(filepath.Dir(old.cmd.Path), "postgres"), postgresArgs(s.data, s.Port)...)
+		if err != nil {
+			return err
+		}
+		s.proc = p
+		err = s.waitReady()
+		if err == nil {
+			return nil
+		}
+		inUse := p.addrInUse() || strings.Contains(logTail(p.logPath), "lock file")
+		_ = p.stopAndForget()
+		if !inUse || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Database creates a fresh database on s, dropped in t.Cleanup, and
+// returns a superuser URL to it.
+func (s *PGServer) Database(t testing.TB) string {
+	t.Helper()
+	name := randomName("fleetgate_test_")
+	ctx, cancel := context.WithTimeout(t.Context(), adminTimeout)
+	defer cancel()
+	_, err := s.admin.ExecContext(ctx, "CREATE DATABASE "+name+s.createOpts)
+	require.NoError(t, err, "dbtest: create database %s", name)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		defer cancel()
+		if _, err := s.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("dbtest: drop database %s: %v", name, err)
+		}
+	})
+	return s.DatabaseURL(name)
 }
 
 // pgHBA lets the superuser in without a password, over loopback TCP only,
@@ -226,19 +317,7 @@ func Postgres(t testing.TB) string {
 	t.Helper()
 	srv, err := StartPostgres()
 	require.NoError(t, err, "dbtest: no PostgreSQL server")
-	name := randomName("fleetgate_test_")
-	ctx, cancel := context.WithTimeout(t.Context(), adminTimeout)
-	defer cancel()
-	_, err = srv.admin.ExecContext(ctx, "CREATE DATABASE "+name+srv.createOpts)
-	require.NoError(t, err, "dbtest: create database %s", name)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-		defer cancel()
-		if _, err := srv.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("dbtest: drop database %s: %v", name, err)
-		}
-	})
-	return srv.DatabaseURL(name)
+	return srv.Database(t)
 }
 
 // CreateRole creates a login role name with password on the shared server,

@@ -259,6 +259,10 @@ func IsTransient(err error) bool {
 	if errors.As(err, &ne) {
 		return true
 	}
+	if errors.Is(err, ErrLockLost) {
+		// Its message may quote a transient error it does not wrap.
+		return false
+	}
 	// pgx reports a connection it already closed by message only.
 	msg := err.Error()
 	for _, s := range []string{"conn closed", "connection refused", "connection reset", "broken pipe", "unexpected EOF",
@@ -291,4 +295,22 @@ func sqlState(err error) string {
 // runner's own migration, holds the write lock.
 type Busy interface {
 	IsBusy(err error) bool
+}
+
+type serverCancelKey struct{}
+
+// CancelOnServer marks ctx so that a statement it cancels is cancelled on
+// the server, and its answer awaited, rather than cut off at the socket
+// (where the server may go on running, and even commit, what the client
+// gave up on). Migration statements run under it; waits on fleetgate's own
+// sessions do not, since a cancel request can reach an idle session late
+// and cancel its next statement instead.
+func CancelOnServer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, serverCancelKey{}, true)
+}
+
+// CancelsOnServer reports whether ctx was marked by CancelOnServer.
+func CancelsOnServer(ctx context.Context) bool {
+	v, _ := ctx.Value(serverCancelKey{}).(bool)
+	return v
 }

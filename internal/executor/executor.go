@@ -113,7 +113,7 @@ func (r *Runner) leaseErr() error {
 // workCtx ends when the caller's ctx ends or the lease is lost, so a runner
 // that lost the lock stops its running statement at once.
 func (r *Runner) workCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	wctx, cancel := context.WithCancelCause(ctx)
+	wctx, cancel := context.WithCancelCause(driver.CancelOnServer(ctx))
 	stop := context.AfterFunc(r.Lease.Context(), func() { cancel(context.Cause(r.Lease.Context())) })
 	return wctx, func() { stop(); cancel(context.Canceled) }
 }

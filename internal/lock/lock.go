@@ -36,6 +36,10 @@ type Options struct {
 	// true the wait ends without the lock (another runner did the work).
 	// It runs on the lock's own connection.
 	Recheck func(ctx context.Context, q driver.Querier) (done bool, err error)
+	// Reclaim is the token of this runner's own earlier lease (an attempt
+	// that a lost connection ended): still in place, it is taken back at
+	// once instead of waited out.
+	Reclaim string
 	// Outage bounds how long a waiter rides out an unreachable database
 	// (a restart, a network cut) before it gives up. Defaults to 2 minutes.
 	Outage time.Duration
@@ -127,7 +131,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	if err != nil {
 		conn = nil // the loop below retries
 	}
-	p := &driver.AcquireParams{Token: NewToken(), Actor: actor, TTL: opts.TTL}
+	p := &driver.AcquireParams{Token: NewToken(), Actor: actor, TTL: opts.TTL, StaleToken: opts.Reclaim}
 	if conn != nil {
 		p.SessionBound = d.SessionIsDirect(ctx, conn)
 	}
@@ -187,7 +191,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			}
 			return startLease(d, db, conn, p, gen, time.Since(start)), nil
 		}
-		p.StaleToken = ""
+		p.StaleToken = opts.Reclaim
 		if holder != nil {
 			if deadLocalHolder(holder, actor.Host) {
 				p.StaleToken = holder.Token
@@ -338,7 +342,7 @@ func (l *Lease) Verify(ctx context.Context) error {
 		// as lost: a runner that cannot prove it holds the lock must not
 		// act or report as if it did.
 		if l.expired() || sleepCtx(ctx, backoff(n)) != nil {
-			l.lose(fmt.Errorf("%w: could not renew the lease for %v: %v", driver.ErrLockLost, l.TTL, err))
+			l.lose(fmt.Errorf("%w: could not renew the lease for %v: %w", driver.ErrLockLost, l.TTL, err))
 			return l.LostError()
 		}
 	}
@@ -449,7 +453,7 @@ func (l *Lease) heartbeat() {
 			t.Reset(every)
 			continue
 		case l.expired():
-			l.lose(fmt.Errorf("%w: could not renew the lease for %v: %v", driver.ErrLockLost, l.TTL, err))
+			l.lose(fmt.Errorf("%w: could not renew the lease for %v: %w", driver.ErrLockLost, l.TTL, err))
 			return
 		}
 		t.Reset(min(every, backoff(failures)))
