@@ -149,11 +149,12 @@ func lockHeld(db *sql.DB) bool {
 // d on this machine (SQLite has no sleep function), calibrated once.
 func sqliteBusy(t *testing.T, d time.Duration) string {
 	t.Helper()
-	const probe = 300_000
+	const probe = 1_000_000
 	db := openDB(t, dbtest.SQLite(t))
 	q := func(n int) string {
 		return fmt.Sprintf("SELECT sum(x) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < %d) SELECT x FROM c)", n)
 	}
+	queryInt(t, db, q(probe)) // warm up: the first query also opens the file
 	start := time.Now()
 	queryInt(t, db, q(probe))
 	per := time.Since(start) / probe
@@ -288,6 +289,46 @@ func TestPostgresRestart(t *testing.T) {
 			require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"), "data migration applied exactly once")
 			require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
 			require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL"), "lock left held")
+		})
+	}
+}
+
+// On SQLite a migration's own write transaction blocks the heartbeat's
+// renewal. A migration longer than the lease must not fail a lone runner:
+// while it holds the write lock nobody can take the lock over, and its
+// commit's fence renews the lease.
+func TestSQLiteMigrationLongerThanLease(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	slow := strings.Replace(sqliteBusy(t, 2*time.Second), "SELECT sum(x) FROM", "CREATE TABLE big AS SELECT sum(x) AS s FROM", 1)
+	dir := writeFiles(t, counterSet(slow))
+	for trial := range 2 {
+		t.Run(fmt.Sprintf("Trial%d", trial), func(t *testing.T) {
+			url := dbtest.SQLite(t)
+			r := fg(t, nil, "up", "-d", url, "--dir", dir, "--lease", "1s")
+			require.Equal(t, 0, r.Code, r.String())
+			db := openDB(t, url)
+			require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"))
+			require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM big"))
+			require.Greater(t, queryInt(t, db, "SELECT duration_ms FROM fleetgate_migrations WHERE version = 2"), 1000,
+				"the migration was not longer than the lease; the test proved nothing")
+			require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+		})
+	}
+}
+
+// 20 runners race on one SQLite file: every migration exactly once.
+func TestSQLiteTwentyRacers(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, raceSet(10, 5, 0, ""))
+	for trial := range 2 {
+		t.Run(fmt.Sprintf("Trial%d", trial), func(t *testing.T) {
+			url := dbtest.SQLite(t)
+			for i, r := range race(t, 20, nil, "up", "-d", url, "--dir", dir) {
+				require.Equal(t, 0, r.Code, "process %d: %s", i, r)
+			}
+			requireExactlyOnce(t, openDB(t, url), 10)
 		})
 	}
 }
