@@ -332,3 +332,67 @@ func TestSQLiteTwentyRacers(t *testing.T) {
 		})
 	}
 }
+
+// alterDatabase sets a parameter on the test's database, for the sessions
+// that start afterwards.
+func alterDatabase(t *testing.T, db *sql.DB, setting string) {
+	t.Helper()
+	var name string
+	require.NoError(t, db.QueryRow("SELECT current_database()").Scan(&name))
+	_, err := db.Exec(fmt.Sprintf("ALTER DATABASE %q SET %s", name, setting))
+	require.NoError(t, err)
+}
+
+// Session limits set on the database. fleetgate's own sessions live within
+// idle_session_timeout and idle_in_transaction_session_timeout; a
+// statement_timeout shorter than a migration fails that migration (the
+// operator's setting, which a migration may lift with SET LOCAL) with a
+// clear message, once per runner, without breaking the lock.
+func TestDatabaseTimeouts(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	t.Run("IdleSession", func(t *testing.T) {
+		url := dbtest.Postgres(t)
+		db := openDB(t, url)
+		alterDatabase(t, db, "idle_session_timeout = '2s'")
+		dir := writeFiles(t, counterSet("SELECT pg_sleep(6)"))
+		holder := start(t, nil, "up", "-d", url, "--dir", dir)
+		waitActive(t, db, "SELECT pg_sleep(6)")
+		waiters := []*proc{start(t, nil, "up", "-d", url, "--dir", dir), start(t, nil, "up", "-d", url, "--dir", dir)}
+		for i, p := range append([]*proc{holder}, waiters...) {
+			r := p.wait(t, time.Minute)
+			require.Equal(t, 0, r.Code, "runner %d (0 is the holder): %s", i, r)
+		}
+		require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"))
+		require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+	})
+	t.Run("IdleInTransaction", func(t *testing.T) {
+		url := dbtest.Postgres(t)
+		db := openDB(t, url)
+		alterDatabase(t, db, "idle_in_transaction_session_timeout = '1s'")
+		dir := writeFiles(t, counterSet("SELECT pg_sleep(2)"))
+		r := fg(t, nil, "up", "-d", url, "--dir", dir)
+		require.Equal(t, 0, r.Code, r.String())
+		require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"))
+	})
+	t.Run("Statement", func(t *testing.T) {
+		url := dbtest.Postgres(t)
+		db := openDB(t, url)
+		alterDatabase(t, db, "statement_timeout = '1s'")
+		dir := writeFiles(t, counterSet("SELECT pg_sleep(3)"))
+		rs := race(t, 3, nil, "up", "-d", url, "--dir", dir)
+		for i, r := range rs {
+			require.Equal(t, 1, r.Code, "runner %d: %s", i, r)
+			require.Contains(t, r.Stderr, "statement timeout", "runner %d", i)
+			require.NotContains(t, r.Stderr, "lost the migration lock", "runner %d", i)
+		}
+		require.Equal(t, 0, queryInt(t, db, "SELECT n FROM counter"))
+		require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE version = 2"))
+		require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL"), "lock left held")
+		// The migration lifts the limit for itself.
+		lifted := writeFiles(t, counterSet("SET LOCAL statement_timeout = 0;\nSELECT pg_sleep(3)"))
+		r := fg(t, nil, "up", "-d", url, "--dir", lifted)
+		require.Equal(t, 0, r.Code, r.String())
+		require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"))
+	})
+}

@@ -314,3 +314,12 @@ func CancelsOnServer(ctx context.Context) bool {
 	v, _ := ctx.Value(serverCancelKey{}).(bool)
 	return v
 }
+
+// SessionKeeper is implemented by drivers that can exempt a session of
+// fleetgate's own from the server's idle-session limit (PostgreSQL's
+// idle_session_timeout, which may be shorter than the pause between two
+// renewals or polls). Call it only on a direct session: a plain SET would
+// stay behind on a pooler's shared server connection.
+type SessionKeeper interface {
+	KeepSession(ctx context.Context, conn *sql.Conn) error
+}

@@ -86,6 +86,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// keep exempts a direct session from the server's idle-session limit, so
+// that neither a waiter between polls nor a holder between renewals is cut
+// off. Through a pooler it does nothing: the renewals, at least every 2 s,
+// and the polls keep the session busy enough, and a session the pooler
+// closes anyway is replaced.
+func keep(ctx context.Context, d driver.Driver, conn *sql.Conn, direct bool) {
+	if k, ok := d.(driver.SessionKeeper); ok && direct {
+		_ = k.KeepSession(ctx, conn) // best effort: a refused SET only leaves the limit in place
+	}
+}
+
 func closeConn(c *sql.Conn) {
 	if c != nil {
 		c.Close()
@@ -109,6 +120,7 @@ type Lease struct {
 	// heartbeat session, which a renewal replaces when it broke.
 	renewMu sync.Mutex
 	conn    *sql.Conn // nil after it broke, until the next renewal reconnects
+	direct  bool      // conn is a session of its own (see driver.SessionKeeper)
 	renewed time.Time // start of the last successful renewal, by our clock
 	stop    chan struct{}
 	done    chan struct{}
@@ -134,6 +146,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	p := &driver.AcquireParams{Token: NewToken(), Actor: actor, TTL: opts.TTL, StaleToken: opts.Reclaim}
 	if conn != nil {
 		p.SessionBound = d.SessionIsDirect(ctx, conn)
+		keep(ctx, d, conn, p.SessionBound)
 	}
 	// On a session of its own, a waiter sleeps until the holder announces a
 	// commit or its release (LISTEN), instead of polling: it wakes at once,
@@ -154,6 +167,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			// so it reconnects, after a backoff while the server is away.
 			if conn, err = driver.Conn(ctx, db); err == nil {
 				p.SessionBound = d.SessionIsDirect(ctx, conn)
+				keep(ctx, d, conn, p.SessionBound)
 				if n, ok := d.(driver.Notifier); ok && p.SessionBound {
 					listening = n.Listen(ctx, conn) == nil
 				}
@@ -293,7 +307,7 @@ func NewToken() string {
 
 func startLease(d driver.Driver, db *sql.DB, conn *sql.Conn, p *driver.AcquireParams, gen int64, waited time.Duration) *Lease {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	l := &Lease{d: d, db: db, conn: conn, Token: p.Token, Gen: gen, TTL: p.TTL, Waited: waited, renewed: time.Now(),
+	l := &Lease{d: d, db: db, conn: conn, direct: p.SessionBound, Token: p.Token, Gen: gen, TTL: p.TTL, Waited: waited, renewed: time.Now(),
 		ctx: ctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.heartbeat()
 	return l
@@ -379,6 +393,7 @@ func (l *Lease) renew(ctx context.Context) error {
 			return err
 		}
 		l.conn = c
+		keep(ctx, l.d, c, l.direct)
 	}
 	err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
 	if err != nil && !errors.Is(err, driver.ErrLockLost) && !l.busy(err) {

@@ -577,3 +577,15 @@ func translate(err error) error {
 	}
 	return err
 }
+
+// KeepSession lifts idle_session_timeout (PostgreSQL 14+) for this session
+// alone. The lock's own session idles between renewals and polls by design.
+func (d *Driver) KeepSession(ctx context.Context, conn *sql.Conn) error {
+	if serverVersion(conn) < 14 {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, "SET idle_session_timeout = 0"); err != nil {
+		return fmt.Errorf("lift idle_session_timeout: %w", translate(err))
+	}
+	return nil
+}
