@@ -15,6 +15,7 @@ import (
 	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/lock"
 	"github.com/fleetgate/fleetgate/internal/plan"
+	"github.com/fleetgate/fleetgate/internal/source"
 )
 
 // IrreversibleError refuses a rollback that would have to revert a
@@ -96,7 +97,6 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 	if err != nil {
 		return nil, err
 	}
-	res := &DownResult{}
 	rows, err := m.readApplied(ctx, m.db, true)
 	if err != nil {
 		return nil, err
@@ -104,6 +104,60 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 	target := plan.DownTarget{Above: opts.To, Unknown: opts.Unknown}
 	if set == 0 || opts.Steps > 0 {
 		target.Above = plan.StepsTarget(toStored(rows), max(opts.Steps, 1))
+	}
+	// A database lost once the history was read (a restart, a killed
+	// connection) is ridden out as in Up. Each retry aims at the same
+	// target, decided above, so a revert that committed before the
+	// connection broke is not followed by one more.
+	var deadline time.Time
+	if opts.Timeout > 0 {
+		deadline = time.Now().Add(opts.Timeout)
+	}
+	var reverted []int64
+	var outage time.Time
+	for attempt := 0; ; attempt++ {
+		timeout := opts.Timeout
+		if !deadline.IsZero() {
+			timeout = max(time.Until(deadline), time.Millisecond)
+		}
+		res, err := m.downTo(ctx, local, rows, target, timeout)
+		rows = nil // a retry reads afresh
+		if res != nil {
+			reverted = append(reverted, res.Reverted...)
+			res.Reverted = reverted
+		}
+		if err == nil || !driver.IsTransient(err) || ctx.Err() != nil {
+			if err == nil && len(reverted) > 0 {
+				res.NothingToDo = false
+			}
+			return res, err
+		}
+		if outage.IsZero() {
+			outage = time.Now()
+		}
+		if (!deadline.IsZero() && time.Now().After(deadline)) || (deadline.IsZero() && time.Since(outage) > lock.DefaultOutage) {
+			return res, err
+		}
+		wait := lock.Backoff(attempt)
+		m.log.WarnContext(ctx, "lost the database connection; retrying", slog.String("error", err.Error()),
+			slog.Duration("backoff", wait.Round(time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// downTo is one attempt of Down at a fixed target. rows is the history
+// when the caller has just read it, nil to read it here.
+func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows []history.Applied, target plan.DownTarget, timeout time.Duration) (*DownResult, error) {
+	res := &DownResult{}
+	if rows == nil {
+		var err error
+		if rows, err = m.readApplied(ctx, m.db, true); err != nil {
+			return nil, err
+		}
 	}
 	steps, err := plan.BuildDown(local, toStored(rows), target)
 	if err != nil {
@@ -115,7 +169,7 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 		return res, nil
 	}
 	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
-		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout,
+		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: timeout,
 		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
 		Recheck: func(ctx context.Context, q driver.Querier) (bool, error) {
 			rows, err := m.readApplied(ctx, q, true)

@@ -396,3 +396,46 @@ func TestDatabaseTimeouts(t *testing.T) {
 		require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"))
 	})
 }
+
+// The same restart during a `down` with waiters: every runner exits 0 and
+// the one step is reverted once, not once per retry.
+func TestPostgresRestartDown(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	srv := dbtest.NewPostgres(t)
+	slow := "SELECT pg_sleep(CASE WHEN pg_postmaster_start_time() > (SELECT at FROM started) THEN 0.5 ELSE 30 END)"
+	dir := writeFiles(t, map[string]string{
+		"1_counter.sql": "-- fleetgate:up\nCREATE TABLE counter (n integer NOT NULL);\nINSERT INTO counter VALUES (0);\n-- fleetgate:down\nDROP TABLE counter;\n",
+		"2_data.sql":    "-- fleetgate:up\nUPDATE counter SET n = n + 1;\n-- fleetgate:down\nUPDATE counter SET n = n - 1;\n" + slow + ";\n",
+		"3_more.sql":    "-- fleetgate:up\nCREATE TABLE more (id integer);\n-- fleetgate:down\nDROP TABLE more;\n",
+	})
+	url := srv.Database(t)
+	db := openDB(t, url)
+	require.Equal(t, 0, fg(t, nil, "up", "-d", url, "--dir", dir).Code)
+	_, err := db.Exec("CREATE TABLE started AS SELECT pg_postmaster_start_time() AS at")
+	require.NoError(t, err)
+	// Revert down to version 1: version 3, then 2, whose down sleeps.
+	holder := start(t, nil, "down", "-d", url, "--dir", dir, "--to", "1")
+	waitActive(t, db, "SELECT pg_sleep(CASE")
+	logs := make([]*watched, 3)
+	var waiters []*proc
+	for i := range logs {
+		waiters = append(waiters, startWatched(t, nil, nil, &logs[i], "down", "-d", url, "--dir", dir, "--to", "1"))
+	}
+	waitFor(t, time.Minute, func() bool {
+		for _, l := range logs {
+			if !l.contains("waiting for the migration lock") {
+				return false
+			}
+		}
+		return true
+	})
+	require.NoError(t, srv.Restart("fast"))
+	for i, p := range append([]*proc{holder}, waiters...) {
+		r := p.wait(t, 2*time.Minute)
+		require.Equal(t, 0, r.Code, "runner %d (0 is the holder): %s", i, r)
+	}
+	require.Equal(t, 0, queryInt(t, db, "SELECT n FROM counter"), "version 2 reverted exactly once")
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations"), "only version 1 is left")
+	require.Equal(t, 1, queryInt(t, db, "SELECT max(version) FROM fleetgate_migrations"))
+}
