@@ -109,44 +109,22 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 	// connection) is ridden out as in Up. Each retry aims at the same
 	// target, decided above, so a revert that committed before the
 	// connection broke is not followed by one more.
-	var deadline time.Time
-	if opts.Timeout > 0 {
-		deadline = time.Now().Add(opts.Timeout)
-	}
+	var res *DownResult
 	var reverted []int64
-	var outage time.Time
-	for attempt := 0; ; attempt++ {
-		timeout := opts.Timeout
-		if !deadline.IsZero() {
-			timeout = max(time.Until(deadline), time.Millisecond)
-		}
-		res, err := m.downTo(ctx, local, rows, target, timeout)
+	err = m.rideOut(ctx, opts.Timeout, func(left time.Duration) (bool, error) {
+		r, err := m.downTo(ctx, local, rows, target, left)
 		rows = nil // a retry reads afresh
-		if res != nil {
-			reverted = append(reverted, res.Reverted...)
-			res.Reverted = reverted
+		if r != nil {
+			reverted = append(reverted, r.Reverted...)
+			r.Reverted = reverted
+			res = r
 		}
-		if err == nil || !driver.IsTransient(err) || ctx.Err() != nil {
-			if err == nil && len(reverted) > 0 {
-				res.NothingToDo = false
-			}
-			return res, err
-		}
-		if outage.IsZero() {
-			outage = time.Now()
-		}
-		if (!deadline.IsZero() && time.Now().After(deadline)) || (deadline.IsZero() && time.Since(outage) > lock.DefaultOutage) {
-			return res, err
-		}
-		wait := lock.Backoff(attempt)
-		m.log.WarnContext(ctx, "lost the database connection; retrying", slog.String("error", err.Error()),
-			slog.Duration("backoff", wait.Round(time.Millisecond)))
-		select {
-		case <-ctx.Done():
-			return res, err
-		case <-time.After(wait):
-		}
+		return true, err
+	})
+	if err == nil && res != nil && len(reverted) > 0 {
+		res.NothingToDo = false
 	}
+	return res, err
 }
 
 // downTo is one attempt of Down at a fixed target. rows is the history

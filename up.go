@@ -81,44 +81,24 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	if opts == nil {
 		opts = &UpOpts{}
 	}
-	var deadline time.Time
-	if opts.Timeout > 0 {
-		deadline = time.Now().Add(opts.Timeout)
-	}
 	st := &upState{}
+	var res *UpResult
 	var applied []int64
-	var outage time.Time
-	for attempt := 0; ; attempt++ {
+	err := m.rideOut(ctx, opts.Timeout, func(left time.Duration) (bool, error) {
 		o := *opts
-		if !deadline.IsZero() {
-			o.Timeout = max(time.Until(deadline), time.Millisecond)
+		o.Timeout = left
+		r, err := m.upOnce(ctx, &o, st)
+		if r != nil {
+			applied = append(applied, r.Applied...)
+			r.Applied = applied
+			res = r
 		}
-		res, err := m.upOnce(ctx, &o, st)
-		if res != nil {
-			applied = append(applied, res.Applied...)
-			res.Applied = applied
-		}
-		if err == nil || !st.contacted || !driver.IsTransient(err) || ctx.Err() != nil {
-			if err == nil && len(applied) > 0 && res != nil {
-				res.UpToDate = false
-			}
-			return res, err
-		}
-		if outage.IsZero() {
-			outage = time.Now()
-		}
-		if (!deadline.IsZero() && time.Now().After(deadline)) || (deadline.IsZero() && time.Since(outage) > lock.DefaultOutage) {
-			return res, err
-		}
-		wait := lock.Backoff(attempt)
-		m.log.WarnContext(ctx, "lost the database connection; retrying", slog.String("error", err.Error()),
-			slog.Duration("backoff", wait.Round(time.Millisecond)))
-		select {
-		case <-ctx.Done():
-			return res, err
-		case <-time.After(wait):
-		}
+		return st.contacted, err
+	})
+	if err == nil && res != nil && len(applied) > 0 {
+		res.UpToDate = false
 	}
+	return res, err
 }
 
 // upState carries what one attempt of Up learnt into the next.

@@ -245,9 +245,10 @@ func TestSIGTERMRecordsFailure(t *testing.T) {
 		"the statement still runs after the runner exited")
 }
 
-// A PostgreSQL restart while a holder runs a migration and 8 runners wait:
-// every runner rides it out (reconnects, re-acquires, re-plans) and exits
-// 0, and the migration, rolled back by the restart, is applied once.
+// A PostgreSQL restart while a holder runs a migration and 8 runners wait
+// (plus a `run` gate and a `wait`): every runner rides it out (reconnects,
+// re-acquires, re-plans) and exits 0, and the migration, rolled back by the
+// restart, is applied once.
 func TestPostgresRestart(t *testing.T) {
 	heavy.Lock()
 	defer heavy.Unlock()
@@ -269,15 +270,19 @@ func TestPostgresRestart(t *testing.T) {
 			for i := range logs {
 				waiters = append(waiters, startWatched(t, nil, nil, &logs[i], "up", "-d", url, "--dir", dir))
 			}
-			// Every waiter has read the history and waits for the lock
-			// (it reports the holder after a second of waiting).
+			// Besides, a `run` gate (up, then the command) and a `wait`.
+			var gate, watcher *watched
+			waiters = append(waiters, startWatched(t, nil, nil, &gate, "run", "-d", url, "--dir", dir, "--", "true"),
+				startWatched(t, nil, nil, &watcher, "wait", "-d", url, "--dir", dir))
+			// Every waiter has read the history and waits (each reports
+			// what it waits for after a second of waiting).
 			waitFor(t, time.Minute, func() bool {
-				for _, l := range logs {
+				for _, l := range append(logs, gate) {
 					if !l.contains("waiting for the migration lock") {
 						return false
 					}
 				}
-				return true
+				return watcher.contains("waiting for the schema")
 			})
 			require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM pg_stat_activity WHERE starts_with(query, 'SELECT pg_sleep(CASE') AND state = 'active'"),
 				"the holder's migration is no longer running; the restart would prove nothing")

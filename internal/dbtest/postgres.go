@@ -60,7 +60,7 @@ var startPostgresOnce = sync.OnceValues(func() (*PGServer, error) {
 	if raw := os.Getenv("TEST_POSTGRES_URL"); raw != "" {
 		return externalPostgres(raw)
 	}
-	return startPostgres()
+	return startPostgres("postgres")
 })
 
 // StartPostgres returns the binary's shared PostgreSQL server, starting it
@@ -77,7 +77,7 @@ func StartPostgres() (*PGServer, error) {
 	return startPostgresOnce()
 }
 
-func startPostgres() (*PGServer, error) {
+func startPostgres(name string) (*PGServer, error) {
 	initdb, err := findBinary(binPaths(pgBinDirs, "initdb"), "initdb")
 	if err != nil {
 		return nil, fmt.Errorf("dbtest: PostgreSQL 15 initdb: %w; install it with scripts/setup.sh or set TEST_POSTGRES_URL", err)
@@ -87,7 +87,7 @@ func startPostgres() (*PGServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := serverDir("postgres", cred)
+	dir, err := serverDir(name, cred)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func (s *PGServer) waitReady() error {
 // TEST_POSTGRES_URL does not apply: an external server cannot be restarted.
 func NewPostgres(t testing.TB) *PGServer {
 	t.Helper()
-	srv, err := startPostgres()
+	srv, err := startPostgres(randomName("postgres-"))
 	require.NoError(t, err, "dbtest: start a PostgreSQL server of the test's own")
 	t.Cleanup(func() {
 		_ = srv.admin.Close()

@@ -73,8 +73,6 @@ func Backoff(n int) time.Duration {
 	return b/2 + rand.N(b)
 }
 
-func backoff(n int) time.Duration { return Backoff(n) }
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -160,6 +158,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	var lastReport time.Time
 	var lastGen int64
 	var outage time.Time // when the current run of transient failures began
+	fails := 0
 	for attempt := 0; ; attempt++ {
 		if conn == nil {
 			// The session broke while we waited (server restart, pooler
@@ -180,7 +179,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		}
 		if err != nil && ctx.Err() == nil && driver.IsTransient(err) {
 			if outage.IsZero() {
-				outage = time.Now()
+				outage, fails = time.Now(), 0
 			}
 			if time.Since(outage) > opts.Outage {
 				closeConn(conn)
@@ -188,7 +187,8 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			}
 			closeConn(conn)
 			conn, listening, err = nil, false, nil
-			if werr := sleepCtx(ctx, backoff(attempt)); werr != nil {
+			fails++
+			if werr := sleepCtx(ctx, Backoff(fails-1)); werr != nil {
 				return nil, errOr(ctx, werr)
 			}
 			continue
@@ -355,7 +355,7 @@ func (l *Lease) Verify(ctx context.Context) error {
 		// Anything short of a successful renewal within the lease counts
 		// as lost: a runner that cannot prove it holds the lock must not
 		// act or report as if it did.
-		if l.expired() || sleepCtx(ctx, backoff(n)) != nil {
+		if l.expired() || sleepCtx(ctx, Backoff(n)) != nil {
 			l.lose(fmt.Errorf("%w: could not renew the lease for %v: %w", driver.ErrLockLost, l.TTL, err))
 			return l.LostError()
 		}
@@ -471,7 +471,7 @@ func (l *Lease) heartbeat() {
 			l.lose(fmt.Errorf("%w: could not renew the lease for %v: %w", driver.ErrLockLost, l.TTL, err))
 			return
 		}
-		t.Reset(min(every, backoff(failures)))
+		t.Reset(min(every, Backoff(failures)))
 		failures++
 	}
 }
