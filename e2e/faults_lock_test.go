@@ -294,6 +294,8 @@ func TestPostgresRestart(t *testing.T) {
 			require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"), "data migration applied exactly once")
 			require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
 			require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL"), "lock left held")
+			require.GreaterOrEqual(t, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'failure' AND version = 2"), 1,
+				"the attempt the restart broke is not in the audit log")
 		})
 	}
 }
