@@ -113,8 +113,10 @@ func TestPIDNamespaceHolderKeepsLock(t *testing.T) {
 	requireUnshare(t)
 	heavy.Lock()
 	defer heavy.Unlock()
-	for _, engine := range []string{"Postgres", "SQLite"} {
-		for trial := range 2 {
+	// SQLite gets one trial: its waiter's takeover attempt queues behind
+	// the holder's write lock, so it is a guard more than a reproduction.
+	for engine, trials := range map[string]int{"Postgres": 2, "SQLite": 1} {
+		for trial := range trials {
 			t.Run(fmt.Sprintf("%sTrial%d", engine, trial), func(t *testing.T) {
 				url, slow := dbtest.Postgres, "SELECT pg_sleep(3)"
 				if engine == "SQLite" {
@@ -178,7 +180,7 @@ func TestTerminatedLockSession(t *testing.T) {
 	heavy.Lock()
 	defer heavy.Unlock()
 	dir := writeFiles(t, counterSet("SELECT pg_sleep(3)"))
-	for trial := range 3 {
+	for trial := range 2 {
 		t.Run(fmt.Sprintf("Trial%d", trial), func(t *testing.T) {
 			url := dbtest.Postgres(t)
 			db := openDB(t, url)
@@ -387,7 +389,7 @@ func TestDatabaseTimeouts(t *testing.T) {
 		db := openDB(t, url)
 		alterDatabase(t, db, "statement_timeout = '1s'")
 		dir := writeFiles(t, counterSet("SELECT pg_sleep(3)"))
-		rs := race(t, 3, nil, "up", "-d", url, "--dir", dir)
+		rs := race(t, 2, nil, "up", "-d", url, "--dir", dir)
 		for i, r := range rs {
 			require.Equal(t, 1, r.Code, "runner %d: %s", i, r)
 			require.Contains(t, r.Stderr, "statement timeout", "runner %d", i)
