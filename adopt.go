@@ -207,7 +207,11 @@ func (m *Migrator) Adopt(ctx context.Context, opts *AdoptOpts) (*AdoptResult, er
 
 func (m *Migrator) lockErr(lease *lock.Lease, err error) error {
 	if lease.Lost() || errors.Is(err, ErrLockLost) {
-		return fmt.Errorf("%w: another runner took over after this one stopped renewing its lease; nothing was adopted", ErrLockLost)
+		cause := lease.LostError()
+		if cause == nil {
+			cause = ErrLockLost
+		}
+		return fmt.Errorf("%w; nothing was adopted", cause)
 	}
 	return err
 }

@@ -2,6 +2,7 @@ package fleetgate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/lock"
 	"github.com/fleetgate/fleetgate/internal/plan"
+	"github.com/fleetgate/fleetgate/internal/source"
 )
 
 // IrreversibleError refuses a rollback that would have to revert a
@@ -103,7 +105,6 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 	if err != nil {
 		return nil, err
 	}
-	res := &DownResult{}
 	rows, err := m.readApplied(ctx, m.db, true)
 	if err != nil {
 		return nil, err
@@ -123,6 +124,38 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 		target.Only = plan.StepsVersions(stored, max(opts.Steps, 1))
 		m.log.InfoContext(ctx, "reverting the newest applied migrations as read now; in a fleet, state the version with --version", slog.Any("versions", target.Only))
 	}
+	// A database lost once the history was read (a restart, a killed
+	// connection) is ridden out as in Up. Each retry aims at the same
+	// target, decided above, so a revert that committed before the
+	// connection broke is not followed by one more.
+	var res *DownResult
+	var reverted []int64
+	err = m.rideOut(ctx, opts.Timeout, func(left time.Duration) (bool, error) {
+		r, err := m.downTo(ctx, local, rows, target, left)
+		rows = nil // a retry reads afresh
+		if r != nil {
+			reverted = append(reverted, r.Reverted...)
+			r.Reverted = reverted
+			res = r
+		}
+		return true, err
+	})
+	if err == nil && res != nil && len(reverted) > 0 {
+		res.NothingToDo = false
+	}
+	return res, err
+}
+
+// downTo is one attempt of Down at a fixed target. rows is the history
+// when the caller has just read it, nil to read it here.
+func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows []history.Applied, target plan.DownTarget, timeout time.Duration) (*DownResult, error) {
+	res := &DownResult{}
+	if rows == nil {
+		var err error
+		if rows, err = m.readApplied(ctx, m.db, true); err != nil {
+			return nil, err
+		}
+	}
 	steps, err := plan.BuildDown(local, toStored(rows), target)
 	if err != nil {
 		return nil, err
@@ -133,7 +166,7 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 		return res, nil
 	}
 	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
-		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout,
+		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: timeout,
 		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
 		Recheck: func(ctx context.Context, q driver.Querier) (bool, error) {
 			rows, err := m.readApplied(ctx, q, true)
@@ -183,13 +216,13 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
-	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log,
+	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db,
 		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries}}
 	res.Reverted, err = r.Down(ctx, steps)
 	res.At = newest(rows, res.Reverted)
 	if err != nil {
-		if lease.Lost() || err == ErrLockLost {
-			return res, fmt.Errorf("%w: another runner took over after this one stopped renewing its lease (paused or cut off); this runner committed nothing since; the database is at version %d", ErrLockLost, res.At)
+		if lease.Lost() || errors.Is(err, ErrLockLost) {
+			return res, fmt.Errorf("%w; the database is at version %d", m.lockLost(ctx, lease, "down", res.Reverted, err), res.At)
 		}
 		return res, fmt.Errorf("roll back: %w; the database is at version %d%s", err, res.At, revertedNote(res.Reverted))
 	}

@@ -11,6 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/driver/postgres"
 	"github.com/fleetgate/fleetgate/internal/driver/sqlite"
@@ -85,7 +90,7 @@ func Open(ctx context.Context, url string, fsys fs.FS, cfg *Config) (*Migrator, 
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open(drv, dsn)
+	db, err := openDB(drv, dsn)
 	if err != nil {
 		return nil, configErr("--database", "%s: %v", RedactURL(url), err)
 	}
@@ -100,6 +105,60 @@ func Open(ctx context.Context, url string, fsys fs.FS, cfg *Config) (*Migrator, 
 	m.ownsDB = true
 	return m, nil
 }
+
+// openDB opens the pool. On PostgreSQL a cancelled migration statement is
+// cancelled on the server and its answer awaited (pgx's default closes the
+// socket at once, leaving the server to run the statement to its end, where
+// it may still commit): a runner that stops its migration, for a lost lease
+// or a signal, then knows that it stopped. A server that does not answer
+// the cancel within cancelWait gets the socket closed after all.
+func openDB(drv, dsn string) (*sql.DB, error) {
+	if drv != "pgx" {
+		return sql.Open(drv, dsn)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &stopHandler{
+			cancel:   pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelWait},
+			deadline: pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()},
+		}
+	}
+	return stdlib.OpenDB(*cfg), nil
+}
+
+// stopHandler cancels a migration statement on the server when its
+// context ends (a lost lease, a signal) and waits for the server's answer,
+// so a runner that stops its migration knows that it stopped. Elsewhere
+// (fleetgate's own short statements and waits) it drops the socket at
+// once, pgx's default: see driver.CancelOnServer.
+type stopHandler struct {
+	cancel    pgconn.CancelRequestContextWatcherHandler
+	deadline  pgconn.DeadlineContextWatcherHandler
+	cancelled bool
+}
+
+func (h *stopHandler) HandleCancel(ctx context.Context) {
+	h.cancelled = driver.CancelsOnServer(ctx)
+	if h.cancelled {
+		h.cancel.HandleCancel(ctx)
+	} else {
+		h.deadline.HandleCancel(ctx)
+	}
+}
+
+func (h *stopHandler) HandleUnwatchAfterCancel() {
+	if h.cancelled {
+		h.cancel.HandleUnwatchAfterCancel()
+	} else {
+		h.deadline.HandleUnwatchAfterCancel()
+	}
+}
+
+// cancelWait bounds the wait for the server's answer to a cancel request.
+const cancelWait = 5 * time.Second
 
 // Close closes the database if Open opened it.
 func (m *Migrator) Close() error {

@@ -2,6 +2,7 @@ package fleetgate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -66,10 +67,47 @@ type UpResult struct {
 // pending, waits (polling) while another runner holds it, and then re-reads
 // the history, so any number of processes may call Up at once and each
 // migration is applied exactly once.
+//
+// A database that becomes unreachable once Up has read the history (a
+// server restart, a killed or reset connection, a failover) is ridden
+// out: Up retries, with jittered backoff, until the database answers again
+// or Timeout (when set, else lock.DefaultOutage of failures in a row) runs
+// out, and then starts over: it re-reads, re-acquires the lock (its own
+// lease at once, if that is still in place) and re-plans, so a migration
+// whose transaction the lost connection rolled back runs again, and one
+// that committed is not. A database unreachable from the start fails at
+// once.
 func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	if opts == nil {
 		opts = &UpOpts{}
 	}
+	st := &upState{}
+	var res *UpResult
+	var applied []int64
+	err := m.rideOut(ctx, opts.Timeout, func(left time.Duration) (bool, error) {
+		o := *opts
+		o.Timeout = left
+		r, err := m.upOnce(ctx, &o, st)
+		if r != nil {
+			applied = append(applied, r.Applied...)
+			r.Applied = applied
+			res = r
+		}
+		return st.contacted, err
+	})
+	if err == nil && res != nil && len(applied) > 0 {
+		res.UpToDate = false
+	}
+	return res, err
+}
+
+// upState carries what one attempt of Up learnt into the next.
+type upState struct {
+	contacted bool   // the history was read once: the database exists and lets us in
+	token     string // the lease token of the last attempt, reclaimable at once
+}
+
+func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpResult, error) {
 	popts := plan.Options{Target: opts.To, Phase: opts.Phase, AllowOutOfOrder: opts.AllowOutOfOrder}
 	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
 		return nil, configErr("--phase", "unknown phase %q (want pre or post)", string(opts.Phase))
@@ -100,6 +138,7 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 	if rd.err != nil {
 		return nil, rd.err
 	}
+	st.contacted = true
 	p, err := plan.Build(local, toPlan(rd.rows), popts)
 	if err != nil {
 		return nil, err
@@ -125,7 +164,7 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 		return nil, err
 	}
 	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
-		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout,
+		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout, Reclaim: st.token,
 		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
 		Recheck: func(ctx context.Context, q driver.Querier) (bool, error) {
 			p, err := m.planOn(ctx, q, local, popts)
@@ -140,6 +179,7 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 		m.log.InfoContext(ctx, "another instance applied the pending migrations")
 		return res, nil
 	}
+	st.token = lease.Token
 	defer func() {
 		if rerr := lease.Release(ctx); rerr != nil {
 			m.log.WarnContext(ctx, "could not release the lock; it expires on its own", slog.String("error", rerr.Error()))
@@ -184,8 +224,8 @@ func (m *Migrator) Up(ctx context.Context, opts *UpOpts) (*UpResult, error) {
 		res.Applied = er.Applied
 	}
 	if err != nil {
-		if lease.Lost() || err == ErrLockLost {
-			return res, fmt.Errorf("%w: another runner took over after this one stopped renewing its lease (paused or cut off); this runner committed nothing since", ErrLockLost)
+		if lease.Lost() || errors.Is(err, ErrLockLost) {
+			return res, m.lockLost(ctx, lease, "up", res.Applied, err)
 		}
 		return res, err
 	}

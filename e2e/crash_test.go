@@ -108,7 +108,9 @@ func TestPausedHolderLosesLock(t *testing.T) {
 	ra := a.wait(t, 30*time.Second)
 	require.Equal(t, 1, ra.Code, ra.String())
 	require.Contains(t, ra.Stderr, "lost the migration lock")
+	require.Contains(t, ra.Stderr, "version 2 was stopped and not committed", "the message says what became of the migration in flight")
 	require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"), "the paused runner committed its data migration")
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'lock_lost' AND version = 2"), "the lost lease is in the audit log")
 	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations"))
 	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL"))
 }

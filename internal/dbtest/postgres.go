@@ -47,18 +47,23 @@ type PGServer struct {
 
 	admin *sql.DB  // superuser pool on the maintenance database
 	proc  *process // nil for an external server; see Restart
-	// data and cred are the data directory and OS user of a throwaway
-	// server, for Restart.
-	data string
-	cred *syscall.Credential
-	mu   sync.Mutex // serialises Restart
+	// dir, data and cred are the working directory, data directory and
+	// OS user of a throwaway server, for Restart.
+	dir, data string
+	cred      *syscall.Credential
+	mu        sync.Mutex // serialises Restart
 	// createOpts ends CREATE DATABASE. From PostgreSQL 15 on, FILE_COPY
 	// (the pre-15 behaviour) creates and drops a small database in about
 	// half the time of the WAL_LOG default when fsync is off.
 	createOpts string
 }
 
-var startPostgresOnce = sync.OnceValues(startPostgres)
+var startPostgresOnce = sync.OnceValues(func() (*PGServer, error) {
+	if raw := os.Getenv("TEST_POSTGRES_URL"); raw != "" {
+		return externalPostgres(raw)
+	}
+	return startPostgres("postgres")
+})
 
 // StartPostgres returns the binary's shared PostgreSQL server, starting it
 // on first use. With TEST_POSTGRES_URL set (a postgres:// URL of a superuser)
@@ -74,10 +79,7 @@ func StartPostgres() (*PGServer, error) {
 	return startPostgresOnce()
 }
 
-func startPostgres() (*PGServer, error) {
-	if raw := os.Getenv("TEST_POSTGRES_URL"); raw != "" {
-		return externalPostgres(raw)
-	}
+func startPostgres(name string) (*PGServer, error) {
 	initdb, err := findBinary(binPaths(pgBinDirs, "initdb"), "initdb")
 	if err != nil {
 		return nil, fmt.Errorf("dbtest: PostgreSQL 15 initdb: %w; install it with scripts/setup.sh or set TEST_POSTGRES_URL", err)
@@ -87,7 +89,7 @@ func startPostgres() (*PGServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := serverDir("postgres", cred)
+	dir, err := serverDir(name, cred)
 	if err != nil {
 		return nil, err
 	}
@@ -121,16 +123,11 @@ func startPostgres() (*PGServer, error) {
 			SuperURL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
 			BinDir:   binDir,
 			proc:     p,
+			dir:      dir,
 			data:     data,
 			cred:     cred,
 		}
-		lastErr = p.waitReady(startTimeout, func(ctx context.Context) error {
-			conn, err := pgconn.Connect(ctx, srv.SuperURL)
-			if err != nil {
-				return err
-			}
-			return conn.Close(ctx)
-		})
+		lastErr = srv.waitReady()
 		if lastErr == nil {
 			srv.createOpts = " STRATEGY FILE_COPY"
 			return srv, srv.openAdmin()
@@ -142,6 +139,53 @@ func startPostgres() (*PGServer, error) {
 		}
 	}
 	return nil, lastErr
+}
+
+func (s *PGServer) waitReady() error {
+	return s.proc.waitReady(startTimeout, func(ctx context.Context) error {
+		conn, err := pgconn.Connect(ctx, s.SuperURL)
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	})
+}
+
+// NewPostgres starts a PostgreSQL server of the test's own, for tests that
+// restart it (Restart) and must not disturb the tests sharing the binary's
+// server. It is stopped, by its pid, in t.Cleanup. It costs an initdb (a
+// few seconds); use Postgres where a database of the shared server does.
+// TEST_POSTGRES_URL does not apply: an external server cannot be restarted.
+func NewPostgres(t testing.TB) *PGServer {
+	t.Helper()
+	srv, err := startPostgres(randomName("postgres-"))
+	require.NoError(t, err, "dbtest: start a PostgreSQL server of the test's own")
+	t.Cleanup(func() {
+		_ = srv.admin.Close()
+		if err := srv.proc.stopAndForget(); err != nil {
+			t.Errorf("dbtest: %v", err)
+		}
+	})
+	return srv
+}
+
+// Database creates a fresh database on s, dropped in t.Cleanup, and
+// returns a superuser URL to it.
+func (s *PGServer) Database(t testing.TB) string {
+	t.Helper()
+	name := randomName("fleetgate_test_")
+	ctx, cancel := context.WithTimeout(t.Context(), adminTimeout)
+	defer cancel()
+	_, err := s.admin.ExecContext(ctx, "CREATE DATABASE "+name+s.createOpts)
+	require.NoError(t, err, "dbtest: create database %s", name)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		defer cancel()
+		if _, err := s.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("dbtest: drop database %s: %v", name, err)
+		}
+	})
+	return s.DatabaseURL(name)
 }
 
 // pgHBA lets the superuser in without a password, over loopback TCP only,
@@ -233,19 +277,7 @@ func Postgres(t testing.TB) string {
 	t.Helper()
 	srv, err := StartPostgres()
 	require.NoError(t, err, "dbtest: no PostgreSQL server")
-	name := randomName("fleetgate_test_")
-	ctx, cancel := context.WithTimeout(t.Context(), adminTimeout)
-	defer cancel()
-	_, err = srv.admin.ExecContext(ctx, "CREATE DATABASE "+name+srv.createOpts)
-	require.NoError(t, err, "dbtest: create database %s", name)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-		defer cancel()
-		if _, err := srv.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("dbtest: drop database %s: %v", name, err)
-		}
-	})
-	return srv.DatabaseURL(name)
+	return srv.Database(t)
 }
 
 // CreateRole creates a login role name with password on the shared server,

@@ -9,7 +9,11 @@ import (
 	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"regexp"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/dialect"
@@ -83,6 +87,9 @@ type Holder struct {
 	CurrentVersion   int64 // 0 when between migrations
 	CurrentStartedAt time.Time
 	Now              time.Time // the database clock when the row was read
+	// SessionBound: the database tracks the holder's session (a direct
+	// PostgreSQL connection), so only the database may declare it dead.
+	SessionBound bool
 }
 
 // AcquireParams describe a lock attempt.
@@ -268,4 +275,90 @@ func Conn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 		return c, nil
 	}
 	return nil, last
+}
+
+// IsTransient reports an error that says the server or the way to it is
+// briefly unavailable, not that anything was refused: the connection broke
+// or was reset or refused, the server is shutting down or starting up
+// (SQLSTATE 57P01-57P03), or a connection exception (class 08). Waiting
+// and reconnecting may cure it; a statement it interrupted did not commit
+// unless its COMMIT had already reached the server.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if IsBadConn(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	if code := sqlState(err); code != "" {
+		return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	if errors.Is(err, ErrLockLost) {
+		// Its message may quote a transient error it does not wrap.
+		return false
+	}
+	// pgx reports a connection it already closed by message only.
+	msg := err.Error()
+	for _, s := range []string{"conn closed", "connection refused", "connection reset", "broken pipe", "unexpected EOF",
+		"the database system is starting up", "the database system is shutting down", "the database system is in recovery mode",
+		"server closed the connection", "failed to receive message", "failed to write startup message"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// sqlState digs out a PostgreSQL SQLSTATE, "" when err carries none. A
+// SQLSTATE has five characters; SQLite's result codes, which StatementError
+// also carries, have at most four digits.
+func sqlState(err error) string {
+	var se *StatementError
+	if errors.As(err, &se) && len(se.SQLState) == 5 {
+		return se.SQLState
+	}
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) {
+		return st.SQLState()
+	}
+	return ""
+}
+
+// Busy is implemented by drivers whose writers exclude each other (SQLite):
+// IsBusy reports an error that only says another connection, possibly this
+// runner's own migration, holds the write lock.
+type Busy interface {
+	IsBusy(err error) bool
+}
+
+type serverCancelKey struct{}
+
+// CancelOnServer marks ctx so that a statement it cancels is cancelled on
+// the server, and its answer awaited, rather than cut off at the socket
+// (where the server may go on running, and even commit, what the client
+// gave up on). Migration statements run under it; waits on fleetgate's own
+// sessions do not, since a cancel request can reach an idle session late
+// and cancel its next statement instead.
+func CancelOnServer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, serverCancelKey{}, true)
+}
+
+// CancelsOnServer reports whether ctx was marked by CancelOnServer.
+func CancelsOnServer(ctx context.Context) bool {
+	v, _ := ctx.Value(serverCancelKey{}).(bool)
+	return v
+}
+
+// SessionKeeper is implemented by drivers that can exempt a session of
+// fleetgate's own from the server's idle-session limit (PostgreSQL's
+// idle_session_timeout, which may be shorter than the pause between two
+// renewals or polls). Call it only on a direct session: a plain SET would
+// stay behind on a pooler's shared server connection.
+type SessionKeeper interface {
+	KeepSession(ctx context.Context, conn *sql.Conn) error
 }

@@ -112,3 +112,12 @@ type IndexState struct {
 	Qualified   string // schema-qualified, quoted name for DROP INDEX
 	BuildingPID int
 }
+
+// SessionEnder is implemented by drivers whose server sessions can outlive
+// their client (PostgreSQL): a statement whose connection was cut goes on
+// until the server notices. EndSession terminates s, if it still exists,
+// and waits until it is gone, so that nothing it runs can commit after the
+// caller has reported it stopped.
+type SessionEnder interface {
+	EndSession(ctx context.Context, q Querier, s Session) error
+}

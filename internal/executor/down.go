@@ -22,6 +22,7 @@ import (
 // again (such scripts should use IF EXISTS).
 func (r *Runner) Down(ctx context.Context, steps []plan.DownStep) ([]int64, error) {
 	var done []int64
+	r.noteSession()
 	for i, st := range steps {
 		if err := r.leaseErr(); err != nil {
 			return done, err

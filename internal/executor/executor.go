@@ -67,6 +67,9 @@ type Runner struct {
 	// statements are watched: the sessions a lock wait is blocked by, and
 	// index build progress. nil: not watched.
 	Monitor driver.Querier
+
+	session      driver.Session // of Conn, see settle
+	sessionKnown bool
 }
 
 // Result is what a run did.
@@ -78,6 +81,7 @@ type Result struct {
 // Up applies steps in order and stops at the first failure.
 func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 	res := &Result{}
+	r.noteSession()
 	for i, st := range steps {
 		if err := r.leaseErr(); err != nil {
 			return res, err
@@ -109,7 +113,7 @@ func (r *Runner) leaseErr() error {
 // workCtx ends when the caller's ctx ends or the lease is lost, so a runner
 // that lost the lock stops its running statement at once.
 func (r *Runner) workCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	wctx, cancel := context.WithCancelCause(ctx)
+	wctx, cancel := context.WithCancelCause(driver.CancelOnServer(ctx))
 	stop := context.AfterFunc(r.Lease.Context(), func() { cancel(context.Cause(r.Lease.Context())) })
 	return wctx, func() { stop(); cancel(context.Canceled) }
 }
@@ -275,17 +279,64 @@ func (r *Runner) stepErr(ctx context.Context, m *source.Migration, s *source.Sta
 // driver.ErrLockLost when the lease is gone (the error then only reflects
 // the takeover).
 func (r *Runner) failedAt(ctx context.Context, version int64, name, file string, s *source.Statement, err error) error {
-	if r.Lease.Lost() || errors.Is(context.Cause(ctx), driver.ErrLockLost) || r.Lease.Verify(ctx) != nil {
-		err = driver.ErrLockLost
-	}
-	if errors.Is(err, driver.ErrLockLost) {
-		return err
+	if r.Lease.Lost() || errors.Is(context.Cause(ctx), driver.ErrLockLost) || errors.Is(err, driver.ErrLockLost) || r.Lease.Verify(ctx) != nil {
+		cause := r.Lease.LostError()
+		if cause == nil {
+			cause = driver.ErrLockLost // the fence refused the commit
+		}
+		return &LockLostError{Version: version, Ended: r.settle(ctx), Cause: cause}
 	}
 	se := &StepError{Version: version, Name: name, File: file, Index: -1, Err: err}
 	if s != nil {
 		se.Line, se.Index, se.Statement = s.Line, s.Index, s.SQL
 	}
 	return se
+}
+
+// LockLostError is a lost lease noticed while migration Version ran. It
+// matches driver.ErrLockLost with errors.Is.
+type LockLostError struct {
+	Version int64
+	// Ended: the migration's server session is known to be idle or gone,
+	// so nothing of the interrupted migration can still commit.
+	Ended bool
+	Cause error // how the lease was lost; wraps driver.ErrLockLost
+}
+
+func (e *LockLostError) Error() string { return e.Cause.Error() }
+func (e *LockLostError) Unwrap() error { return e.Cause }
+
+// settle makes sure, before the runner reports a lost lock, that its
+// migration statement has really stopped. A connection that still answers
+// has nothing running (the cancelled statement has returned). One that
+// broke may leave its server session running the statement to the end, and
+// even committing: that session is terminated from another connection, and
+// waited for.
+func (r *Runner) settle(ctx context.Context) bool {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	sess, known := r.session, r.sessionKnown
+	if r.Conn.PingContext(cctx) == nil {
+		return true
+	}
+	ender, ok := r.D.(driver.SessionEnder)
+	if !ok || !known || r.Monitor == nil {
+		// SQLite: a connection of this process cannot outlive it, and the
+		// write transaction ends with it.
+		return !ok
+	}
+	return ender.EndSession(cctx, r.Monitor, sess) == nil
+}
+
+// noteSession remembers the migration connection's server session while
+// the connection is known to work, for settle.
+func (r *Runner) noteSession() {
+	if r.sessionKnown {
+		return
+	}
+	if mon, ok := r.D.(driver.Monitor); ok {
+		r.session, r.sessionKnown = mon.Session(r.Conn)
+	}
 }
 
 // recordFailure appends a failure event outside the (rolled back)
@@ -309,7 +360,21 @@ func (r *Runner) recordFailureEvent(ctx context.Context, ev *history.Event, err 
 	ev.LockGeneration = r.Lease.Gen
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if aerr := r.D.AppendEvent(cctx, r.Conn, ev); aerr != nil {
+	aerr := r.D.AppendEvent(cctx, r.Conn, ev)
+	// The migration's connection may be what broke (a restart, a killed
+	// session, a signal mid-statement): the event goes in on a fresh
+	// connection from the pool then, retried while the server comes back,
+	// within the same bound.
+	for n := 0; aerr != nil && r.Monitor != nil && cctx.Err() == nil; n++ {
+		if aerr = r.D.AppendEvent(cctx, r.Monitor, ev); aerr == nil || !driver.IsTransient(aerr) {
+			break
+		}
+		select {
+		case <-cctx.Done():
+		case <-time.After(lock.Backoff(n)):
+		}
+	}
+	if aerr != nil {
 		r.Logger.WarnContext(ctx, "could not record the failure event", slog.String("error", aerr.Error()))
 	}
 }

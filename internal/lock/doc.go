@@ -9,8 +9,13 @@
 //     Every commit of a migration re-checks both inside its own transaction
 //     (see driver.Driver.Commit), so a runner that lost the lock cannot
 //     commit.
-//   - A holder that stops renewing loses the lease after its TTL; a holder
-//     whose database session (PostgreSQL, direct connections) or process
-//     (SQLite, same host) is gone loses it at once.
+//   - A holder that stops renewing loses the lease after its TTL. One whose
+//     database session is gone (PostgreSQL, direct connections) loses it
+//     once the lease has also gone unrenewed for min(TTL/2, 5 s); one whose
+//     process is gone loses it at once, where that is provable (same boot,
+//     same PID namespace, no session the database tracks).
+//   - A broken heartbeat session is replaced and the lease renewed there;
+//     an unreachable database is retried until the lease would have
+//     expired.
 //   - Losing the lock cancels Lease.Context with cause driver.ErrLockLost.
 package lock

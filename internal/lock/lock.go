@@ -36,7 +36,18 @@ type Options struct {
 	// true the wait ends without the lock (another runner did the work).
 	// It runs on the lock's own connection.
 	Recheck func(ctx context.Context, q driver.Querier) (done bool, err error)
+	// Reclaim is the token of this runner's own earlier lease (an attempt
+	// that a lost connection ended): still in place, it is taken back at
+	// once instead of waited out.
+	Reclaim string
+	// Outage bounds how long a waiter rides out an unreachable database
+	// (a restart, a network cut) before it gives up. Defaults to 2 minutes.
+	Outage time.Duration
 }
+
+// DefaultOutage is how long a runner rides out an unreachable database by
+// default.
+const DefaultOutage = 2 * time.Minute
 
 func (o *Options) defaults() {
 	if o.TTL <= 0 {
@@ -48,13 +59,52 @@ func (o *Options) defaults() {
 	if o.ReportEvery <= 0 {
 		o.ReportEvery = 3 * time.Second
 	}
+	if o.Outage <= 0 {
+		o.Outage = DefaultOutage
+	}
+}
+
+// Backoff is the jittered wait before retry attempt n (0-based) after a
+// transient failure: 100 ms doubling to 2 s, each between half and one and
+// a half times that, so a fleet that lost its server does not come back in
+// one wave.
+func Backoff(n int) time.Duration {
+	b := min(100*time.Millisecond<<min(n, 5), 2*time.Second)
+	return b/2 + rand.N(b)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// keep exempts a direct session from the server's idle-session limit, so
+// that neither a waiter between polls nor a holder between renewals is cut
+// off. Through a pooler it does nothing: the renewals, at least every 2 s,
+// and the polls keep the session busy enough, and a session the pooler
+// closes anyway is replaced.
+func keep(ctx context.Context, d driver.Driver, conn *sql.Conn, direct bool) {
+	if k, ok := d.(driver.SessionKeeper); ok && direct {
+		_ = k.KeepSession(ctx, conn) // best effort: a refused SET only leaves the limit in place
+	}
+}
+
+func closeConn(c *sql.Conn) {
+	if c != nil {
+		c.Close()
+	}
 }
 
 // Lease is a held lock. Its Context ends when the lock is lost.
 type Lease struct {
 	d      driver.Driver
 	db     *sql.DB
-	conn   *sql.Conn // the heartbeat session; its death frees the lock
 	Token  string
 	Gen    int64
 	TTL    time.Duration
@@ -64,8 +114,14 @@ type Lease struct {
 	cancel context.CancelCauseFunc
 	mu     sync.Mutex
 	cur    int64
-	stop   chan struct{}
-	done   chan struct{}
+	// renewMu serialises renewals (heartbeat and Verify) on conn, the
+	// heartbeat session, which a renewal replaces when it broke.
+	renewMu sync.Mutex
+	conn    *sql.Conn // nil after it broke, until the next renewal reconnects
+	direct  bool      // conn is a session of its own (see driver.SessionKeeper)
+	renewed time.Time // start of the last successful renewal, by our clock
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // Acquire waits for the lock. It returns (nil, nil) when Recheck reported
@@ -79,10 +135,17 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		defer cancel()
 	}
 	conn, err := driver.Conn(ctx, db)
-	if err != nil {
+	if err != nil && !driver.IsTransient(err) {
 		return nil, fmt.Errorf("connect for lock: %w", errOr(ctx, err))
 	}
-	p := &driver.AcquireParams{Token: newToken(), Actor: actor, TTL: opts.TTL, SessionBound: d.SessionIsDirect(ctx, conn)}
+	if err != nil {
+		conn = nil // the loop below retries
+	}
+	p := &driver.AcquireParams{Token: NewToken(), Actor: actor, TTL: opts.TTL, StaleToken: opts.Reclaim}
+	if conn != nil {
+		p.SessionBound = d.SessionIsDirect(ctx, conn)
+		keep(ctx, d, conn, p.SessionBound)
+	}
 	// On a session of its own, a waiter sleeps until the holder announces a
 	// commit or its release (LISTEN), instead of polling: it wakes at once,
 	// and a fleet of waiters stops competing with the holder for CPU. The
@@ -91,28 +154,50 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	if n, ok := d.(driver.Notifier); ok && p.SessionBound {
 		listening = n.Listen(ctx, conn) == nil
 	}
+	err = nil
 	var lastReport time.Time
 	var lastGen int64
+	var outage time.Time // when the current run of transient failures began
+	fails := 0
 	for attempt := 0; ; attempt++ {
-		gen, holder, err := d.TryAcquire(ctx, conn, p)
-		if err != nil && driver.IsBadConn(err) && attempt < 1000 {
+		if conn == nil {
 			// The session broke while we waited (server restart, pooler
-			// recycling): a waiter holds nothing, so it just reconnects.
-			conn.Close()
-			if conn, err = driver.Conn(ctx, db); err != nil {
-				return nil, fmt.Errorf("connect for lock: %w", errOr(ctx, err))
+			// recycling, an idle-session killer): a waiter holds nothing,
+			// so it reconnects, after a backoff while the server is away.
+			if conn, err = driver.Conn(ctx, db); err == nil {
+				p.SessionBound = d.SessionIsDirect(ctx, conn)
+				keep(ctx, d, conn, p.SessionBound)
+				if n, ok := d.(driver.Notifier); ok && p.SessionBound {
+					listening = n.Listen(ctx, conn) == nil
+				}
 			}
-			p.SessionBound = d.SessionIsDirect(ctx, conn)
-			listening = false
-			if n, ok := d.(driver.Notifier); ok && p.SessionBound {
-				listening = n.Listen(ctx, conn) == nil
+		}
+		var gen int64
+		var holder *driver.Holder
+		if err == nil {
+			gen, holder, err = d.TryAcquire(ctx, conn, p)
+		}
+		if err != nil && ctx.Err() == nil && driver.IsTransient(err) {
+			if outage.IsZero() {
+				outage, fails = time.Now(), 0
+			}
+			if time.Since(outage) > opts.Outage {
+				closeConn(conn)
+				return nil, fmt.Errorf("the database was unreachable for %v while waiting for the lock: %w", opts.Outage, err)
+			}
+			closeConn(conn)
+			conn, listening, err = nil, false, nil
+			fails++
+			if werr := sleepCtx(ctx, Backoff(fails-1)); werr != nil {
+				return nil, errOr(ctx, werr)
 			}
 			continue
 		}
 		if err != nil {
-			conn.Close()
+			closeConn(conn)
 			return nil, errOr(ctx, err)
 		}
+		outage = time.Time{}
 		if holder == nil && gen > 0 {
 			if listening {
 				// The holder's own commits would pile up unread.
@@ -120,7 +205,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			}
 			return startLease(d, db, conn, p, gen, time.Since(start)), nil
 		}
-		p.StaleToken = ""
+		p.StaleToken = opts.Reclaim
 		if holder != nil {
 			if deadLocalHolder(holder, actor.Host) {
 				p.StaleToken = holder.Token
@@ -142,6 +227,11 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		}
 		if opts.Recheck != nil && (changed || attempt%3 == 2) {
 			done, err := opts.Recheck(ctx, conn)
+			if err != nil && ctx.Err() == nil && driver.IsTransient(err) {
+				closeConn(conn)
+				conn, listening = nil, false
+				continue
+			}
 			if err != nil {
 				conn.Close()
 				return nil, errOr(ctx, err)
@@ -160,7 +250,8 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 					conn.Close()
 					return nil, errOr(ctx, ctx.Err())
 				}
-				listening = false // the session broke; the next try reconnects
+				// The session broke; the next try finds out and reconnects.
+				listening = false
 			}
 			continue
 		}
@@ -184,25 +275,39 @@ func errOr(ctx context.Context, err error) error {
 	return err
 }
 
-// deadLocalHolder: a holder on this host whose process is gone cannot be
-// renewing, so waiting out its lease would only delay the fleet.
+// deadLocalHolder: a holder whose process is provably gone cannot be
+// renewing, so waiting out its lease would only delay the fleet. Proof needs
+// the holder's pid to mean the same process here as there: the same host
+// name is not enough (containers on the host network, pods sharing a node
+// name), so the holder's token must name this very PID namespace on this
+// boot. Where the database itself tracks the holder's session (a direct
+// PostgreSQL connection) it alone decides, in TryAcquire.
 func deadLocalHolder(h *driver.Holder, host string) bool {
-	if h.Host != host || h.PID <= 0 || h.PID == os.Getpid() {
+	if h.SessionBound || h.Host != host || h.PID <= 0 || h.PID == os.Getpid() {
+		return false
+	}
+	if space := processSpace(); space == "" || tokenSpace(h.Token) != space {
 		return false
 	}
 	err := syscall.Kill(h.PID, 0)
 	return errors.Is(err, syscall.ESRCH)
 }
 
-func newToken() string {
+// NewToken returns a fresh holder token: 96 random bits, then the process
+// space of this runner (see deadLocalHolder) when it is known.
+func NewToken() string {
 	b := make([]byte, 12)
 	_, _ = crand.Read(b)
-	return hex.EncodeToString(b)
+	t := hex.EncodeToString(b)
+	if space := processSpace(); space != "" {
+		t += "." + space
+	}
+	return t
 }
 
 func startLease(d driver.Driver, db *sql.DB, conn *sql.Conn, p *driver.AcquireParams, gen int64, waited time.Duration) *Lease {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	l := &Lease{d: d, db: db, conn: conn, Token: p.Token, Gen: gen, TTL: p.TTL, Waited: waited,
+	l := &Lease{d: d, db: db, conn: conn, direct: p.SessionBound, Token: p.Token, Gen: gen, TTL: p.TTL, Waited: waited, renewed: time.Now(),
 		ctx: ctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.heartbeat()
 	return l
@@ -214,25 +319,47 @@ func (l *Lease) Context() context.Context { return l.ctx }
 // Lost reports whether the lease was lost.
 func (l *Lease) Lost() bool { return errors.Is(context.Cause(l.ctx), driver.ErrLockLost) }
 
+// LostError is the cause recorded when the lease was lost, which says how
+// (the lease taken over, or not renewed for a whole TTL); nil while held.
+func (l *Lease) LostError() error {
+	if !l.Lost() {
+		return nil
+	}
+	return context.Cause(l.ctx)
+}
+
 // Verify renews the lease now and reports driver.ErrLockLost if it is gone.
 // A runner calls it after an error, since a pause (SIGSTOP, a VM freeze)
-// shows up first as a broken statement, before the heartbeat has run.
+// shows up first as a broken statement, before the heartbeat has run. A
+// broken heartbeat session is replaced, and an unreachable database is
+// retried, for as long as the lease may still be ours.
 func (l *Lease) Verify(ctx context.Context) error {
 	if l.Lost() {
-		return driver.ErrLockLost
+		return l.LostError()
 	}
-	l.mu.Lock()
-	cur := l.cur
-	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.TTL)
 	defer cancel()
-	// Anything short of a successful renewal counts as lost: a runner that
-	// cannot prove it holds the lock must not act or report as if it did.
-	if err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur); err != nil {
-		l.cancel(driver.ErrLockLost)
-		return driver.ErrLockLost
+	for n := 0; ; n++ {
+		err := l.renew(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, driver.ErrLockLost):
+			l.lose(err)
+			return l.LostError()
+		case l.busy(err):
+			// Our own migration may hold the write lock: nobody can take
+			// over while it does, and the commit's fence decides.
+			return nil
+		}
+		// Anything short of a successful renewal within the lease counts
+		// as lost: a runner that cannot prove it holds the lock must not
+		// act or report as if it did.
+		if l.expired() || sleepCtx(ctx, Backoff(n)) != nil {
+			l.lose(fmt.Errorf("%w: could not renew the lease for %v: %w", driver.ErrLockLost, l.TTL, err))
+			return l.LostError()
+		}
 	}
-	return nil
 }
 
 // SetCurrent publishes the migration being run, for waiters' messages. It
@@ -248,39 +375,104 @@ func (l *Lease) Record() driver.Record {
 	return driver.Record{Token: l.Token, Generation: l.Gen, TTL: l.TTL}
 }
 
-// heartbeat renews the lease every TTL/4. A renewal that finds the lease
+// renew extends the lease once, on the heartbeat session, reconnecting
+// first when that session broke. The renewal is guarded by token and
+// generation, so a new session can renew only the very lease we hold; on
+// a direct PostgreSQL connection it also rebinds the lease to the new
+// session.
+func (l *Lease) renew(ctx context.Context) error {
+	l.renewMu.Lock()
+	defer l.renewMu.Unlock()
+	l.mu.Lock()
+	cur := l.cur
+	l.mu.Unlock()
+	started := time.Now()
+	if l.conn == nil {
+		c, err := driver.Conn(ctx, l.db)
+		if err != nil {
+			return err
+		}
+		l.conn = c
+		keep(ctx, l.d, c, l.direct)
+	}
+	err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
+	if err != nil && !errors.Is(err, driver.ErrLockLost) && !l.busy(err) {
+		// The session may be the broken part (killed by an idle-session
+		// timeout, a pooler, a restart): drop it, the next try reconnects.
+		l.conn.Close()
+		l.conn = nil
+	}
+	if err == nil {
+		l.mu.Lock()
+		l.renewed = started
+		l.mu.Unlock()
+	}
+	return err
+}
+
+// expired: no renewal succeeded for a whole TTL, so the database may
+// already have let another runner in.
+func (l *Lease) expired() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Since(l.renewed) >= l.TTL
+}
+
+func (l *Lease) busy(err error) bool {
+	b, ok := l.d.(driver.Busy)
+	return ok && b.IsBusy(err)
+}
+
+func (l *Lease) lose(cause error) {
+	if !errors.Is(cause, driver.ErrLockLost) {
+		cause = fmt.Errorf("%w: %v", driver.ErrLockLost, cause)
+	}
+	l.cancel(cause)
+}
+
+// heartbeat renews the lease every TTL/5, at least every 2 s. A renewal that finds the lease
 // gone, or no successful renewal for a whole TTL (the database may already
-// have let another runner in), means the lock is lost.
+// have let another runner in), means the lock is lost. A broken session or
+// an unreachable server is not a loss by itself: the heartbeat reconnects
+// and retries soon, and a lease it renews in time was never lost. Waiters
+// take over a dead session only once its lease has also gone unrenewed for
+// half a TTL or 5 s (see the drivers' TryAcquire), which leaves this loop
+// time to come back.
 func (l *Lease) heartbeat() {
 	defer close(l.done)
-	every := l.TTL / 4
-	last := time.Now()
-	t := time.NewTicker(every)
+	every := min(l.TTL/5, 2*time.Second)
+	t := time.NewTimer(every)
 	defer t.Stop()
+	failures := 0
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
 		}
-		l.mu.Lock()
-		cur := l.cur
-		l.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), l.TTL/2)
-		err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
+		err := l.renew(ctx)
 		cancel()
 		switch {
 		case err == nil:
-			last = time.Now()
-		case errors.Is(err, driver.ErrLockLost), driver.IsBadConn(err):
-			// A broken heartbeat session cannot be resumed: if the lock
-			// was bound to it, waiters may already have taken over.
-			l.cancel(driver.ErrLockLost)
+			failures = 0
+			t.Reset(every)
+			continue
+		case errors.Is(err, driver.ErrLockLost):
+			l.lose(fmt.Errorf("%w: the lease is no longer this runner's (taken over, or cleared by hand)", driver.ErrLockLost))
 			return
-		case time.Since(last) >= l.TTL:
-			l.cancel(driver.ErrLockLost)
+		case l.busy(err):
+			// SQLite: the write lock is held, most likely by our own
+			// migration. While it is, nobody can take the lock over, and
+			// the migration's commit renews the lease inside its fence.
+			t.Reset(every)
+			continue
+		case l.expired():
+			l.lose(fmt.Errorf("%w: could not renew the lease for %v: %w", driver.ErrLockLost, l.TTL, err))
 			return
 		}
+		t.Reset(min(every, Backoff(failures)))
+		failures++
 	}
 }
 
@@ -294,13 +486,15 @@ func (l *Lease) Release(ctx context.Context) error {
 	defer cancel()
 	var err error
 	if !l.Lost() {
-		err = l.d.Release(ctx, l.conn, l.Token, l.Gen)
-		if err != nil {
+		if l.conn != nil {
+			err = l.d.Release(ctx, l.conn, l.Token, l.Gen)
+		}
+		if l.conn == nil || err != nil {
 			// The heartbeat session may be the broken part; try another.
 			err = l.d.Release(ctx, l.db, l.Token, l.Gen)
 		}
 	}
 	l.cancel(context.Canceled)
-	l.conn.Close()
+	closeConn(l.conn)
 	return err
 }

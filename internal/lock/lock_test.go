@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,11 +129,61 @@ func TestDeadLocalHolderTakenOverAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	// pid 2^22+1 is above Linux's pid_max default: no such process.
-	_, _, err = b.d.TryAcquire(ctx, conn, &driver.AcquireParams{Token: "dead", Actor: actor(host, 4194305), TTL: time.Hour})
+	_, _, err = b.d.TryAcquire(ctx, conn, &driver.AcquireParams{Token: lock.NewToken(), Actor: actor(host, 4194305), TTL: time.Hour})
 	require.NoError(t, err)
 	l, err := lock.Acquire(ctx, b.d, b.db, actor(host, os.Getpid()), lock.Options{TTL: 5 * time.Second, Timeout: 3 * time.Second})
 	require.NoError(t, err)
 	require.NoError(t, l.Release(ctx))
+}
+
+// The same host name is no proof that a pid means the same process: a
+// holder whose token names another PID namespace (a container on the host
+// network), or none (an older runner), keeps its lease however its pid
+// looks from here.
+func TestForeignNamespaceHolderKept(t *testing.T) {
+	t.Parallel()
+	b := setups()["SQLite"](t)
+	ctx := context.Background()
+	host, _ := os.Hostname()
+	own := lock.NewToken()
+	_, space, ok := strings.Cut(own, ".")
+	require.True(t, ok, "this test needs /proc/sys/kernel/random/boot_id and /proc/self/ns/pid")
+	boot, _, _ := strings.Cut(space, ".")
+	for _, token := range []string{"0123456789abcdef01234567." + boot + ".1", "0123456789abcdef01234567"} {
+		conn, err := b.db.Conn(ctx)
+		require.NoError(t, err)
+		_, _, err = b.d.TryAcquire(ctx, conn, &driver.AcquireParams{Token: token, Actor: actor(host, 4194305), TTL: time.Hour})
+		require.NoError(t, err)
+		conn.Close()
+		_, err = lock.Acquire(ctx, b.d, b.db, actor(host, os.Getpid()), lock.Options{TTL: 5 * time.Second, Poll: 20 * time.Millisecond, Timeout: 500 * time.Millisecond})
+		require.ErrorIs(t, err, lock.ErrTimeout, "token %s: a holder in another PID namespace was robbed", token)
+		_, err = b.db.ExecContext(ctx, "UPDATE fleetgate_lock SET holder = NULL")
+		require.NoError(t, err)
+	}
+}
+
+// A holder whose heartbeat session is killed under it (an idle-session
+// killer, a pooler) is not a dead holder: it reconnects and renews, keeps
+// its lease, and a waiter does not get in.
+func TestKilledHeartbeatSessionRenews(t *testing.T) {
+	t.Parallel()
+	b := setups()["Postgres"](t)
+	ctx := context.Background()
+	l, err := lock.Acquire(ctx, b.d, b.db, actor("a", os.Getpid()), lock.Options{TTL: time.Second})
+	require.NoError(t, err)
+	defer l.Release(ctx)
+	for range 3 {
+		var pid int
+		require.NoError(t, b.db.QueryRowContext(ctx, "SELECT session_pid FROM fleetgate_lock").Scan(&pid))
+		_, err = b.db.ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid)
+		require.NoError(t, err)
+		_, err = lock.Acquire(ctx, b.d, b.db, actor("b", 2), lock.Options{TTL: time.Second, Poll: 20 * time.Millisecond, Timeout: 1500 * time.Millisecond})
+		require.ErrorIs(t, err, lock.ErrTimeout, "a waiter took the lease of a live holder whose session was killed")
+		require.False(t, l.Lost(), "the holder gave up: %v", l.LostError())
+	}
+	var bound bool
+	require.NoError(t, b.db.QueryRowContext(ctx, "SELECT session_pid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = session_pid) FROM fleetgate_lock").Scan(&bound))
+	require.True(t, bound, "the renewed lease is bound to the new, live session")
 }
 
 // On a direct PostgreSQL connection the lock is bound to the holder's
@@ -151,7 +202,9 @@ func TestPostgresSessionDeathFreesLock(t *testing.T) {
 	_, err = b.db.ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid)
 	require.NoError(t, err)
 	conn.Close()
-	l, err := lock.Acquire(ctx, b.d, b.db, actor("b", 2), lock.Options{TTL: 5 * time.Second, Timeout: 5 * time.Second})
+	// The lease of a dead session is free once it has also gone 5 s
+	// unrenewed (a live holder's heartbeat would have replaced the session).
+	l, err := lock.Acquire(ctx, b.d, b.db, actor("b", 2), lock.Options{TTL: 5 * time.Second, Timeout: 20 * time.Second})
 	require.NoError(t, err, "an hour-long lease of a dead session must not block")
 	require.NoError(t, l.Release(ctx))
 }

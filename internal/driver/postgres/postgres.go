@@ -310,6 +310,13 @@ func (d *Driver) SessionIsDirect(ctx context.Context, conn *sql.Conn) bool {
 // TryAcquire is one statement, so it is atomic through a transaction pooler.
 // SKIP LOCKED keeps it from ever waiting on the row lock that a holder's
 // committing migration transaction takes on the same row (its fence).
+//
+// A holder whose recorded session is gone is taken over only once its lease
+// has also gone unrenewed for half its length or 5 s, whichever is less: a
+// session killed under a live runner (an idle-session timeout, a pooler, a
+// server restart) is replaced by that runner's heartbeat, which renews at
+// least every 2 s, within that time, while a dead runner's lease is freed
+// long before it would expire.
 func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.AcquireParams) (int64, *driver.Holder, error) {
 	session := "NULL::int"
 	if p.SessionBound {
@@ -323,7 +330,8 @@ func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.Acqui
 		WHERE l.name = $6 AND l.name IN (
 			SELECT c.name FROM `+d.lock+` AS c WHERE c.name = $6 AND (
 				c.holder IS NULL OR c.expires_at < clock_timestamp() OR c.holder = $7
-				OR (c.session_pid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.session_pid)))
+				OR (c.session_pid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.session_pid)
+					AND c.renewed_at < clock_timestamp() - least((c.expires_at - c.renewed_at) / 2, interval '5 seconds')))
 			FOR UPDATE OF c SKIP LOCKED)
 		RETURNING l.generation`,
 		p.Token, p.Actor.Host, p.Actor.PID, p.Actor.DeployID, p.TTL.Milliseconds(), lockName, p.StaleToken).Scan(&gen)
@@ -337,11 +345,15 @@ func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.Acqui
 	return 0, h, err
 }
 
+// Renew also rebinds a session-bound lease to conn's session: the heartbeat
+// renews on a new session after its old one was killed, and always on a
+// session of the same kind (the same URL, so direct again).
 func (d *Driver) Renew(ctx context.Context, conn *sql.Conn, token string, gen int64, ttl time.Duration, current int64) error {
 	res, err := conn.ExecContext(ctx, `UPDATE `+d.lock+` SET renewed_at = clock_timestamp(),
 		expires_at = clock_timestamp() + $1 * interval '1 millisecond',
 		current_started_at = CASE WHEN current_version IS DISTINCT FROM nullif($2::bigint, 0) THEN clock_timestamp() ELSE current_started_at END,
-		current_version = nullif($2::bigint, 0)
+		current_version = nullif($2::bigint, 0),
+		session_pid = CASE WHEN session_pid IS NULL THEN NULL ELSE pg_backend_pid() END
 		WHERE name = $3 AND holder = $4 AND generation = $5`, ttl.Milliseconds(), current, lockName, token, gen)
 	if err != nil {
 		return fmt.Errorf("renew lock: %w", translate(err))
@@ -371,8 +383,8 @@ func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Hold
 	var tok, host, dep sql.NullString
 	var pid sql.NullInt64
 	err := q.QueryRowContext(ctx, `SELECT holder, generation, host, pid, deploy_id, acquired_at, expires_at,
-		current_version, current_started_at, clock_timestamp() FROM `+d.lock+` WHERE name = $1`, lockName).
-		Scan(&tok, &h.Generation, &host, &pid, &dep, &acq, &exp, &cur, &curAt, &h.Now)
+		current_version, current_started_at, clock_timestamp(), session_pid IS NOT NULL FROM `+d.lock+` WHERE name = $1`, lockName).
+		Scan(&tok, &h.Generation, &host, &pid, &dep, &acq, &exp, &cur, &curAt, &h.Now, &h.SessionBound)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -647,4 +659,16 @@ func translate(err error) error {
 		return &driver.StatementError{SQLState: pe.Code, Message: msg, Position: int(pe.Position), Err: err}
 	}
 	return err
+}
+
+// KeepSession lifts idle_session_timeout (PostgreSQL 14+) for this session
+// alone. The lock's own session idles between renewals and polls by design.
+func (d *Driver) KeepSession(ctx context.Context, conn *sql.Conn) error {
+	if serverVersion(conn) < 14 {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, "SET idle_session_timeout = 0"); err != nil {
+		return fmt.Errorf("lift idle_session_timeout: %w", translate(err))
+	}
+	return nil
 }

@@ -179,3 +179,26 @@ func (d *Driver) TerminateBackend(ctx context.Context, q driver.Querier, pid int
 	}
 	return nil
 }
+
+// EndSession terminates the session and waits until the server has let it
+// go: pg_terminate_backend only asks, and the backend rolls back its
+// transaction on the way out.
+func (d *Driver) EndSession(ctx context.Context, q driver.Querier, s driver.Session) error {
+	if _, err := q.ExecContext(ctx, `SELECT pg_terminate_backend($1) WHERE `+sessionCheck, s.PID, s.ClientPort); err != nil {
+		return fmt.Errorf("terminate session %d: %w", s.PID, translate(err))
+	}
+	for {
+		var alive bool
+		if err := q.QueryRowContext(ctx, `SELECT `+sessionCheck, s.PID, s.ClientPort).Scan(&alive); err != nil {
+			return fmt.Errorf("wait for session %d to end: %w", s.PID, translate(err))
+		}
+		if !alive {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for session %d to end: %w", s.PID, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -462,6 +462,16 @@ func (d *Driver) IsUniqueViolation(err error) bool {
 // IsLockTimeout: SQLite waits in its busy handler instead.
 func (d *Driver) IsLockTimeout(error) bool { return false }
 
+// IsBusy: the write lock is held elsewhere (perhaps by this runner's own
+// migration), or the wait for it ran out of time.
+func (d *Driver) IsBusy(err error) bool {
+	var e *sqlite.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_INTERRUPT {
+		return true
+	}
+	return isBusy(err) || errors.Is(err, context.DeadlineExceeded)
+}
+
 func isBusy(err error) bool {
 	var e *sqlite.Error
 	return errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
