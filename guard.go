@@ -14,14 +14,17 @@ import (
 // start a new, empty history and re-run every migration from the first,
 // data migrations included.
 func (m *Migrator) ensureTables(ctx context.Context) error {
-	if ok, err := m.d.TablesExist(ctx, m.db); err != nil || ok {
+	exist, err := m.d.TablesExist(ctx, m.db)
+	if err != nil {
 		return err
 	}
-	if !m.cfg.Init {
+	if !exist && !m.cfg.Init {
 		if err := m.guardNewHistory(ctx); err != nil {
 			return err
 		}
 	}
+	// Also for tables that exist: EnsureTables adds the columns this
+	// release needs to tables an older release created.
 	return m.d.EnsureTables(ctx, m.db)
 }
 
