@@ -292,7 +292,12 @@ func IsTransient(err error) bool {
 		return true
 	}
 	if code := sqlState(err); code != "" {
-		return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03"
+		// 25P03: the server ended the session because the migration's
+		// transaction sat idle past its idle_in_transaction_session_timeout
+		// (fleetgate sets it to the lease): a slow or starved network looks
+		// like that from the server. The transaction rolled back with the
+		// session, so it is a lost connection like the others.
+		return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03" || code == "25P03"
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
