@@ -13,9 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch="$(mktemp -d -t fleetgate-test.XXXXXX)"
 trap 'rm -rf "$scratch"' EXIT
-# The throwaway PostgreSQL servers run as the postgres user when the suite
-# runs as root: it must be able to pass through to its data directory.
-chmod 0711 "$scratch"
+# The throwaway servers run as the postgres and mysql users when the suite
+# runs as root: the private TMPDIR must serve them as /tmp does.
+chmod 1777 "$scratch"
 export TMPDIR="$scratch"
 go vet ./...
 # Without cgo (`go install` on a machine without a C compiler) the module
