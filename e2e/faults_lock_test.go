@@ -265,7 +265,9 @@ func TestPostgresRestart(t *testing.T) {
 			db := openDB(t, url)
 			_, err := db.Exec("CREATE TABLE started AS SELECT pg_postmaster_start_time() AS at")
 			require.NoError(t, err)
-			holder := start(t, nil, "up", "-d", url, "--dir", dir)
+			// --init: the test's own table "started" makes the database
+			// look like one with user tables but no history.
+			holder := start(t, nil, "up", "-d", url, "--dir", dir, "--init")
 			waitActive(t, db, "SELECT pg_sleep(CASE")
 			var waiters []*proc
 			logs := make([]*watched, 8)
