@@ -133,7 +133,10 @@ func TestHotTableLockTimeout(t *testing.T) {
 	require.Equal(t, 0, res.Code, res.String())
 	t.Logf("longest read of hot: %v over %d reads (lock_timeout %v)", maxWait, reads, lockTimeout)
 	require.Less(t, maxWait, lockTimeout+500*time.Millisecond, "an application read waited behind the migration")
-	require.Greater(t, reads, 100)
+	// A sanity floor, not a rate: the reader ran throughout (one read every
+	// 20 ms over the blocker's 6 s gives about 300 on a quiet machine; each
+	// read may wait up to the lock timeout, and a loaded machine gets fewer).
+	require.GreaterOrEqual(t, reads, 50, "the application reader did not run throughout")
 
 	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'hot' AND column_name = 'note'"))
 	var appliedAt time.Time
