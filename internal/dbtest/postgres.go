@@ -47,11 +47,11 @@ type PGServer struct {
 
 	admin *sql.DB  // superuser pool on the maintenance database
 	proc  *process // nil for an external server; see Restart
-	// dir, data and cred are the working directory, data directory and
-	// OS user of a throwaway server, for Restart.
-	dir, data string
-	cred      *syscall.Credential
-	mu        sync.Mutex // serialises Restart
+	// data and cred are the data directory and OS user of a throwaway
+	// server, for Restart.
+	data string
+	cred *syscall.Credential
+	mu   sync.Mutex // serialises Restart
 	// createOpts ends CREATE DATABASE. From PostgreSQL 15 on, FILE_COPY
 	// (the pre-15 behaviour) creates and drops a small database in about
 	// half the time of the WAL_LOG default when fsync is off.
@@ -123,11 +123,10 @@ func startPostgres(name string) (*PGServer, error) {
 			SuperURL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
 			BinDir:   binDir,
 			proc:     p,
-			dir:      dir,
 			data:     data,
 			cred:     cred,
 		}
-		lastErr = srv.waitReady()
+		lastErr = srv.waitReady(startTimeout)
 		if lastErr == nil {
 			srv.createOpts = " STRATEGY FILE_COPY"
 			return srv, srv.openAdmin()
@@ -141,8 +140,10 @@ func startPostgres(name string) (*PGServer, error) {
 	return nil, lastErr
 }
 
-func (s *PGServer) waitReady() error {
-	return s.proc.waitReady(startTimeout, func(ctx context.Context) error {
+// waitReady polls until the server accepts a connection, the postmaster
+// exits or timeout passes; the start and Restart both use it.
+func (s *PGServer) waitReady(timeout time.Duration) error {
+	return s.proc.waitReady(timeout, func(ctx context.Context) error {
 		conn, err := pgconn.Connect(ctx, s.SuperURL)
 		if err != nil {
 			return err

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"syscall"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Restart stops the throwaway PostgreSQL server and starts it again on the
@@ -56,11 +54,5 @@ func (s *PGServer) Restart(ctx context.Context, mode string) error {
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	return p.waitReady(timeout, func(ctx context.Context) error {
-		conn, err := pgconn.Connect(ctx, s.SuperURL)
-		if err != nil {
-			return err
-		}
-		return conn.Close(ctx)
-	})
+	return s.waitReady(timeout)
 }
