@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,6 +38,15 @@ func TestMain(m *testing.M) {
 		err := syscall.Exec(args[0], args, env)
 		fmt.Fprintln(os.Stderr, "exec:", err)
 		os.Exit(127)
+	}
+	// The process-level suite builds the binary and runs it in real
+	// processes for about ten minutes on two cores; -short is the quick
+	// run (unit tests and the in-process lock and driver suites), so it
+	// leaves this package out, saying so.
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped under -short (the process-level suite runs without it)")
+		os.Exit(0)
 	}
 	dir, err := os.MkdirTemp("", "fleetgate-e2e-")
 	if err != nil {

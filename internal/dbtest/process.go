@@ -60,6 +60,17 @@ func Main(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// M wraps m so that its Run is Main without the exit: the tests, then Stop
+// (with the same signal handling), then the code. It is for a TestMain that
+// checks more once the servers and their goroutines are gone:
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(dbtest.M(m)) }
+func M(m *testing.M) interface{ Run() int } { return mainRunner{m} }
+
+type mainRunner struct{ m *testing.M }
+
+func (r mainRunner) Run() int { return run(r.m) }
+
 func run(m *testing.M) int {
 	defer Stop()
 	stopSignals := handleSignals()

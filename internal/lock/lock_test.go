@@ -11,6 +11,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/fleetgate/fleetgate/internal/dbtest"
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -20,7 +21,9 @@ import (
 	"github.com/fleetgate/fleetgate/internal/lock"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// Every goroutine the lock starts (heartbeat, listener) ends with its lease
+// or its wait: none is left once the tests and the servers are done.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(dbtest.M(m)) }
 
 type bundle struct {
 	d  driver.Driver
