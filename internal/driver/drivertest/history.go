@@ -1,0 +1,276 @@
+package drivertest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
+)
+
+// History rows come back as they were written, in version order; full
+// reads add the stored SQL; a rollback removes the row.
+func historyRoundTrip(t testing.TB, open Opener) {
+	tg := prepare(t, open)
+	d, ctx := tg.Driver, t.Context()
+	c := pin(t, tg.DB)
+	gen := acquire(t, d, c, "a", time.Hour)
+	rev := &history.Applied{Version: 7, Name: "create users", Checksum: "c7", Phase: "pre",
+		UpSQL: "CREATE TABLE dt_users (id integer);\n-- it's quoted: 'x'", DownSQL: "DROP TABLE dt_users;", HasDown: true, DownChecksum: "d7",
+		DurationMS: 42, Actor: history.Actor{OSUser: "deployer", Host: "web-1", PID: 31337, DeployID: "r-1", ToolVersion: "v1.2.3"},
+		Complete: true, StatementChecksums: []string{"s1", "s2"}}
+	irr := &history.Applied{Version: 3, Name: "backfill", Checksum: "c3", Phase: "post", UpSQL: "SELECT 3",
+		DurationMS: 9, Actor: actor("web-2"), Complete: true}
+	require.NoError(t, migrate(t, d, c, record("a", gen, rev, event(history.KindApply, 7)), "CREATE TABLE dt_users (id integer)"))
+	require.NoError(t, migrate(t, d, c, record("a", gen, irr, event(history.KindApply, 3))))
+
+	same := func(want *history.Applied, got history.Applied, full bool) {
+		t.Helper()
+		require.Equal(t, want.Version, got.Version)
+		require.Equal(t, want.Name, got.Name)
+		require.Equal(t, want.Checksum, got.Checksum)
+		require.Equal(t, want.Phase, got.Phase)
+		require.Equal(t, want.HasDown, got.HasDown)
+		require.Equal(t, want.DownChecksum, got.DownChecksum)
+		require.Equal(t, want.DurationMS, got.DurationMS)
+		require.Equal(t, want.Actor, got.Actor)
+		require.Equal(t, gen, got.LockGeneration)
+		require.True(t, got.Complete)
+		require.Zero(t, got.StatementsDone)
+		require.False(t, got.Adopted)
+		require.False(t, got.AppliedAt.IsZero(), "no applied_at")
+		if full {
+			require.Equal(t, want.UpSQL, got.UpSQL)
+			require.Equal(t, want.DownSQL, got.DownSQL)
+		}
+	}
+	for _, full := range []bool{false, true} {
+		rows, err := d.ReadApplied(ctx, tg.DB, full)
+		require.NoError(t, err)
+		require.Len(t, rows, 2)
+		same(irr, rows[0], full)
+		same(rev, rows[1], full)
+	}
+
+	// A rollback deletes the row in the transaction that reverts it.
+	require.NoError(t, begin(t, d, c, nil))
+	require.NoError(t, d.Exec(ctx, c, "DROP TABLE dt_users"))
+	require.NoError(t, d.DeleteApplied(ctx, c, 7))
+	require.NoError(t, d.Commit(ctx, c, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Event: event(history.KindRollback, 7)}))
+	rows, err := d.ReadApplied(ctx, tg.DB, true)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Equal(t, int64(3), rows[0].Version)
+
+	// A rolled back transaction leaves nothing.
+	require.NoError(t, begin(t, d, c, nil))
+	require.NoError(t, d.DeleteApplied(ctx, c, 3))
+	require.NoError(t, d.Rollback(ctx, c))
+	rows, err = d.ReadApplied(ctx, tg.DB, false)
+	require.NoError(t, err)
+	require.Len(t, rows, 1, "a rolled back delete removed the row")
+}
+
+// Events come back newest first with every field, filtered by version, time
+// and count; one written with a commit carries the lock generation.
+func eventsRoundTrip(t testing.TB, open Opener) {
+	tg := prepare(t, open)
+	d, ctx := tg.Driver, t.Context()
+	c := pin(t, tg.DB)
+	gen := acquire(t, d, c, "a", time.Hour)
+	wait := &history.Event{Kind: history.KindLockWait, LockWaitMS: 1500, Actor: actor("web-1")}
+	require.NoError(t, d.AppendEvent(ctx, tg.DB, wait))
+	apply := &history.Event{Kind: history.KindApply, Version: 1, Name: "one", Direction: "up", File: "migrations/1_one.sql",
+		DurationMS: 12, LockWaitMS: 1500, Actor: actor("web-1")}
+	require.NoError(t, migrate(t, d, c, record("a", gen, applied(1, true), apply)))
+	fail := &history.Event{Kind: history.KindFailure, Version: 2, Name: "two", Direction: "up", Error: "relation \"x\" does not exist",
+		Statement: "SELECT * FROM x", StatementLine: 4, File: "migrations/2_two.sql", DurationMS: 3, Actor: actor("web-2"), LockGeneration: gen}
+	require.NoError(t, d.AppendEvent(ctx, tg.DB, fail))
+
+	evs, err := d.ReadEvents(ctx, tg.DB, 0, time.Time{}, 0)
+	require.NoError(t, err)
+	require.Len(t, evs, 3)
+	for i, want := range []*history.Event{fail, apply, wait} {
+		got := evs[i]
+		require.Positive(t, got.ID)
+		require.False(t, got.At.IsZero())
+		if i > 0 {
+			require.Less(t, got.ID, evs[i-1].ID, "not newest first")
+			require.False(t, got.At.After(evs[i-1].At), "an older event has a later time")
+		}
+		w := *want
+		w.ID, w.At, w.DBUser = got.ID, got.At, got.DBUser
+		if want == apply {
+			w.LockGeneration = gen // the commit stamps it
+		}
+		require.Equal(t, w, got)
+	}
+
+	only2, err := d.ReadEvents(ctx, tg.DB, 2, time.Time{}, 0)
+	require.NoError(t, err)
+	require.Len(t, only2, 1)
+	require.Equal(t, evs[0], only2[0])
+	newest, err := d.ReadEvents(ctx, tg.DB, 0, time.Time{}, 1)
+	require.NoError(t, err)
+	require.Equal(t, evs[:1], newest)
+	all, err := d.ReadEvents(ctx, tg.DB, 0, evs[2].At, 0)
+	require.NoError(t, err)
+	require.Len(t, all, 3, "since the oldest event's time")
+	none, err := d.ReadEvents(ctx, tg.DB, 0, evs[0].At.Add(time.Hour), 0)
+	require.NoError(t, err)
+	require.Empty(t, none, "since an hour after the newest event")
+}
+
+// Every write the driver offers only ever adds events: what was logged
+// before stays, unchanged, below newer IDs.
+func eventsAppendOnly(t testing.TB, open Opener) {
+	tg := prepare(t, open)
+	d, ctx := tg.Driver, t.Context()
+	c := pin(t, tg.DB)
+	gen := acquire(t, d, c, "a", time.Hour)
+	log := []history.Event{}
+	step := func(what string, added int, write func() error) {
+		t.Helper()
+		require.NoError(t, write(), what)
+		evs, err := d.ReadEvents(ctx, tg.DB, 0, time.Time{}, 0)
+		require.NoError(t, err, what)
+		require.Len(t, evs, len(log)+added, "%s: events added", what)
+		require.Equal(t, log, append([]history.Event{}, evs[added:]...), "%s changed or removed earlier events", what)
+		if len(log) > 0 && added > 0 {
+			require.Greater(t, evs[added-1].ID, log[0].ID, "%s: a new event has an older id", what)
+		}
+		log = evs
+	}
+	step("append", 1, func() error { return d.AppendEvent(ctx, tg.DB, event(history.KindLockWait, 0)) })
+	step("apply", 1, func() error {
+		return migrate(t, d, c, record("a", gen, applied(1, true), event(history.KindApply, 1)))
+	})
+	step("progress", 0, func() error {
+		p := applied(2, false)
+		p.StatementsDone = 1
+		return d.SaveProgress(ctx, c, record("a", gen, p, nil))
+	})
+	step("progress with an event", 1, func() error {
+		p := applied(2, false)
+		p.StatementsDone = 2
+		return d.SaveProgress(ctx, c, record("a", gen, p, event(history.KindFailure, 2)))
+	})
+	step("resolve", 1, func() error {
+		if err := begin(t, d, c, nil); err != nil {
+			return err
+		}
+		if err := d.DeleteProgress(ctx, c, 2); err != nil {
+			return err
+		}
+		return d.Commit(ctx, c, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Event: event(history.KindResolve, 2)})
+	})
+	step("rollback", 1, func() error {
+		if err := begin(t, d, c, nil); err != nil {
+			return err
+		}
+		if err := d.DeleteApplied(ctx, c, 1); err != nil {
+			return err
+		}
+		return d.Commit(ctx, c, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Event: event(history.KindRollback, 1)})
+	})
+	if ad, ok := d.(driver.Adopter); ok {
+		step("adopt", 1, func() error {
+			if err := begin(t, d, c, nil); err != nil {
+				return err
+			}
+			a := applied(5, true)
+			a.Adopted = true
+			if _, err := ad.InsertAdopted(ctx, c, gen, []driver.Adopted{{Row: *a, Event: *event(history.KindAdopt, 5)}}); err != nil {
+				return err
+			}
+			return d.Commit(ctx, c, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour})
+		})
+	}
+	step("failed commit", 0, func() error {
+		err := migrate(t, d, c, record("a", gen+1, applied(9, true), event(history.KindApply, 9)))
+		require.ErrorIs(t, err, driver.ErrLockLost)
+		return nil
+	})
+	step("lock loss", 1, func() error { return d.AppendEvent(ctx, tg.DB, event(history.KindLockLost, 0)) })
+}
+
+// A migration that runs outside a transaction records, in fenced
+// transactions of their own, how many statements ran and which ones; a
+// later runner resumes from that record, and the final commit turns the
+// one row complete. A complete row is never turned back, and only a
+// partial row can be abandoned.
+func noTxProgress(t testing.TB, open Opener) {
+	tg := prepare(t, open)
+	d, ctx := tg.Driver, t.Context()
+	a := pin(t, tg.DB)
+	genA := acquire(t, d, a, "a", time.Hour)
+	sums := []string{"k1", "k2", "k3"}
+	part := func(done int) *history.Applied {
+		p := applied(1, false)
+		p.StatementsDone, p.StatementChecksums, p.Running = done, sums, true
+		return p
+	}
+	_, ok, err := d.ReadProgress(ctx, tg.DB, 1)
+	require.NoError(t, err)
+	require.False(t, ok, "progress of a version never started")
+
+	require.NoError(t, d.SaveProgress(ctx, a, record("a", genA, part(1), nil)))
+	p, ok, err := d.ReadProgress(ctx, tg.DB, 1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 1, p.StatementsDone)
+	require.Equal(t, sums, p.StatementChecksums)
+	if _, tracks := d.(driver.Backends); tracks {
+		require.Positive(t, p.RunningPID, "the session about to run the next statement is not recorded")
+		require.False(t, p.RunningStart.IsZero())
+	}
+	rows, err := d.ReadApplied(ctx, tg.DB, false)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.False(t, rows[0].Complete)
+	require.Equal(t, 1, rows[0].StatementsDone)
+
+	// The runner dies; the next one takes over and resumes.
+	require.NoError(t, d.Release(ctx, tg.DB, "a", genA))
+	b := pin(t, tg.DB)
+	genB := acquire(t, d, b, "b", time.Hour)
+	require.NoError(t, d.SaveProgress(ctx, b, record("b", genB, part(2), nil)))
+	p, ok, err = d.ReadProgress(ctx, tg.DB, 1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 2, p.StatementsDone)
+	done := applied(1, true)
+	done.StatementsDone, done.StatementChecksums = 3, sums
+	require.NoError(t, migrate(t, d, b, record("b", genB, done, event(history.KindApply, 1))))
+	_, ok, err = d.ReadProgress(ctx, tg.DB, 1)
+	require.NoError(t, err)
+	require.False(t, ok, "a complete migration still has progress")
+	rows, err = d.ReadApplied(ctx, tg.DB, false)
+	require.NoError(t, err)
+	require.Len(t, rows, 1, "resuming made a second row")
+	require.True(t, rows[0].Complete)
+	require.Equal(t, 3, rows[0].StatementsDone)
+	require.Equal(t, genB, rows[0].LockGeneration)
+
+	// A late progress record of the finished migration changes nothing.
+	_ = d.SaveProgress(ctx, b, record("b", genB, part(1), nil))
+	rows, err = d.ReadApplied(ctx, tg.DB, false)
+	require.NoError(t, err)
+	require.True(t, rows[0].Complete, "a progress record turned a complete row partial")
+	require.Equal(t, 3, rows[0].StatementsDone)
+
+	// Only a partial row can be abandoned.
+	require.NoError(t, d.SaveProgress(ctx, b, record("b", genB, func() *history.Applied { p := part(1); p.Version = 2; return p }(), nil)))
+	require.NoError(t, begin(t, d, b, nil))
+	require.Error(t, d.DeleteProgress(ctx, b, 1), "abandoned a complete row")
+	require.NoError(t, d.Rollback(ctx, b))
+	require.NoError(t, begin(t, d, b, nil))
+	require.NoError(t, d.DeleteProgress(ctx, b, 2))
+	require.NoError(t, d.Commit(ctx, b, &driver.Record{Token: "b", Generation: genB, TTL: time.Hour, Event: event(history.KindResolve, 2)}))
+	rows, err = d.ReadApplied(ctx, tg.DB, false)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Equal(t, int64(1), rows[0].Version)
+}
