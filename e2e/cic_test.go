@@ -129,10 +129,12 @@ func TestConcurrentIndexKilled(t *testing.T) {
 			require.Equal(t, 0, r.Code, r.String())
 
 			snap := holdSnapshot(t, db)
-			p := start(t, nil, "up", "-d", url, "--dir", dir, "--log-format", "json")
+			var out *watched
+			p := startWatched(t, nil, nil, &out, "up", "-d", url, "--dir", dir, "--log-format", "json")
 			pid := buildPID(t, db, "waiting for old snapshots")
-			// Long enough for a progress report (every 3 s) of the build.
-			time.Sleep(3500 * time.Millisecond)
+			// The kill comes once the build has been reported (every 3 s)
+			// with its phase.
+			waitFor(t, time.Minute, func() bool { return hasProgressEvent(out.String()) })
 			require.NoError(t, syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL))
 			killed := p.wait(t, 10*time.Second)
 			require.Equal(t, 137, killed.Code, killed.String())
@@ -153,8 +155,11 @@ func TestConcurrentIndexKilled(t *testing.T) {
 			} else {
 				// The next runner starts while the orphan still waits for the
 				// snapshot, and waits for it in turn.
-				again := start(t, nil, "up", "-d", url, "--dir", dir)
-				time.Sleep(time.Second)
+				var log *watched
+				again := startWatched(t, nil, nil, &log, "up", "-d", url, "--dir", dir)
+				waitFor(t, time.Minute, func() bool {
+					return log.contains("waiting for the statement the interrupted runner started to finish")
+				})
 				endSnapshot(t, snap)
 				r = again.wait(t, 2*time.Minute)
 				require.Equal(t, 0, r.Code, r.String())
@@ -169,16 +174,22 @@ func TestConcurrentIndexKilled(t *testing.T) {
 // build: elapsed time and the phase from pg_stat_progress_create_index.
 func requireProgressEvent(t *testing.T, stderr string) {
 	t.Helper()
+	if !hasProgressEvent(stderr) {
+		t.Fatalf("no progress event with the index build phase in:\n%s", stderr)
+	}
+}
+
+func hasProgressEvent(stderr string) bool {
 	for _, line := range strings.Split(stderr, "\n") {
 		var ev map[string]any
 		if json.Unmarshal([]byte(line), &ev) != nil || ev["msg"] != "running" {
 			continue
 		}
 		if ev["phase"] == "waiting for old snapshots" && ev["elapsed"] != nil && ev["line"] != nil {
-			return
+			return true
 		}
 	}
-	t.Fatalf("no progress event with the index build phase in:\n%s", stderr)
+	return false
 }
 
 func queryBool(t testing.TB, db *sql.DB, q string, args ...any) bool {

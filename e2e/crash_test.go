@@ -98,7 +98,10 @@ func TestPausedHolderLosesLock(t *testing.T) {
 	})
 	require.NoError(t, syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP))
 	defer syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT)
-	time.Sleep(1500 * time.Millisecond) // past A's lease
+	// Past A's lease, by the database's clock.
+	waitFor(t, time.Minute, func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL AND expires_at < clock_timestamp()") == 1
+	})
 
 	b := fg(t, nil, "up", "-d", url, "--dir", dir)
 	require.Equal(t, 0, b.Code, b.String())
@@ -131,14 +134,18 @@ func TestCurrentInstanceDoesNotWait(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool {
 		return queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL") == 1
 	})
+	gen := queryInt(t, db, "SELECT generation FROM fleetgate_lock")
 	r := fg(t, nil, "up", "-d", url, "--dir", dirV1)
 	require.Equal(t, 0, r.Code, r.String())
-	require.Less(t, r.Elapsed, time.Second, "an up-to-date instance waited for the lock:\n%s", r)
+	// It finished while the holder still held the lock, so it waited for
+	// no release; and it took no lease of its own (the generation counts
+	// every acquisition). Its time is the benchmark's business.
 	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL"), "holder finished early; the test proved nothing")
+	require.Equal(t, gen, queryInt(t, db, "SELECT generation FROM fleetgate_lock"), "an up-to-date instance took the lock")
 	require.Equal(t, 0, holder.wait(t, 30*time.Second).Code)
 }
 
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -48,6 +48,12 @@ func (w *watched) Write(b []byte) (int, error) {
 	return w.buf.Write(b)
 }
 
+func (w *watched) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 func (w *watched) contains(s string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -56,7 +62,7 @@ func (w *watched) contains(s string) bool {
 
 // startWatched is startWrapped whose stderr can be read while it runs,
 // through *stderr.
-func startWatched(t *testing.T, wrapper []string, env []string, stderr **watched, args ...string) *proc {
+func startWatched(t testing.TB, wrapper []string, env []string, stderr **watched, args ...string) *proc {
 	t.Helper()
 	p := &proc{done: make(chan struct{})}
 	cmd := append(append(append([]string{}, wrapper...), bin), args...)

@@ -161,8 +161,9 @@ func TestDropIndexConcurrentlyOrphanStillWaiting(t *testing.T) {
 	url := dbtest.Postgres(t)
 	db := openDB(t, url)
 	app := startInterruptedDrop(t, url, dir)
-	p := start(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
-	waitFor(t, 30*time.Second, func() bool { return strings.Contains(p.stderr.String(), "waiting for the statement") })
+	var log *watched
+	p := startWatched(t, nil, nil, &log, "up", "-d", url, "--dir", dir, "--checks", "off")
+	waitFor(t, 30*time.Second, func() bool { return log.contains("waiting for the statement") })
 	require.Equal(t, 1, queryInt(t, db, dropWaiting), "a second backend runs the drop")
 	require.NoError(t, app.Commit())
 	r := p.wait(t, time.Minute)
