@@ -27,6 +27,16 @@ func open(t *testing.T, driver, dsn string) *sql.DB {
 	return db
 }
 
+// heavy skips, under -short, a test that starts a MariaDB server or
+// restarts PostgreSQL: -short is the quick run of the unit tests and the
+// in-process lock and driver suites, which need neither.
+func heavy(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts or restarts a server of its own: runs without -short")
+	}
+}
+
 func dbName(t *testing.T, rawURL string) string {
 	t.Helper()
 	u, err := url.Parse(rawURL)
@@ -219,6 +229,7 @@ func TestSQLite(t *testing.T) {
 }
 
 func TestMariaDB(t *testing.T) {
+	heavy(t)
 	t.Parallel()
 
 	urlA, urlB := dbtest.MariaDB(t), dbtest.MariaDB(t)
@@ -249,6 +260,7 @@ func TestMariaDB(t *testing.T) {
 }
 
 func TestMariaDBDroppedAtCleanup(t *testing.T) {
+	heavy(t)
 	t.Parallel()
 
 	var name string

@@ -14,6 +14,7 @@ import (
 // Not parallel: a restart breaks every connection of the binary, and the
 // parallel tests run only after the sequential ones.
 func TestPostgresRestart(t *testing.T) {
+	heavy(t)
 	if os.Getenv("TEST_POSTGRES_URL") != "" {
 		t.Skip("TEST_POSTGRES_URL names a server this package did not start, and cannot restart")
 	}
