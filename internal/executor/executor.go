@@ -92,7 +92,7 @@ func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 		switch {
 		case err == nil:
 			res.Applied = append(res.Applied, st.Migration.Version)
-		case r.D.IsUniqueViolation(err):
+		case driver.Is(r.D, err, driver.ErrExists):
 			// Only possible if the lock was bypassed; the row proves the
 			// migration is applied, and our copy rolled back.
 			res.Skipped = append(res.Skipped, st.Migration.Version)
@@ -167,7 +167,7 @@ func (r *Runner) applyTx(ctx context.Context, m *source.Migration, start time.Ti
 func (r *Runner) retryLockTimeout(ctx context.Context, version int64, once func() error, failed func(error)) error {
 	for attempt := 0; ; attempt++ {
 		err := once()
-		if err == nil || !r.D.IsLockTimeout(err) || attempt >= r.Opts.LockRetries {
+		if err == nil || !driver.Is(r.D, err, driver.ErrLockTimeout) || attempt >= r.Opts.LockRetries {
 			return err
 		}
 		// Back off with jitter so the blocking transaction can finish and
@@ -366,7 +366,7 @@ func (r *Runner) recordFailureEvent(ctx context.Context, ev *history.Event, err 
 	// connection from the pool then, retried while the server comes back,
 	// within the same bound.
 	for n := 0; aerr != nil && r.Monitor != nil && cctx.Err() == nil; n++ {
-		if aerr = r.D.AppendEvent(cctx, r.Monitor, ev); aerr == nil || !driver.IsTransient(aerr) {
+		if aerr = r.D.AppendEvent(cctx, r.Monitor, ev); aerr == nil || !driver.IsTransient(r.D, aerr) {
 			break
 		}
 		select {

@@ -57,7 +57,7 @@ func (r *Runner) exec(ctx context.Context, m *source.Migration, s source.Stateme
 	w := r.startWatch(ctx, mon, sess, m, s)
 	err := r.D.Exec(ctx, r.Conn, s.SQL)
 	blockers := w.stop()
-	if err != nil && r.D.IsLockTimeout(err) && len(blockers) > 0 {
+	if err != nil && driver.Is(r.D, err, driver.ErrLockTimeout) && len(blockers) > 0 {
 		err = &BlockedError{Err: err, Blockers: blockers}
 	}
 	return err

@@ -191,8 +191,7 @@ func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
 	q := "BEGIN;\nSELECT pg_advisory_xact_lock(hashtext(" + quoteLiteral(key) + "));\n" + d.ddl() + d.upgradeDDL() + "COMMIT;"
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		var se *driver.StatementError
-		if err = translate(err); errors.As(err, &se) && se.SQLState == "42501" {
+		if err = translate(err); errors.Is(err, driver.ErrPermission) {
 			// Tables an administrator created for another role: the
 			// columns this release needs can only be added by their owner.
 			return fmt.Errorf("add this release's columns (statement_checksums, running_pid, running_backend_start) to %s: %w; run fleetgate up once as the table's owner, or run: %s",
@@ -634,14 +633,66 @@ func (d *Driver) ReadProgress(ctx context.Context, q driver.Querier, version int
 	return p, true, nil
 }
 
-func (d *Driver) IsUniqueViolation(err error) bool {
-	var se *driver.StatementError
-	return errors.As(err, &se) && se.SQLState == "23505"
+// Capabilities: PostgreSQL rolls DDL back, announces commits with NOTIFY,
+// ends a dead client's session (and with it its lock), honours
+// lock_timeout, and its migrations are what internal/lint checks.
+func (d *Driver) Capabilities() driver.Capabilities {
+	return driver.Capabilities{TransactionalDDL: true, Notifications: true, SessionLiveness: true, LockTimeout: true,
+		Checker: dialect.Postgres}
 }
 
-func (d *Driver) IsLockTimeout(err error) bool {
-	var se *driver.StatementError
-	return errors.As(err, &se) && se.SQLState == "55P03"
+// Classify maps what translate did not see: a raw pgx error, or a
+// connection pgx already closed, which it reports by message only.
+func (d *Driver) Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return class(pe.Code)
+	}
+	msg := err.Error()
+	for _, s := range []string{"conn closed", "connection refused", "connection reset", "broken pipe", "unexpected EOF",
+		"the database system is starting up", "the database system is shutting down", "the database system is in recovery mode",
+		"server closed the connection", "failed to receive message", "failed to write startup message"} {
+		if strings.Contains(msg, s) {
+			return driver.ErrTransient
+		}
+	}
+	return nil
+}
+
+// class maps a SQLSTATE onto driver's error classes.
+func class(code string) error {
+	switch {
+	case strings.HasPrefix(code, "08"), code == "57P01", code == "57P02", code == "57P03":
+		// Connection exception; admin shutdown, crash shutdown, cannot
+		// connect now (starting up).
+		return driver.ErrTransient
+	case code == "25P03":
+		// The server ended the session because the migration's
+		// transaction sat idle past its idle_in_transaction_session_timeout
+		// (fleetgate sets it to the lease): a slow or starved network looks
+		// like that from the server. The transaction rolled back with the
+		// session, so it is a lost connection like the others.
+		return driver.ErrTransient
+	case strings.HasPrefix(code, "53"), strings.HasPrefix(code, "57P"):
+		// Insufficient resources (too many connections); the other
+		// operator interventions.
+		return driver.ErrBusy
+	case code == "42501":
+		return driver.ErrPermission
+	case code == "55P03":
+		return driver.ErrLockTimeout
+	case code == "23505":
+		// unique_violation only: a duplicate_table from a migration's own
+		// CREATE is a failed migration, not a row another runner wrote.
+		return driver.ErrExists
+	case code == "42P01", code == "3F000", code == "42704":
+		// undefined_table, invalid_schema_name, undefined_object
+		return driver.ErrNotExist
+	}
+	return nil
 }
 
 // translate turns pgx errors into driver.StatementError so that no caller
@@ -656,7 +707,7 @@ func translate(err error) error {
 		if pe.Detail != "" {
 			msg += ": " + pe.Detail
 		}
-		return &driver.StatementError{SQLState: pe.Code, Message: msg, Position: int(pe.Position), Err: err}
+		return &driver.StatementError{SQLState: pe.Code, Message: msg, Position: int(pe.Position), Class: class(pe.Code), Err: err}
 	}
 	return err
 }

@@ -454,27 +454,45 @@ func (d *Driver) ReadProgress(ctx context.Context, q driver.Querier, version int
 	return p, true, nil
 }
 
-func (d *Driver) IsUniqueViolation(err error) bool {
-	var se *driver.StatementError
-	return errors.As(err, &se) && (se.SQLState == "1555" || se.SQLState == "2067")
+// Capabilities: SQLite rolls DDL back; it has no notifications, no
+// sessions another process could watch, no lock timeout (it waits in its
+// busy handler instead) and no statement checks.
+func (d *Driver) Capabilities() driver.Capabilities {
+	return driver.Capabilities{TransactionalDDL: true}
 }
 
-// IsLockTimeout: SQLite waits in its busy handler instead.
-func (d *Driver) IsLockTimeout(error) bool { return false }
-
-// IsBusy: the write lock is held elsewhere (perhaps by this runner's own
-// migration), or the wait for it ran out of time.
-func (d *Driver) IsBusy(err error) bool {
+// Classify maps a raw modernc error by its result code, and a wait for the
+// write lock that ran out of its own time (ErrBusy: the write lock is held
+// elsewhere, perhaps by this runner's own migration).
+func (d *Driver) Classify(err error) error {
 	var e *sqlite.Error
-	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_INTERRUPT {
-		return true
+	if errors.As(err, &e) {
+		return class(e.Code(), e.Error())
 	}
-	return isBusy(err) || errors.Is(err, context.DeadlineExceeded)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return driver.ErrBusy
+	}
+	return nil
 }
 
-func isBusy(err error) bool {
-	var e *sqlite.Error
-	return errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
+// class maps an extended result code (and, for SQLITE_ERROR, which covers
+// many things, its message) onto driver's error classes.
+func class(code int, msg string) error {
+	switch code & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT:
+		return driver.ErrBusy
+	case sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_AUTH:
+		return driver.ErrPermission
+	case sqlite3.SQLITE_CONSTRAINT:
+		if code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || code == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
+			return driver.ErrExists
+		}
+	case sqlite3.SQLITE_ERROR:
+		if strings.Contains(msg, "no such table") {
+			return driver.ErrNotExist
+		}
+	}
+	return nil
 }
 
 func translate(err error) error {
@@ -483,7 +501,7 @@ func translate(err error) error {
 	}
 	var e *sqlite.Error
 	if errors.As(err, &e) {
-		return &driver.StatementError{SQLState: strconv.Itoa(e.Code()), Message: trimMsg(e.Error()), Err: err}
+		return &driver.StatementError{SQLState: strconv.Itoa(e.Code()), Message: trimMsg(e.Error()), Class: class(e.Code(), e.Error()), Err: err}
 	}
 	return err
 }
@@ -495,4 +513,11 @@ func trimMsg(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// isBusy: another connection holds the write lock (not an interrupted
+// wait, which is the caller's own cancellation).
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }
