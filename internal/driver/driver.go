@@ -166,33 +166,22 @@ type Driver interface {
 	// ReadHolder returns the current holder, nil when the lock is free.
 	ReadHolder(ctx context.Context, q Querier) (*Holder, error)
 
-	// Begin opens a migration transaction on conn. On SQLite it takes the
-	// write lock at once (BEGIN IMMEDIATE).
-	Begin(ctx context.Context, conn *sql.Conn, opts *TxOptions) error
-	// Exec runs one statement of a migration, translating the error.
+	// Begin opens a migration transaction on conn and returns it; all work
+	// of the transaction goes through the Tx. On SQLite it takes the write
+	// lock at once (BEGIN IMMEDIATE).
+	Begin(ctx context.Context, conn *sql.Conn, opts *TxOptions) (Tx, error)
+	// Exec runs one statement of a migration in autocommit, outside any
+	// transaction (a no-transaction migration), translating the error.
 	Exec(ctx context.Context, conn *sql.Conn, stmt string) error
-	// Commit writes rec, checks the fence and commits, all at once. It
-	// returns ErrLockLost (after rolling back) if token no longer holds the
-	// lock: nothing of the transaction is then committed.
-	Commit(ctx context.Context, conn *sql.Conn, rec *Record) error
-	// Rollback aborts the open transaction, if any.
-	Rollback(ctx context.Context, conn *sql.Conn) error
 	// SaveProgress records, in its own fenced transaction, that a
 	// no-transaction migration has run its first done statements.
 	SaveProgress(ctx context.Context, conn *sql.Conn, rec *Record) error
-	// DeleteApplied removes a migration's row inside the open transaction
-	// (a rollback); Commit then records the event.
-	DeleteApplied(ctx context.Context, conn *sql.Conn, version int64) error
 	// ReadProgress returns what a partly applied migration's row records
 	// beyond ReadApplied: its statement checksums and the session that
 	// was about to run its next statement outside a transaction. ok is
 	// false when there is no incomplete row of that version. Call it
 	// after EnsureTables, which adds the columns to older tables.
 	ReadProgress(ctx context.Context, q Querier, version int64) (p Progress, ok bool, err error)
-	// DeleteProgress removes the row of a partly applied migration inside
-	// the open transaction (`resolve --abandon`); a complete row is kept
-	// and an error returned.
-	DeleteProgress(ctx context.Context, conn *sql.Conn, version int64) error
 }
 
 // Progress is the resumable state of a partly applied migration.

@@ -192,12 +192,13 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 	// transaction, opened with its own BEGIN and committed with the history
 	// row instead of its COMMIT.
 	begin, stmts := m.Up.TxBody()
-	if err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin}); err != nil {
+	tx, err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin})
+	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	for _, s := range stmts {
-		if err := r.exec(wctx, m, s); err != nil {
-			_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+		if err := r.exec(wctx, tx, m, s); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
 			return r.stepErr(wctx, m, &s, err)
 		}
 	}
@@ -208,7 +209,7 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 		rec.Event.LockWaitMS = r.Lease.Waited.Milliseconds()
 	}
 	rec.Notify = true
-	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	return nil
@@ -258,14 +259,15 @@ func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) e
 	// before): record it complete.
 	wctx, cancel := r.workCtx(ctx)
 	defer cancel()
-	if err := r.D.Begin(wctx, r.Conn, nil); err != nil {
+	tx, err := r.D.Begin(wctx, r.Conn, nil)
+	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	rec := r.Lease.Record()
 	rec.Applied = r.applied(m, time.Since(start), true, n)
 	rec.Event = r.event(history.KindApply, m, time.Since(start))
 	rec.Notify = true
-	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	return nil

@@ -325,11 +325,22 @@ func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Hold
 	return &h, nil
 }
 
-func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, _ *driver.TxOptions) error {
+func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, _ *driver.TxOptions) (driver.Tx, error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("begin: %w", translate(err))
+		return nil, fmt.Errorf("begin: %w", translate(err))
 	}
-	return nil
+	return &tx{TxConn: driver.NewTxConn(conn, "", translate), d: d}, nil
+}
+
+// tx is a SQLite migration transaction, opened IMMEDIATE.
+type tx struct {
+	*driver.TxConn
+	d *Driver
+}
+
+func (t *tx) Exec(ctx context.Context, stmt string) error {
+	_, err := t.ExecContext(ctx, stmt)
+	return err
 }
 
 func (d *Driver) Exec(ctx context.Context, conn *sql.Conn, stmt string) error {
@@ -339,7 +350,7 @@ func (d *Driver) Exec(ctx context.Context, conn *sql.Conn, stmt string) error {
 
 // fence renews the lease inside the open transaction; zero rows means the
 // lock was taken over and the transaction must not commit.
-func (d *Driver) fence(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
+func (d *Driver) fence(ctx context.Context, conn driver.Querier, rec *driver.Record) error {
 	res, err := conn.ExecContext(ctx, `UPDATE `+d.lock+` SET renewed_at = `+nowMS+`, expires_at = `+nowMS+` + ?,
 		current_version = NULL, current_started_at = NULL WHERE name = ? AND holder = ? AND generation = ?`,
 		rec.TTL.Milliseconds(), lockName, rec.Token, rec.Generation)
@@ -352,7 +363,7 @@ func (d *Driver) fence(ctx context.Context, conn *sql.Conn, rec *driver.Record) 
 	return nil
 }
 
-func (d *Driver) write(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
+func (d *Driver) write(ctx context.Context, conn driver.Querier, rec *driver.Record) error {
 	if err := d.fence(ctx, conn, rec); err != nil {
 		return err
 	}
@@ -392,20 +403,28 @@ func (d *Driver) write(ctx context.Context, conn *sql.Conn, rec *driver.Record) 
 	return nil
 }
 
-func (d *Driver) Commit(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
-	if err := d.write(ctx, conn, rec); err != nil {
-		_ = d.Rollback(context.WithoutCancel(ctx), conn)
+func (t *tx) Commit(ctx context.Context, rec *driver.Record) error {
+	if t.Done() {
+		return sql.ErrTxDone
+	}
+	if err := t.d.write(ctx, t, rec); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		_ = d.Rollback(context.WithoutCancel(ctx), conn)
-		return fmt.Errorf("commit: %w", translate(err))
+	if _, err := t.ExecContext(ctx, "COMMIT"); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
+		return fmt.Errorf("commit: %w", err)
 	}
+	t.End()
 	return nil
 }
 
-func (d *Driver) Rollback(ctx context.Context, conn *sql.Conn) error {
-	_, err := conn.ExecContext(ctx, "ROLLBACK")
+func (t *tx) Rollback(ctx context.Context) error {
+	if t.Done() {
+		return nil
+	}
+	t.End()
+	_, err := t.Conn().ExecContext(ctx, "ROLLBACK")
 	if err != nil && strings.Contains(err.Error(), "no transaction is active") {
 		return nil
 	}
@@ -413,23 +432,24 @@ func (d *Driver) Rollback(ctx context.Context, conn *sql.Conn) error {
 }
 
 func (d *Driver) SaveProgress(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
-	if err := d.Begin(ctx, conn, nil); err != nil {
+	tx, err := d.Begin(ctx, conn, nil)
+	if err != nil {
 		return err
 	}
-	return d.Commit(ctx, conn, rec)
+	return tx.Commit(ctx, rec)
 }
 
-func (d *Driver) DeleteApplied(ctx context.Context, conn *sql.Conn, version int64) error {
-	if _, err := conn.ExecContext(ctx, "DELETE FROM "+d.mig+" WHERE version = ?", version); err != nil {
-		return fmt.Errorf("delete history row %d: %w", version, translate(err))
+func (t *tx) DeleteApplied(ctx context.Context, version int64) error {
+	if _, err := t.ExecContext(ctx, "DELETE FROM "+t.d.mig+" WHERE version = ?", version); err != nil {
+		return fmt.Errorf("delete history row %d: %w", version, err)
 	}
 	return nil
 }
 
-func (d *Driver) DeleteProgress(ctx context.Context, conn *sql.Conn, version int64) error {
-	res, err := conn.ExecContext(ctx, "DELETE FROM "+d.mig+" WHERE version = ? AND NOT complete", version)
+func (t *tx) DeleteProgress(ctx context.Context, version int64) error {
+	res, err := t.ExecContext(ctx, "DELETE FROM "+t.d.mig+" WHERE version = ? AND NOT complete", version)
 	if err != nil {
-		return fmt.Errorf("delete history row %d: %w", version, translate(err))
+		return fmt.Errorf("delete history row %d: %w", version, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("delete history row %d: no partly applied row of that version", version)
@@ -496,8 +516,9 @@ func class(code int, msg string) error {
 }
 
 func translate(err error) error {
-	if err == nil {
-		return nil
+	var se *driver.StatementError
+	if err == nil || errors.As(err, &se) {
+		return err // nil, or translated already (by the Tx)
 	}
 	var e *sqlite.Error
 	if errors.As(err, &e) {
