@@ -181,23 +181,24 @@ func (m *Migrator) Adopt(ctx context.Context, opts *AdoptOpts) (*AdoptResult, er
 	stop := context.AfterFunc(lease.Context(), func() { cancel(context.Cause(lease.Context())) })
 	defer stop()
 
-	if err := m.d.Begin(wctx, conn, &driver.TxOptions{IdleTimeout: m.cfg.LeaseTTL}); err != nil {
+	tx, err := m.d.Begin(wctx, conn, &driver.TxOptions{IdleTimeout: m.cfg.LeaseTTL})
+	if err != nil {
 		return nil, m.lockErr(lease, err)
 	}
 	// Read again inside the transaction: what is recorded is what the old
 	// tool's table says at the moment of the commit.
-	res, todo, err = read(wctx, conn)
+	res, todo, err = read(wctx, tx)
 	if err == nil {
 		res.LockWait = lease.Waited
-		res.Recorded, err = ad.InsertAdopted(wctx, conn, lease.Gen, todo)
+		res.Recorded, err = ad.InsertAdopted(wctx, tx, lease.Gen, todo)
 	}
 	if err != nil {
-		_ = m.d.Rollback(context.WithoutCancel(ctx), conn)
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return nil, m.lockErr(lease, err)
 	}
 	rec := lease.Record()
 	rec.Notify = true
-	if err := m.d.Commit(wctx, conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return nil, m.lockErr(lease, err)
 	}
 	m.log.InfoContext(ctx, "adopted", slog.String("from", string(opts.From)), slog.String("state", res.State),

@@ -149,7 +149,7 @@ func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, er
 		return nil, err
 	}
 	rep := &CheckReport{Findings: []Finding{}}
-	if m.d.Dialect() != Postgres {
+	if m.d.Capabilities().Checker != Postgres {
 		m.log.InfoContext(ctx, "checks are for PostgreSQL migrations; nothing checked", slog.String("dialect", string(m.d.Dialect())))
 		return rep, nil
 	}
@@ -288,7 +288,7 @@ func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(),
 	if err := mode.valid(); err != nil {
 		return none, err
 	}
-	if mode == ChecksOff || m.d.Dialect() != Postgres || len(p.Steps) == 0 {
+	if mode == ChecksOff || m.d.Capabilities().Checker != Postgres || len(p.Steps) == 0 {
 		return none, nil
 	}
 	if mode == ChecksAuto || mode == "" {

@@ -99,7 +99,7 @@ func (m *Migrator) PlanUp(ctx context.Context, opts *UpOpts) (*PlanReport, error
 			mode = ChecksWarn
 		}
 	}
-	if m.d.Dialect() != Postgres {
+	if m.d.Capabilities().Checker != Postgres {
 		mode = ChecksOff // the checks are PostgreSQL's
 	}
 	rep.Checks = string(mode)
@@ -190,10 +190,10 @@ func (m *Migrator) newReport(dir string, wait time.Duration) *PlanReport {
 	rep := &PlanReport{Direction: dir, Migrations: []PlannedMigration{}}
 	rep.Timeouts = PlanTimeouts{LockTimeout: "none", LockRetries: m.cfg.LockRetries, Lease: m.cfg.LeaseTTL.String(),
 		LockWait: "unbounded (as long as the holder is alive)"}
-	if m.d.Dialect() == Postgres && m.cfg.LockTimeout > 0 {
+	if m.d.Capabilities().LockTimeout && m.cfg.LockTimeout > 0 {
 		rep.Timeouts.LockTimeout = m.cfg.LockTimeout.String()
 	}
-	if rep.Timeouts.LockRetries < 0 || m.d.Dialect() != Postgres {
+	if rep.Timeouts.LockRetries < 0 || !m.d.Capabilities().LockTimeout {
 		rep.Timeouts.LockRetries = 0
 	}
 	if wait > 0 {

@@ -110,14 +110,15 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 	}
 	rec := lease.Record()
 	rec.Notify = true
-	if err := m.d.Begin(wctx, conn, &driver.TxOptions{IdleTimeout: m.cfg.LeaseTTL}); err != nil {
+	tx, err := m.d.Begin(wctx, conn, &driver.TxOptions{IdleTimeout: m.cfg.LeaseTTL})
+	if err != nil {
 		return m.resolveErr(lease, err)
 	}
 	switch {
 	case opts.Abandon:
 		ev.Error = fmt.Sprintf("abandon: partial row removed (%d statements had run); the next up starts from statement 1", p.StatementsDone)
-		if err := m.d.DeleteProgress(wctx, conn, version); err != nil {
-			_ = m.d.Rollback(context.WithoutCancel(ctx), conn)
+		if err := tx.DeleteProgress(wctx, version); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
 			return m.resolveErr(lease, err)
 		}
 	case opts.Done:
@@ -130,7 +131,7 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 		rec.Applied = m.resolvedRow(mg, false, opts.RetryFrom-1)
 	}
 	rec.Event = ev
-	if err := m.d.Commit(wctx, conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return m.resolveErr(lease, err)
 	}
 	m.log.InfoContext(ctx, "resolved", slog.Int64("version", version), slog.String("decision", ev.Error))

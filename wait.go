@@ -252,7 +252,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 			return false, cerr
 		}
 		var ve *ValidationError
-		if errors.As(err, &ve) || !transient(w.m.d.Dialect(), err) {
+		if errors.As(err, &ve) || !transient(w.m.d, err) {
 			return false, err
 		}
 		// Transient: keep waiting, and say so at the report pace. A
@@ -394,9 +394,8 @@ func (w *waiter) readHolder(ctx context.Context) *LockHolder {
 	}
 	h, err := w.m.d.ReadHolder(ctx, w.querier())
 	if err != nil {
-		var se *driver.StatementError
-		if errors.As(err, &se) && (se.SQLState == "42501" || se.SQLState == "42P01") {
-			w.noHolder = se.SQLState == "42501"
+		if driver.Is(w.m.d, err, driver.ErrPermission) {
+			w.noHolder = true
 		}
 		return nil
 	}
@@ -410,10 +409,10 @@ func (w *waiter) readHolder(ctx context.Context) *LockHolder {
 }
 
 // transient reports an error worth retrying while waiting: the network,
-// a server starting or shutting down, too many connections. Anything the
-// server answers otherwise (a bad password, a missing privilege, an
-// unknown database) will not change by waiting.
-func transient(d Dialect, err error) bool {
+// a server starting or shutting down, too many connections, a database
+// another writer holds. Anything else the server answers (a bad password,
+// a missing privilege, an unknown database) will not change by waiting.
+func transient(d driver.Driver, err error) bool {
 	var ce *ConfigError
 	var se *SourceError
 	if errors.As(err, &ce) || errors.As(err, &se) {
@@ -423,11 +422,5 @@ func transient(d Dialect, err error) bool {
 	if !errors.As(err, &st) {
 		return true
 	}
-	c := st.SQLState
-	if d == SQLite {
-		// The result code, extended codes included: BUSY or LOCKED.
-		n, err := strconv.Atoi(c)
-		return err == nil && (n&0xff == 5 || n&0xff == 6)
-	}
-	return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") || strings.HasPrefix(c, "57P")
+	return driver.Is(d, err, driver.ErrTransient) || driver.Is(d, err, driver.ErrBusy)
 }

@@ -92,7 +92,7 @@ func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 		switch {
 		case err == nil:
 			res.Applied = append(res.Applied, st.Migration.Version)
-		case r.D.IsUniqueViolation(err):
+		case driver.Is(r.D, err, driver.ErrExists):
 			// Only possible if the lock was bypassed; the row proves the
 			// migration is applied, and our copy rolled back.
 			res.Skipped = append(res.Skipped, st.Migration.Version)
@@ -167,7 +167,7 @@ func (r *Runner) applyTx(ctx context.Context, m *source.Migration, start time.Ti
 func (r *Runner) retryLockTimeout(ctx context.Context, version int64, once func() error, failed func(error)) error {
 	for attempt := 0; ; attempt++ {
 		err := once()
-		if err == nil || !r.D.IsLockTimeout(err) || attempt >= r.Opts.LockRetries {
+		if err == nil || !driver.Is(r.D, err, driver.ErrLockTimeout) || attempt >= r.Opts.LockRetries {
 			return err
 		}
 		// Back off with jitter so the blocking transaction can finish and
@@ -192,12 +192,13 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 	// transaction, opened with its own BEGIN and committed with the history
 	// row instead of its COMMIT.
 	begin, stmts := m.Up.TxBody()
-	if err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin}); err != nil {
+	tx, err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin})
+	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	for _, s := range stmts {
-		if err := r.exec(wctx, m, s); err != nil {
-			_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+		if err := r.exec(wctx, tx, m, s); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
 			return r.stepErr(wctx, m, &s, err)
 		}
 	}
@@ -208,7 +209,7 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 		rec.Event.LockWaitMS = r.Lease.Waited.Milliseconds()
 	}
 	rec.Notify = true
-	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	return nil
@@ -258,14 +259,15 @@ func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) e
 	// before): record it complete.
 	wctx, cancel := r.workCtx(ctx)
 	defer cancel()
-	if err := r.D.Begin(wctx, r.Conn, nil); err != nil {
+	tx, err := r.D.Begin(wctx, r.Conn, nil)
+	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	rec := r.Lease.Record()
 	rec.Applied = r.applied(m, time.Since(start), true, n)
 	rec.Event = r.event(history.KindApply, m, time.Since(start))
 	rec.Notify = true
-	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	return nil
@@ -366,7 +368,7 @@ func (r *Runner) recordFailureEvent(ctx context.Context, ev *history.Event, err 
 	// connection from the pool then, retried while the server comes back,
 	// within the same bound.
 	for n := 0; aerr != nil && r.Monitor != nil && cctx.Err() == nil; n++ {
-		if aerr = r.D.AppendEvent(cctx, r.Monitor, ev); aerr == nil || !driver.IsTransient(aerr) {
+		if aerr = r.D.AppendEvent(cctx, r.Monitor, ev); aerr == nil || !driver.IsTransient(r.D, aerr) {
 			break
 		}
 		select {

@@ -169,7 +169,7 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 				return r.stepErr(wctx, m, nil, err)
 			}
 		}
-		if err := r.exec(wctx, m, s); err != nil {
+		if err := r.exec(wctx, autocommit{r}, m, s); err != nil {
 			return r.stepErr(wctx, m, &s, err)
 		}
 	}
@@ -182,12 +182,13 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 		}
 		return nil
 	}
-	if err := r.D.Begin(wctx, r.Conn, nil); err != nil {
+	tx, err := r.D.Begin(wctx, r.Conn, nil)
+	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	rec.Event = r.event(history.KindApply, m, time.Since(start))
 	rec.Notify = true
-	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	return nil

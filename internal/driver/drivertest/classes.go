@@ -12,105 +12,106 @@ import (
 	"github.com/fleetgate/fleetgate/internal/history"
 )
 
-// The classes of error that callers branch on. Each is provoked for real,
-// and the driver must place it in its class and no other, keeping the
-// database's own error (a *driver.StatementError) inside.
-const (
-	classExists      = "already exists"
-	classNotExist    = "does not exist"
-	classLockTimeout = "lock timeout"
-	classBusy        = "busy"
-	classTransient   = "transient"
-	classPermission  = "permission denied"
-)
+// allClasses are the classes of error that callers branch on (see
+// driver.Is).
+var allClasses = []error{driver.ErrTransient, driver.ErrBusy, driver.ErrPermission, driver.ErrLockTimeout, driver.ErrExists, driver.ErrNotExist}
 
 // classes returns every class err falls in, as the driver reports them.
-func classes(d driver.Driver, err error) []string {
-	var out []string
-	if d.IsUniqueViolation(err) {
-		out = append(out, classExists)
-	}
-	if d.IsLockTimeout(err) {
-		out = append(out, classLockTimeout)
-	}
-	if b, ok := d.(driver.Busy); ok && b.IsBusy(err) {
-		out = append(out, classBusy)
-	}
-	if driver.IsTransient(err) {
-		out = append(out, classTransient)
+func classes(d driver.Driver, err error) []error {
+	var out []error
+	for _, c := range allClasses {
+		if driver.Is(d, err, c) {
+			out = append(out, c)
+		}
 	}
 	return out
 }
 
-// classified asserts that err is in class want alone. A class that the
-// interface cannot name yet (want == "") asserts that err is in none.
-func classified(t testing.TB, d driver.Driver, err error, want string, what string) {
+// classified asserts that err, provoked for real, is in class want and no
+// other, and that a database error keeps the database's own error
+// inside, its class set so that errors.Is finds it too.
+func classified(t testing.TB, d driver.Driver, err, want error, what string) {
 	t.Helper()
 	require.Error(t, err, what)
-	var expect []string
-	if want != "" {
-		expect = []string{want}
+	require.Equal(t, []error{want}, classes(d, err), "%s: %v", what, err)
+	require.Equal(t, want == driver.ErrTransient, driver.IsTransient(d, err), "%s: IsTransient disagrees with the class: %v", what, err)
+	var se *driver.StatementError
+	if errors.As(err, &se) {
+		require.NotEmpty(t, se.Message, what)
+		require.NotNil(t, se.Unwrap(), "%s: the client library's error is not kept", what)
+		require.ErrorIs(t, err, want, "%s: the StatementError does not carry its class", what)
 	}
-	require.Equal(t, expect, classes(d, err), "%s: %v", what, err)
 }
 
-// keepsStatementError asserts that the database's own error is kept.
-func keepsStatementError(t testing.TB, err error, what string) {
+// statementError asserts that the database's own error came back as a
+// *driver.StatementError.
+func statementError(t testing.TB, err error, what string) {
 	t.Helper()
 	var se *driver.StatementError
-	require.ErrorAs(t, err, &se, "%s: the database's error is not kept", what)
-	require.NotEmpty(t, se.Message, what)
-	require.NotNil(t, se.Unwrap(), "%s: the client library's error is not kept", what)
+	require.ErrorAs(t, err, &se, "%s: not a StatementError: %v", what, err)
 }
 
+// Each class is provoked for real and must be reported as that class and
+// no other: a second history row of one version (exists), a missing table
+// (does not exist), a row held past the lock timeout (lock timeout, or busy
+// where writers wait for each other instead), a write with read-only
+// credentials (permission), a statement on a killed session (transient).
 func errorClasses(t testing.TB, open Opener) {
 	tg := prepare(t, open)
 	d, ctx := tg.Driver, t.Context()
 	c := pin(t, tg.DB)
 	gen := acquire(t, d, c, "a", time.Hour)
 
-	// Already exists: another runner recorded the version first.
 	require.NoError(t, migrate(t, d, c, record("a", gen, applied(1, true), event(history.KindApply, 1))))
 	err := migrate(t, d, c, record("a", gen, applied(1, true), event(history.KindApply, 1)))
-	classified(t, d, err, classExists, "a second history row of one version")
-	keepsStatementError(t, err, "a second history row of one version")
+	classified(t, d, err, driver.ErrExists, "a second history row of one version")
+	statementError(t, err, "a second history row of one version")
 	require.False(t, errors.Is(err, driver.ErrLockLost), "a duplicate row is not a lost lock")
 
-	// Does not exist: a statement naming a missing table.
-	require.NoError(t, begin(t, d, c, nil))
-	err = d.Exec(ctx, c, "SELECT * FROM dt_no_such_table")
-	classified(t, d, err, "", "a missing table")
-	keepsStatementError(t, err, "a missing table")
-	require.NoError(t, d.Rollback(ctx, c))
+	tx, err := d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	err = tx.Exec(ctx, "SELECT * FROM dt_no_such_table")
+	classified(t, d, err, driver.ErrNotExist, "a missing table")
+	statementError(t, err, "a missing table")
+	require.NoError(t, tx.Rollback(ctx))
 
-	// Lock timeout: a statement waits for a row another transaction
-	// holds. Where writers exclude each other the wait is for the write
-	// lock, and ends busy.
 	_, err = tg.DB.ExecContext(ctx, "CREATE TABLE dt_locked (id integer PRIMARY KEY)")
 	require.NoError(t, err)
 	x, y := pin(t, tg.DB), pin(t, tg.DB)
-	require.NoError(t, begin(t, d, x, nil))
-	require.NoError(t, d.Exec(ctx, x, "INSERT INTO dt_locked VALUES (1)"))
-	if _, busy := d.(driver.Busy); busy {
+	holder, err := d.Begin(ctx, x, nil)
+	require.NoError(t, err)
+	require.NoError(t, holder.Exec(ctx, "INSERT INTO dt_locked VALUES (1)"))
+	if d.Capabilities().LockTimeout {
+		waiter, err := d.Begin(ctx, y, &driver.TxOptions{LockTimeout: 200 * time.Millisecond})
+		require.NoError(t, err)
+		wctx, cancel := context.WithTimeout(ctx, patience)
+		err = waiter.Exec(wctx, "INSERT INTO dt_locked VALUES (1)")
+		cancel()
+		classified(t, d, err, driver.ErrLockTimeout, "a row lock held past the lock timeout")
+		statementError(t, err, "a row lock held past the lock timeout")
+		_ = waiter.Rollback(ctx)
+	} else {
+		// No lock timeout: a writer waits for the other in the database's
+		// busy handler, here cut short.
 		wctx, cancel := context.WithTimeout(ctx, time.Second)
-		err = d.Begin(wctx, y, &driver.TxOptions{LockTimeout: 200 * time.Millisecond})
+		waiter, err := d.Begin(wctx, y, &driver.TxOptions{LockTimeout: 200 * time.Millisecond})
 		if err == nil {
-			err = d.Exec(wctx, y, "INSERT INTO dt_locked VALUES (1)")
+			err = waiter.Exec(wctx, "INSERT INTO dt_locked VALUES (1)")
+			_ = waiter.Rollback(ctx)
 		}
 		cancel()
-		classified(t, d, err, classBusy, "a write while another connection writes")
-	} else {
-		require.NoError(t, begin(t, d, y, &driver.TxOptions{LockTimeout: 200 * time.Millisecond}))
-		wctx, cancel := context.WithTimeout(ctx, patience)
-		err = d.Exec(wctx, y, "INSERT INTO dt_locked VALUES (1)")
-		cancel()
-		classified(t, d, err, classLockTimeout, "a row lock held past the lock timeout")
-		keepsStatementError(t, err, "a row lock held past the lock timeout")
+		// The wait ended at our deadline, and context.DeadlineExceeded is
+		// a net.Error, so driver.Is counts it as ErrTransient as well;
+		// IsTransient, which callers use, leaves the caller's own
+		// deadline out. Busy must be there, and nothing else may be.
+		require.True(t, driver.Is(d, err, driver.ErrBusy), "a write while another connection writes is not busy: %v", err)
+		require.False(t, driver.IsTransient(d, err), "a write while another connection writes is transient: %v", err)
+		for _, c := range classes(d, err) {
+			require.Contains(t, []error{driver.ErrBusy, driver.ErrTransient}, c, "a write while another connection writes: %v", err)
+		}
 	}
-	_ = d.Rollback(ctx, y)
-	require.NoError(t, d.Rollback(ctx, x))
+	require.NoError(t, holder.Rollback(ctx))
 
-	// Permission denied: credentials that may read but not write.
 	if tg.ReadOnly != nil {
 		ro := tg.ReadOnly(t)
 		ok, err := d.TablesExist(ctx, ro)
@@ -120,18 +121,17 @@ func errorClasses(t testing.TB, open Opener) {
 		require.NoError(t, err, "read-only credentials cannot read the history")
 		require.Len(t, rows, 1)
 		err = d.AppendEvent(ctx, ro, event(history.KindLockWait, 0))
-		classified(t, d, err, "", "a write with read-only credentials")
-		keepsStatementError(t, err, "a write with read-only credentials")
+		classified(t, d, err, driver.ErrPermission, "a write with read-only credentials")
+		statementError(t, err, "a write with read-only credentials")
 	} else {
 		t.Logf("this setup has no read-only credentials (Target.ReadOnly): the permission class is proven by another setup")
 	}
 
-	// Transient: the session broke under the connection.
 	if tg.KillSession != nil {
 		k := pin(t, tg.DB)
 		require.NoError(t, tg.KillSession(ctx, k))
 		_, err := d.ReadHolder(ctx, k)
-		classified(t, d, err, classTransient, "a statement on a killed session")
+		classified(t, d, err, driver.ErrTransient, "a statement on a killed session")
 	} else {
 		t.Logf("this setup cannot end a session (Target.KillSession): the transient class is proven by another setup")
 	}

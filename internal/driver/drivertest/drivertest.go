@@ -27,8 +27,11 @@ package drivertest
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
 )
@@ -93,3 +96,22 @@ func Run(t *testing.T, open Opener) {
 // patience bounds every condition wait of the suite: generous, because the
 // machines that run it are often loaded, and never part of what is proven.
 const patience = 30 * time.Second
+
+// OpenURL opens a fleetgate database URL the way fleetgate does, through
+// the engine that registered its scheme, and returns a Target with that
+// engine's driver for the default tables. The pool is closed by t's
+// cleanups; the caller adds KillSession and ReadOnly where it can.
+func OpenURL(t testing.TB, url string) *Target {
+	t.Helper()
+	scheme, _, _ := strings.Cut(url, ":")
+	e := driver.ForScheme(scheme)
+	require.NotNil(t, e, "no engine registered for %s: (import its driver package)", scheme)
+	db, err := e.Open(url, func(string) string { return scheme + ":…" })
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	tables, err := driver.NewTables("fleetgate_migrations")
+	require.NoError(t, err)
+	d, err := e.New(tables)
+	require.NoError(t, err)
+	return &Target{Driver: d, DB: db}
+}

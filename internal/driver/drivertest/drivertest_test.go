@@ -3,14 +3,13 @@ package drivertest_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	_ "modernc.org/sqlite"
 
 	"github.com/fleetgate/fleetgate/internal/dbtest"
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -60,13 +59,9 @@ func runCase(t *testing.T, c drivertest.Case, open drivertest.Opener) []string {
 // opener gives each case a fresh SQLite file and the driver wrap makes.
 func opener(wrap func(*sqlite.Driver) driver.Driver) drivertest.Opener {
 	return func(t testing.TB) *drivertest.Target {
-		path := strings.TrimPrefix(dbtest.SQLite(t), "sqlite:")
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		tables, err := driver.NewTables("fleetgate_migrations")
-		require.NoError(t, err)
-		return &drivertest.Target{Driver: wrap(sqlite.New(tables)), DB: db}
+		tg := drivertest.OpenURL(t, dbtest.SQLite(t))
+		tg.Driver = wrap(tg.Driver.(*sqlite.Driver))
+		return tg
 	}
 }
 
@@ -92,19 +87,48 @@ func (d stealing) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.Acqu
 // names: a stale holder's commit goes through.
 type unfenced struct{ *sqlite.Driver }
 
-func (d unfenced) Commit(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
-	if h, err := d.ReadHolder(ctx, conn); err == nil && h != nil {
+type unfencedTx struct {
+	driver.Tx
+	d *sqlite.Driver
+}
+
+func (d unfenced) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptions) (driver.Tx, error) {
+	tx, err := d.Driver.Begin(ctx, conn, opts)
+	if err != nil {
+		return nil, err
+	}
+	return unfencedTx{tx, d.Driver}, nil
+}
+
+func (t unfencedTx) Commit(ctx context.Context, rec *driver.Record) error {
+	if h, err := t.d.ReadHolder(ctx, t.Tx); err == nil && h != nil {
 		r := *rec
 		r.Token, r.Generation = h.Token, h.Generation
 		rec = &r
 	}
-	return d.Driver.Commit(ctx, conn, rec)
+	return t.Tx.Commit(ctx, rec)
 }
 
-// blind classifies nothing: a duplicate history row looks like any error.
+// blind loses the database's error on commit, keeping only its text: a
+// duplicate history row then looks like any other failure.
 type blind struct{ *sqlite.Driver }
 
-func (blind) IsUniqueViolation(error) bool { return false }
+type blindTx struct{ driver.Tx }
+
+func (d blind) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptions) (driver.Tx, error) {
+	tx, err := d.Driver.Begin(ctx, conn, opts)
+	if err != nil {
+		return nil, err
+	}
+	return blindTx{tx}, nil
+}
+
+func (t blindTx) Commit(ctx context.Context, rec *driver.Record) error {
+	if err := t.Tx.Commit(ctx, rec); err != nil {
+		return errors.New(err.Error())
+	}
+	return nil
+}
 
 // The suite can fail: each deliberately broken driver fails the case that
 // states the property it breaks, while the same driver unbroken passes

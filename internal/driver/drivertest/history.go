@@ -1,6 +1,7 @@
 package drivertest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -55,19 +56,25 @@ func historyRoundTrip(t testing.TB, open Opener) {
 	}
 
 	// A rollback deletes the row in the transaction that reverts it.
-	require.NoError(t, begin(t, d, c, nil))
-	require.NoError(t, d.Exec(ctx, c, "DROP TABLE dt_users"))
-	require.NoError(t, d.DeleteApplied(ctx, c, 7))
-	require.NoError(t, d.Commit(ctx, c, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Event: event(history.KindRollback, 7)}))
+	tx, err := d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Exec(ctx, "DROP TABLE dt_users"))
+	require.NoError(t, tx.DeleteApplied(ctx, 7))
+	require.NoError(t, tx.Commit(ctx, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Event: event(history.KindRollback, 7)}))
 	rows, err := d.ReadApplied(ctx, tg.DB, true)
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	require.Equal(t, int64(3), rows[0].Version)
+	require.Error(t, tx.Exec(ctx, "SELECT 1"), "a statement ran after the commit")
 
-	// A rolled back transaction leaves nothing.
-	require.NoError(t, begin(t, d, c, nil))
-	require.NoError(t, d.DeleteApplied(ctx, c, 3))
-	require.NoError(t, d.Rollback(ctx, c))
+	// A rolled back transaction leaves nothing, and the transaction is
+	// over: nothing more runs in it.
+	tx, err = d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.DeleteApplied(ctx, 3))
+	require.NoError(t, tx.Rollback(ctx))
+	require.Error(t, tx.DeleteApplied(ctx, 3), "a statement ran after the rollback")
+	require.Error(t, tx.Exec(ctx, "SELECT 1"), "a statement ran after the rollback")
 	rows, err = d.ReadApplied(ctx, tg.DB, false)
 	require.NoError(t, err)
 	require.Len(t, rows, 1, "a rolled back delete removed the row")
@@ -158,34 +165,37 @@ func eventsAppendOnly(t testing.TB, open Opener) {
 		return d.SaveProgress(ctx, c, record("a", gen, p, event(history.KindFailure, 2)))
 	})
 	step("resolve", 1, func() error {
-		if err := begin(t, d, c, nil); err != nil {
+		tx, err := d.Begin(ctx, c, nil)
+		if err != nil {
 			return err
 		}
-		if err := d.DeleteProgress(ctx, c, 2); err != nil {
-			return err
+		if err := tx.DeleteProgress(ctx, 2); err != nil {
+			return errors.Join(err, tx.Rollback(ctx))
 		}
-		return d.Commit(ctx, c, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Event: event(history.KindResolve, 2)})
+		return tx.Commit(ctx, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Event: event(history.KindResolve, 2)})
 	})
 	step("rollback", 1, func() error {
-		if err := begin(t, d, c, nil); err != nil {
+		tx, err := d.Begin(ctx, c, nil)
+		if err != nil {
 			return err
 		}
-		if err := d.DeleteApplied(ctx, c, 1); err != nil {
-			return err
+		if err := tx.DeleteApplied(ctx, 1); err != nil {
+			return errors.Join(err, tx.Rollback(ctx))
 		}
-		return d.Commit(ctx, c, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Event: event(history.KindRollback, 1)})
+		return tx.Commit(ctx, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Event: event(history.KindRollback, 1)})
 	})
 	if ad, ok := d.(driver.Adopter); ok {
 		step("adopt", 1, func() error {
-			if err := begin(t, d, c, nil); err != nil {
+			tx, err := d.Begin(ctx, c, nil)
+			if err != nil {
 				return err
 			}
 			a := applied(5, true)
 			a.Adopted = true
-			if _, err := ad.InsertAdopted(ctx, c, gen, []driver.Adopted{{Row: *a, Event: *event(history.KindAdopt, 5)}}); err != nil {
-				return err
+			if _, err := ad.InsertAdopted(ctx, tx, gen, []driver.Adopted{{Row: *a, Event: *event(history.KindAdopt, 5)}}); err != nil {
+				return errors.Join(err, tx.Rollback(ctx))
 			}
-			return d.Commit(ctx, c, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour})
+			return tx.Commit(ctx, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour})
 		})
 	}
 	step("failed commit", 0, func() error {
@@ -263,12 +273,14 @@ func noTxProgress(t testing.TB, open Opener) {
 
 	// Only a partial row can be abandoned.
 	require.NoError(t, d.SaveProgress(ctx, b, record("b", genB, func() *history.Applied { p := part(1); p.Version = 2; return p }(), nil)))
-	require.NoError(t, begin(t, d, b, nil))
-	require.Error(t, d.DeleteProgress(ctx, b, 1), "abandoned a complete row")
-	require.NoError(t, d.Rollback(ctx, b))
-	require.NoError(t, begin(t, d, b, nil))
-	require.NoError(t, d.DeleteProgress(ctx, b, 2))
-	require.NoError(t, d.Commit(ctx, b, &driver.Record{Token: "b", Generation: genB, TTL: time.Hour, Event: event(history.KindResolve, 2)}))
+	tx, err := d.Begin(ctx, b, nil)
+	require.NoError(t, err)
+	require.Error(t, tx.DeleteProgress(ctx, 1), "abandoned a complete row")
+	require.NoError(t, tx.Rollback(ctx))
+	tx, err = d.Begin(ctx, b, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.DeleteProgress(ctx, 2))
+	require.NoError(t, tx.Commit(ctx, &driver.Record{Token: "b", Generation: genB, TTL: time.Hour, Event: event(history.KindResolve, 2)}))
 	rows, err = d.ReadApplied(ctx, tg.DB, false)
 	require.NoError(t, err)
 	require.Len(t, rows, 1)

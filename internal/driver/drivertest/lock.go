@@ -108,15 +108,12 @@ func tryAcquire(t testing.TB, open Opener) {
 
 	// The holder's migration transaction holds the lock row (its fence, or
 	// a renewal inside it): a waiter still gets its answer at once.
-	if _, busy := d.(driver.Busy); busy {
-		t.Logf("writers exclude each other on this database (driver.Busy): a try-acquire during a write transaction waits for the write lock, so that part does not apply")
-	} else {
-		require.NoError(t, begin(t, d, a, nil))
-		require.NoError(t, d.Exec(ctx, a, "SELECT 1"))
-		require.NoError(t, d.Renew(ctx, a, "a", genA, time.Hour, 0))
-		refused(t, d, b, "b", "a")
-		require.NoError(t, d.Rollback(ctx, a))
-	}
+	tx, err := d.Begin(ctx, a, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Exec(ctx, "SELECT 1"))
+	require.NoError(t, d.Renew(ctx, a, "a", genA, time.Hour, 0))
+	refused(t, d, b, "b", "a")
+	require.NoError(t, tx.Rollback(ctx))
 
 	refused(t, d, c, "c", "a")
 	h = holder(t, d, tg.DB)
@@ -209,7 +206,7 @@ func sessionDeath(t testing.TB, open Opener) {
 	tg := prepare(t, open)
 	d, ctx := tg.Driver, t.Context()
 	a, b := pin(t, tg.DB), pin(t, tg.DB)
-	if d.SessionIsDirect(ctx, a) {
+	if d.Capabilities().SessionLiveness && d.SessionIsDirect(ctx, a) {
 		require.NotNil(t, tg.KillSession, "the driver reports direct sessions, but the setup cannot end one (Target.KillSession)")
 		acquire(t, d, a, "a", time.Hour)
 		require.True(t, holder(t, d, tg.DB).SessionBound, "a lock taken on a direct session is not bound to it")
@@ -239,6 +236,7 @@ func releaseWakes(t testing.TB, open Opener) {
 	d, ctx := tg.Driver, t.Context()
 	a, b, l := pin(t, tg.DB), pin(t, tg.DB), pin(t, tg.DB)
 	n, notifies := d.(driver.Notifier)
+	require.Equal(t, d.Capabilities().Notifications, notifies, "Capabilities().Notifications and implementing driver.Notifier disagree")
 	listening := notifies && d.SessionIsDirect(ctx, l)
 	if listening {
 		require.NoError(t, n.Listen(ctx, l))
@@ -272,23 +270,20 @@ func releaseWakes(t testing.TB, open Opener) {
 	}
 }
 
-// begin opens a migration transaction; migrate runs one whole. All of the
-// suite's transactions go through these two.
-func begin(t testing.TB, d driver.Driver, c *sql.Conn, opts *driver.TxOptions) error {
-	return d.Begin(t.Context(), c, opts)
-}
-
+// migrate runs one migration transaction whole: its statements, then the
+// commit of rec.
 func migrate(t testing.TB, d driver.Driver, c *sql.Conn, rec *driver.Record, stmts ...string) error {
 	ctx := t.Context()
-	if err := begin(t, d, c, nil); err != nil {
+	tx, err := d.Begin(ctx, c, nil)
+	if err != nil {
 		return err
 	}
 	for _, s := range stmts {
-		if err := d.Exec(ctx, c, s); err != nil {
-			return errors.Join(err, d.Rollback(ctx, c))
+		if err := tx.Exec(ctx, s); err != nil {
+			return errors.Join(err, tx.Rollback(ctx))
 		}
 	}
-	return d.Commit(ctx, c, rec)
+	return tx.Commit(ctx, rec)
 }
 
 func record(token string, gen int64, a *history.Applied, ev *history.Event) *driver.Record {

@@ -9,33 +9,14 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/fleetgate/fleetgate/internal/dbtest"
-	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/driver/drivertest"
-	"github.com/fleetgate/fleetgate/internal/driver/postgres"
+	_ "github.com/fleetgate/fleetgate/internal/driver/postgres"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(dbtest.M(m)) }
-
-// openPool opens url as fleetgate does (simple protocol: nothing prepared
-// to strand on a pooler's server connections).
-func openPool(t testing.TB, url string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", url+"&default_query_exec_mode=simple_protocol")
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func newDriver(t testing.TB) *postgres.Driver {
-	tables, err := driver.NewTables("fleetgate_migrations")
-	require.NoError(t, err)
-	return postgres.New(tables)
-}
 
 // killSession terminates conn's backend from another session of db and
 // waits until the server no longer lists it.
@@ -67,16 +48,13 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	drivertest.Run(t, func(t testing.TB) *drivertest.Target {
 		url := dbtest.Postgres(t)
-		db := openPool(t, url)
-		return &drivertest.Target{
-			Driver:      newDriver(t),
-			DB:          db,
-			KillSession: killSession(db),
-			ReadOnly: func(t testing.TB) *sql.DB {
-				role := "dt_ro_" + strings.ToLower(rand.Text()[:8])
-				return openPool(t, dbtest.CreateRole(t, url, role, "pw-"+role, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO "+role))
-			},
+		tg := drivertest.OpenURL(t, url)
+		tg.KillSession = killSession(tg.DB)
+		tg.ReadOnly = func(t testing.TB) *sql.DB {
+			role := "dt_ro_" + strings.ToLower(rand.Text()[:8])
+			return drivertest.OpenURL(t, dbtest.CreateRole(t, url, role, "pw-"+role, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO "+role)).DB
 		}
+		return tg
 	})
 }
 
@@ -84,6 +62,6 @@ func TestConformance(t *testing.T) {
 func TestConformancePgBouncer(t *testing.T) {
 	t.Parallel()
 	drivertest.Run(t, func(t testing.TB) *drivertest.Target {
-		return &drivertest.Target{Driver: newDriver(t), DB: openPool(t, dbtest.PgBouncer(t, dbtest.Postgres(t)))}
+		return drivertest.OpenURL(t, dbtest.PgBouncer(t, dbtest.Postgres(t)))
 	})
 }
