@@ -15,9 +15,9 @@
 // not; a release wakes waiters; history rows and events round trip, and
 // events are only ever appended; errors fall into the classes callers
 // branch on; a migration that runs outside a transaction records its
-// progress and resumes; and the history tables of the tools fleetgate
-// adopts (goose, golang-migrate, dbmate, flyway) read back as the tool
-// wrote them.
+// progress and resumes; the history tables of the tools fleetgate adopts
+// (goose, golang-migrate, dbmate, flyway) read back as the tool wrote
+// them, and adopting their versions records each once, fenced.
 //
 // A driver that passes this suite is correct by definition: nothing above
 // the driver may depend on a behaviour the suite does not check, and a
@@ -80,6 +80,7 @@ func Cases() []Case {
 		{"ErrorClasses", errorClasses},
 		{"NoTransactionProgress", noTxProgress},
 		{"LegacyHistory", legacyHistory},
+		{"AdoptRecords", adoptRecords},
 	}
 }
 

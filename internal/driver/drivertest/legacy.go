@@ -1,11 +1,14 @@
 package drivertest
 
 import (
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
 )
 
 // legacyTables are each adopted tool's history table, in SQL that every
@@ -81,4 +84,62 @@ func legacyHistory(t testing.TB, open Opener) {
 	_, found, err = ad.ReadLegacy(ctx, tg.DB, driver.ToolGoose, "", "dt_dbmate")
 	require.True(t, found)
 	require.ErrorIs(t, err, driver.ErrLegacyTable, "dbmate's table read as goose's")
+}
+
+// Adopted versions are recorded, each with one adopt event, in the
+// transaction that the fence then commits; a version fleetgate records
+// already is left as it is, with no event; a stale holder adopts nothing.
+func adoptRecords(t testing.TB, open Opener) {
+	tg := prepare(t, open)
+	d, ctx := tg.Driver, t.Context()
+	ad, ok := d.(driver.Adopter)
+	require.True(t, ok, "%T cannot adopt other tools' history (driver.Adopter)", d)
+	c := pin(t, tg.DB)
+	gen := acquire(t, d, c, "a", time.Hour)
+	require.NoError(t, migrate(t, d, c, record("a", gen, applied(1, true), event(history.KindApply, 1))))
+	adopt := func(gen int64, versions ...int64) ([]int64, error) {
+		var rows []driver.Adopted
+		for _, v := range versions {
+			a := applied(v, true)
+			a.Adopted = true
+			rows = append(rows, driver.Adopted{Row: *a, Event: *event(history.KindAdopt, v)})
+		}
+		tx, err := d.Begin(ctx, c, nil)
+		if err != nil {
+			return nil, err
+		}
+		got, err := ad.InsertAdopted(ctx, tx, gen, rows)
+		if err != nil {
+			return nil, errors.Join(err, tx.Rollback(ctx))
+		}
+		return got, tx.Commit(ctx, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour})
+	}
+	got, err := adopt(gen, 1, 2, 3)
+	require.NoError(t, err)
+	require.Equal(t, []int64{2, 3}, got, "the versions it inserted")
+	rows, err := d.ReadApplied(ctx, tg.DB, false)
+	require.NoError(t, err)
+	require.Len(t, rows, 3)
+	require.False(t, rows[0].Adopted, "an applied version was turned adopted")
+	for _, r := range rows[1:] {
+		require.True(t, r.Adopted, "version %d", r.Version)
+		require.True(t, r.Complete, "version %d", r.Version)
+		require.Equal(t, gen, r.LockGeneration, "version %d", r.Version)
+	}
+	evs, err := d.ReadEvents(ctx, tg.DB, 0, time.Time{}, 0)
+	require.NoError(t, err)
+	var adopted []int64
+	for _, e := range evs {
+		if e.Kind == history.KindAdopt {
+			adopted = append(adopted, e.Version)
+			require.Equal(t, gen, e.LockGeneration)
+		}
+	}
+	require.ElementsMatch(t, []int64{2, 3}, adopted, "adopt events")
+
+	_, err = adopt(gen+1, 4)
+	require.ErrorIs(t, err, driver.ErrLockLost, "a stale holder adopted")
+	rows, err = d.ReadApplied(ctx, tg.DB, false)
+	require.NoError(t, err)
+	require.Len(t, rows, 3, "a fenced-out adoption left a row")
 }

@@ -171,9 +171,14 @@ func expiryTakeover(t testing.TB, open Opener) {
 	require.Equal(t, "b", hB.Token)
 	require.False(t, hB.AcquiredAt.Before(hA.ExpiresAt), "taken over at %v, before the lease expired at %v", hB.AcquiredAt, hA.ExpiresAt)
 
-	// The stale holder's work is fenced out, whatever shape it has.
-	err := migrate(t, d, a, record("a", genA, applied(1, true), event(history.KindApply, 1)), "SELECT 1")
+	// The stale holder's work is fenced out, whatever shape it has; where
+	// DDL is transactional, its schema change goes with it.
+	err := migrate(t, d, a, record("a", genA, applied(1, true), event(history.KindApply, 1)), "CREATE TABLE dt_fenced (id integer)")
 	require.ErrorIs(t, err, driver.ErrLockLost, "the stale holder committed a migration")
+	if d.Capabilities().TransactionalDDL {
+		_, err = tg.DB.ExecContext(ctx, "SELECT count(*) FROM dt_fenced")
+		require.True(t, driver.Is(d, err, driver.ErrNotExist), "the fenced-out migration's table exists (transactional DDL): %v", err)
+	}
 	rollback := &driver.Record{Token: "a", Generation: genA, TTL: time.Hour, Event: event(history.KindRollback, 1)}
 	require.ErrorIs(t, migrate(t, d, a, rollback), driver.ErrLockLost, "the stale holder committed a rollback")
 	partial := applied(2, false)
