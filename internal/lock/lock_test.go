@@ -101,12 +101,17 @@ func TestExpiredLeaseIsTakenOverAndFenced(t *testing.T) {
 			gen, _, err := b.d.TryAcquire(ctx, conn, &driver.AcquireParams{Token: "paused", Actor: actor("other-host", 1), TTL: 300 * time.Millisecond})
 			require.NoError(t, err)
 			require.Positive(t, gen)
-
-			start := time.Now()
-			l, err := lock.Acquire(ctx, b.d, b.db, actor("b", 2), lock.Options{TTL: 5 * time.Second, Poll: 20 * time.Millisecond, Timeout: 5 * time.Second})
+			paused, err := b.d.ReadHolder(ctx, b.db)
 			require.NoError(t, err)
-			require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "taken over before the lease expired")
+
+			l, err := lock.Acquire(ctx, b.d, b.db, actor("b", 2), lock.Options{TTL: 5 * time.Second, Poll: 20 * time.Millisecond, Timeout: 30 * time.Second})
+			require.NoError(t, err)
 			defer l.Release(ctx)
+			// By the database's clock, which set both times (the test's
+			// own clock starts late when the machine is loaded).
+			taker, err := b.d.ReadHolder(ctx, b.db)
+			require.NoError(t, err)
+			require.False(t, taker.AcquiredAt.Before(paused.ExpiresAt), "taken over at %v, before the lease expired at %v", taker.AcquiredAt, paused.ExpiresAt)
 
 			// The paused holder's commit is refused inside its transaction.
 			tx, err := b.d.Begin(ctx, conn, nil)
@@ -168,26 +173,41 @@ func TestForeignNamespaceHolderKept(t *testing.T) {
 
 // A holder whose heartbeat session is killed under it (an idle-session
 // killer, a pooler) is not a dead holder: it reconnects and renews, keeps
-// its lease, and a waiter does not get in.
+// its lease, and a waiter does not get in. The lease of 10 s renews every
+// 2 s, and a dead session's lease is free after 5 s unrenewed: 3 s of room
+// for a loaded machine's late heartbeat.
 func TestKilledHeartbeatSessionRenews(t *testing.T) {
 	t.Parallel()
 	b := setups()["Postgres"](t)
 	ctx := context.Background()
-	l, err := lock.Acquire(ctx, b.d, b.db, actor("a", os.Getpid()), lock.Options{TTL: time.Second})
+	l, err := lock.Acquire(ctx, b.d, b.db, actor("a", os.Getpid()), lock.Options{TTL: 10 * time.Second})
 	require.NoError(t, err)
 	defer l.Release(ctx)
+	// live waits until the lease is bound to a live session (the holder's
+	// heartbeat reconnected and renewed there) and returns its pid.
+	live := func() int {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var pid sql.NullInt64
+			var alive bool
+			require.NoError(t, b.db.QueryRowContext(ctx, `SELECT session_pid, EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = session_pid)
+				FROM fleetgate_lock`).Scan(&pid, &alive))
+			if pid.Valid && alive {
+				return int(pid.Int64)
+			}
+			require.True(t, time.Now().Before(deadline), "the lease was never bound to a live session again")
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	for range 3 {
-		var pid int
-		require.NoError(t, b.db.QueryRowContext(ctx, "SELECT session_pid FROM fleetgate_lock").Scan(&pid))
+		pid := live()
 		_, err = b.db.ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid)
 		require.NoError(t, err)
-		_, err = lock.Acquire(ctx, b.d, b.db, actor("b", 2), lock.Options{TTL: time.Second, Poll: 20 * time.Millisecond, Timeout: 1500 * time.Millisecond})
+		_, err = lock.Acquire(ctx, b.d, b.db, actor("b", 2), lock.Options{TTL: time.Second, Poll: 20 * time.Millisecond, Timeout: 2500 * time.Millisecond})
 		require.ErrorIs(t, err, lock.ErrTimeout, "a waiter took the lease of a live holder whose session was killed")
 		require.False(t, l.Lost(), "the holder gave up: %v", l.LostError())
 	}
-	var bound bool
-	require.NoError(t, b.db.QueryRowContext(ctx, "SELECT session_pid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = session_pid) FROM fleetgate_lock").Scan(&bound))
-	require.True(t, bound, "the renewed lease is bound to the new, live session")
+	live()
 }
 
 // On a direct PostgreSQL connection the lock is bound to the holder's
