@@ -8,6 +8,10 @@ import (
 	"github.com/fleetgate/fleetgate/internal/driver"
 )
 
+// ensureTablesAs is EnsureTables without the guard, for commands that
+// are told the table's name rather than guessing it (adopt, resolve).
+func (m *Migrator) ensureTablesAs(ctx context.Context) error { return m.d.EnsureTables(ctx, m.db) }
+
 // ensureTables creates the history tables for Up, unless the database
 // suggests that the table name is a mistake (Config.Init overrides): a
 // typo in --table, a different case or a missing schema would otherwise

@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -68,7 +68,7 @@ type WaitTimeoutError struct {
 }
 
 func (e *WaitTimeoutError) Error() string {
-	msg := fmt.Sprintf("timed out after %v waiting for the schema: pending %s", e.Waited.Round(time.Millisecond), versionList(e.Pending))
+	msg := fmt.Sprintf("timed out after %v waiting for the schema: pending %s", e.Waited.Round(time.Millisecond), history.VersionList(e.Pending))
 	if e.Pending == nil {
 		msg = fmt.Sprintf("timed out after %v waiting for the schema before the migration history could be read", e.Waited.Round(time.Millisecond))
 	}
@@ -89,14 +89,6 @@ func (e *WaitTimeoutError) Error() string {
 
 // Is makes errors.Is(err, ErrTimeout) true.
 func (e *WaitTimeoutError) Is(target error) bool { return target == ErrTimeout }
-
-func versionList(vs []int64) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = strconv.FormatInt(v, 10)
-	}
-	return strings.Join(s, ", ")
-}
 
 // errWaitDeadline is the cause of a Wait's own deadline, told apart from
 // the caller's context ending.
