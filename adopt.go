@@ -153,9 +153,9 @@ func (m *Migrator) adoptReader(opts *AdoptOpts) (*adoptReader, error) {
 	switch opts.From {
 	case FromGolangMigrate, FromGoose, FromDbmate, FromFlyway:
 	case "":
-		return nil, configErr("--from", "which tool applied the migrations so far? (golang-migrate, goose, dbmate or flyway)")
+		return nil, configErr("AdoptOpts.From", "which tool applied the migrations so far? (golang-migrate, goose, dbmate or flyway)")
 	default:
-		return nil, configErr("--from", "unknown tool %q (want golang-migrate, goose, dbmate or flyway)", string(opts.From))
+		return nil, configErr("AdoptOpts.From", "unknown tool %q (want golang-migrate, goose, dbmate or flyway)", string(opts.From))
 	}
 	r := &adoptReader{m: m, opts: opts, table: opts.Table}
 	if r.table == "" {
@@ -163,11 +163,11 @@ func (m *Migrator) adoptReader(opts *AdoptOpts) (*adoptReader, error) {
 	}
 	var err error
 	if r.t, err = driver.NewTables(r.table); err != nil {
-		return nil, configErr("--from-table", "%v", err)
+		return nil, configErr("AdoptOpts.Table", "%v", err)
 	}
 	var ok bool
 	if r.ad, ok = m.d.(driver.Adopter); !ok {
-		return nil, configErr("--database", "adopt is not supported on %s", m.d.Dialect())
+		return nil, configErr("Dialect", "adopt is not supported on %s", m.d.Dialect())
 	}
 	r.local, err = m.migrations()
 	return r, err
@@ -177,11 +177,11 @@ func (r *adoptReader) read(ctx context.Context, q driver.Querier) (*AdoptResult,
 	rows, found, err := r.ad.ReadLegacy(ctx, q, string(r.opts.From), r.t.Schema, r.t.Migrations)
 	switch {
 	case errors.Is(err, driver.ErrLegacyTable):
-		return nil, nil, configErr("--from", "%v (is --from right?)", err)
+		return nil, nil, configErr("AdoptOpts.From", "%v (is --from right?)", err)
 	case err != nil:
 		return nil, nil, err
 	case !found:
-		return nil, nil, configErr("--from", "no %s history table %s in this database; nothing to adopt (name another with --from-table)", r.opts.From, r.table)
+		return nil, nil, configErr("AdoptOpts.From", "no %s history table %s in this database; nothing to adopt (name another with --from-table)", r.opts.From, r.table)
 	}
 	st, err := legacyApplied(r.opts.From, r.table, rows, r.local)
 	if err != nil {

@@ -121,13 +121,13 @@ func (m *Migrator) downTarget(ctx context.Context, opts *DownOpts) ([]*source.Mi
 	}
 	switch {
 	case set > 1:
-		return nil, nil, target, configErr("down", "give at most one of --steps, --to, --version and --unknown")
+		return nil, nil, target, configErr("DownOpts", "give at most one of --steps, --to, --version and --unknown")
 	case opts.Steps < 0:
-		return nil, nil, target, configErr("--steps", "must be at least 1")
+		return nil, nil, target, configErr("DownOpts.Steps", "must be at least 1")
 	case opts.To < 0:
-		return nil, nil, target, configErr("--to", "must be a version, or 0 for all")
+		return nil, nil, target, configErr("DownOpts.To", "must be a version, or 0 for all")
 	case opts.Version < 0:
-		return nil, nil, target, configErr("--version", "must be a migration version")
+		return nil, nil, target, configErr("DownOpts.Version", "must be a migration version")
 	}
 	local, err := m.migrations()
 	if err != nil {
@@ -292,7 +292,7 @@ func (p IfAhead) valid() error {
 	case "", IfAheadContinue, IfAheadFail, IfAheadRollback:
 		return nil
 	}
-	return configErr("--if-ahead", "unknown policy %q (want fail, rollback or continue)", string(p))
+	return configErr("UpOpts.IfAhead", "unknown policy %q (want fail, rollback or continue)", string(p))
 }
 
 // resolveAhead applies policy to ahead, the applied versions newer than

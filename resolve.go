@@ -50,11 +50,11 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 	}
 	switch {
 	case version <= 0:
-		return configErr("resolve", "want the VERSION of a partly applied migration")
+		return configErr("ResolveOpts", "want the VERSION of a partly applied migration")
 	case set != 1:
-		return configErr("resolve", "give exactly one of --done, --retry-from K and --abandon")
+		return configErr("ResolveOpts", "give exactly one of --done, --retry-from K and --abandon")
 	case opts.RetryFrom < 0:
-		return configErr("--retry-from", "must be a statement number, 1 or more")
+		return configErr("ResolveOpts.RetryFrom", "must be a statement number, 1 or more")
 	}
 	local, err := m.migrations()
 	if err != nil {
@@ -67,10 +67,10 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 		}
 	}
 	if mg == nil && !opts.Abandon {
-		return configErr("resolve", "version %d is not in this build's directory; --done and --retry-from record the file's text (only --abandon works without it)", version)
+		return configErr("ResolveOpts", "version %d is not in this build's directory; --done and --retry-from record the file's text (only --abandon works without it)", version)
 	}
 	if mg != nil && opts.RetryFrom > len(mg.Up.Statements) {
-		return configErr("--retry-from", "%s has %d statements; %d is not one of them", mg.File, len(mg.Up.Statements), opts.RetryFrom)
+		return configErr("ResolveOpts.RetryFrom", "%s has %d statements; %d is not one of them", mg.File, len(mg.Up.Statements), opts.RetryFrom)
 	}
 	_, err = executor.Locked(ctx, m.d, m.db, m.lockedOpts(ctx, opts.Timeout, "", "", m.ensureTablesAs, nil),
 		func(ctx context.Context, s *executor.Session) error {
@@ -99,7 +99,7 @@ func (m *Migrator) resolveIn(ctx context.Context, tx driver.Tx, rec *driver.Reco
 		return "", err
 	}
 	if !ok {
-		return "", configErr("resolve", "version %d has no partly applied history row (status shows such a migration as partial); nothing was changed", version)
+		return "", configErr("ResolveOpts", "version %d has no partly applied history row (status shows such a migration as partial); nothing was changed", version)
 	}
 	ev := &history.Event{Kind: history.KindResolve, Version: version, Direction: "up", Actor: m.actor}
 	if mg != nil {

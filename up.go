@@ -169,7 +169,7 @@ func (m *Migrator) upLocked(ctx context.Context, s *executor.Session, p *plan.Pl
 // together are most of the work) and plans.
 func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options, st *upState) ([]*source.Migration, *plan.Plan, error) {
 	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
-		return nil, nil, configErr("--phase", "unknown phase %q (want pre or post)", string(opts.Phase))
+		return nil, nil, configErr("UpOpts.Phase", "unknown phase %q (want pre or post)", string(opts.Phase))
 	}
 	if err := opts.IfAhead.valid(); err != nil {
 		return nil, nil, err

@@ -114,13 +114,13 @@ func (m *Migrator) Wait(ctx context.Context, opts *WaitOpts) (*WaitResult, error
 		o = *opts
 	}
 	if o.To < 0 {
-		return nil, configErr("--to", "must be a positive version")
+		return nil, configErr("WaitOpts.To", "must be a positive version")
 	}
 	if o.Timeout < 0 {
-		return nil, configErr("--timeout", "must be positive")
+		return nil, configErr("WaitOpts.Timeout", "must be positive")
 	}
 	if o.PollInterval < 0 {
-		return nil, configErr("--poll", "must be positive")
+		return nil, configErr("WaitOpts.PollInterval", "must be positive")
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = time.Second
