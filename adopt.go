@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/executor"
 	"github.com/fleetgate/fleetgate/internal/history"
-	"github.com/fleetgate/fleetgate/internal/lock"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -96,51 +96,11 @@ type AdoptResult struct {
 // the others find nothing left to do. It takes the lock only when there is
 // something to record. The old tool's table is never changed.
 func (m *Migrator) Adopt(ctx context.Context, opts *AdoptOpts) (*AdoptResult, error) {
-	if opts == nil {
-		opts = &AdoptOpts{}
-	}
-	switch opts.From {
-	case FromGolangMigrate, FromGoose, FromDbmate, FromFlyway:
-	case "":
-		return nil, configErr("--from", "which tool applied the migrations so far? (golang-migrate, goose, dbmate or flyway)")
-	default:
-		return nil, configErr("--from", "unknown tool %q (want golang-migrate, goose, dbmate or flyway)", string(opts.From))
-	}
-	table := opts.Table
-	if table == "" {
-		table = opts.From.defaultTable()
-	}
-	t, err := driver.NewTables(table)
-	if err != nil {
-		return nil, configErr("--from-table", "%v", err)
-	}
-	ad, ok := m.d.(driver.Adopter)
-	if !ok {
-		return nil, configErr("--database", "adopt is not supported on %s", m.d.Dialect())
-	}
-	local, err := m.migrations()
+	r, err := m.adoptReader(opts)
 	if err != nil {
 		return nil, err
 	}
-	read := func(ctx context.Context, q driver.Querier) (*AdoptResult, []driver.Adopted, error) {
-		rows, found, err := ad.ReadLegacy(ctx, q, string(opts.From), t.Schema, t.Migrations)
-		switch {
-		case errors.Is(err, driver.ErrLegacyTable):
-			return nil, nil, configErr("--from", "%v (is --from right?)", err)
-		case err != nil:
-			return nil, nil, err
-		case !found:
-			return nil, nil, configErr("--from", "no %s history table %s in this database; nothing to adopt (name another with --from-table)", opts.From, table)
-		}
-		st, err := legacyApplied(opts.From, table, rows, local)
-		if err != nil {
-			return nil, nil, err
-		}
-		res, todo := m.adoption(st, local)
-		return res, todo, nil
-	}
-
-	res, todo, err := read(ctx, m.db)
+	res, todo, err := r.read(ctx, m.db)
 	if err != nil {
 		return nil, err
 	}
@@ -148,73 +108,87 @@ func (m *Migrator) Adopt(ctx context.Context, opts *AdoptOpts) (*AdoptResult, er
 	if err != nil || len(left) == 0 {
 		return res, err
 	}
-	if err := m.d.EnsureTables(ctx, m.db); err != nil {
-		return nil, err
+	recheck := func(ctx context.Context, q driver.Querier) (bool, error) {
+		left, err := m.unrecorded(ctx, q, todo)
+		return err == nil && len(left) == 0, err
 	}
-	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
-		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout,
-		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
-		Recheck: func(ctx context.Context, q driver.Querier) (bool, error) {
-			left, err := m.unrecorded(ctx, q, todo)
-			return err == nil && len(left) == 0, err
-		},
-	})
+	ran, err := executor.Locked(ctx, m.d, m.db, m.lockedOpts(ctx, r.opts.Timeout, "", "", m.ensureTablesAs, recheck),
+		func(ctx context.Context, s *executor.Session) error {
+			return s.Commit(ctx, func(ctx context.Context, tx driver.Tx, _ *driver.Record) error {
+				// Read again inside the transaction: what is recorded is
+				// what the old tool's table says at the moment of the commit.
+				if res, todo, err = r.read(ctx, tx); err != nil {
+					return err
+				}
+				res.LockWait = s.Lease.Waited
+				res.Recorded, err = r.ad.InsertAdopted(ctx, tx, s.Lease.Gen, todo)
+				return err
+			})
+		})
 	if err != nil {
 		return nil, err
 	}
-	if lease == nil {
+	if !ran {
 		return res, nil // another instance recorded them
 	}
-	defer func() {
-		if rerr := lease.Release(ctx); rerr != nil {
-			m.log.WarnContext(ctx, "could not release the lock; it expires on its own", slog.String("error", rerr.Error()))
-		}
-	}()
-	res.LockWait = lease.Waited
-	conn, err := driver.Conn(ctx, m.db)
-	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close()
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(lease.Context(), func() { cancel(context.Cause(lease.Context())) })
-	defer stop()
-
-	tx, err := m.d.Begin(wctx, conn, &driver.TxOptions{IdleTimeout: m.cfg.LeaseTTL})
-	if err != nil {
-		return nil, m.lockErr(lease, err)
-	}
-	// Read again inside the transaction: what is recorded is what the old
-	// tool's table says at the moment of the commit.
-	res, todo, err = read(wctx, tx)
-	if err == nil {
-		res.LockWait = lease.Waited
-		res.Recorded, err = ad.InsertAdopted(wctx, tx, lease.Gen, todo)
-	}
-	if err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return nil, m.lockErr(lease, err)
-	}
-	rec := lease.Record()
-	rec.Notify = true
-	if err := tx.Commit(wctx, &rec); err != nil {
-		return nil, m.lockErr(lease, err)
-	}
-	m.log.InfoContext(ctx, "adopted", slog.String("from", string(opts.From)), slog.String("state", res.State),
+	m.log.InfoContext(ctx, "adopted", slog.String("from", string(r.opts.From)), slog.String("state", res.State),
 		slog.Int("recorded", len(res.Recorded)), slog.Int("pending", len(res.Pending)))
 	return res, nil
 }
 
-func (m *Migrator) lockErr(lease *lock.Lease, err error) error {
-	if lease.Lost() || errors.Is(err, ErrLockLost) {
-		cause := lease.LostError()
-		if cause == nil {
-			cause = ErrLockLost
-		}
-		return fmt.Errorf("%w; nothing was adopted", cause)
+// adoptReader reads the old tool's history and says what to record.
+type adoptReader struct {
+	m     *Migrator
+	opts  *AdoptOpts
+	ad    driver.Adopter
+	table string
+	t     driver.Tables
+	local []*source.Migration
+}
+
+func (m *Migrator) adoptReader(opts *AdoptOpts) (*adoptReader, error) {
+	if opts == nil {
+		opts = &AdoptOpts{}
 	}
-	return err
+	switch opts.From {
+	case FromGolangMigrate, FromGoose, FromDbmate, FromFlyway:
+	case "":
+		return nil, configErr("AdoptOpts.From", "which tool applied the migrations so far? (golang-migrate, goose, dbmate or flyway)")
+	default:
+		return nil, configErr("AdoptOpts.From", "unknown tool %q (want golang-migrate, goose, dbmate or flyway)", string(opts.From))
+	}
+	r := &adoptReader{m: m, opts: opts, table: opts.Table}
+	if r.table == "" {
+		r.table = opts.From.defaultTable()
+	}
+	var err error
+	if r.t, err = driver.NewTables(r.table); err != nil {
+		return nil, configErr("AdoptOpts.Table", "%v", err)
+	}
+	var ok bool
+	if r.ad, ok = m.d.(driver.Adopter); !ok {
+		return nil, configErr("Dialect", "adopt is not supported on %s", m.d.Dialect())
+	}
+	r.local, err = m.migrations()
+	return r, err
+}
+
+func (r *adoptReader) read(ctx context.Context, q driver.Querier) (*AdoptResult, []driver.Adopted, error) {
+	rows, found, err := r.ad.ReadLegacy(ctx, q, string(r.opts.From), r.t.Schema, r.t.Migrations)
+	switch {
+	case errors.Is(err, driver.ErrLegacyTable):
+		return nil, nil, configErr("AdoptOpts.From", "%v (is --from right?)", err)
+	case err != nil:
+		return nil, nil, err
+	case !found:
+		return nil, nil, configErr("AdoptOpts.From", "no %s history table %s in this database; nothing to adopt (name another with --from-table)", r.opts.From, r.table)
+	}
+	st, err := legacyApplied(r.opts.From, r.table, rows, r.local)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, todo := r.m.adoption(st, r.local)
+	return res, todo, nil
 }
 
 // unrecorded returns the versions of todo fleetgate's history lacks.

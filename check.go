@@ -39,7 +39,7 @@ func (c CheckMode) valid() error {
 	case "", ChecksAuto, ChecksEnforce, ChecksWarn, ChecksOff:
 		return nil
 	}
-	return configErr("--checks", "unknown mode %q (want enforce, warn, off or auto)", string(c))
+	return configErr("Config.Checks", "unknown mode %q (want enforce, warn, off or auto)", string(c))
 }
 
 // Severity of a check finding: error findings block, warnings inform.
@@ -209,7 +209,7 @@ func CheckFiles(ctx context.Context, fsys fs.FS, names []string, cfg *Config) (*
 		}
 		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			return nil, configErr("check", "%s: %v", name, unwrapPath(err))
+			return nil, configErr("Check", "%s: %v", name, unwrapPath(err))
 		}
 		mg, err := source.Parse(name, data)
 		if err != nil {
@@ -238,7 +238,7 @@ func selectFiles(local []*source.Migration, opts *CheckOpts) ([]*source.Migratio
 			}
 		}
 		if !found {
-			return nil, configErr("check", "%s is not a migration of the directory", f)
+			return nil, configErr("Check", "%s is not a migration of the directory", f)
 		}
 	}
 	return out, nil

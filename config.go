@@ -138,14 +138,14 @@ func (c *Config) validate() error {
 		}
 		return nil
 	}
-	if err := check("--lease", c.LeaseTTL, MinLeaseTTL, MaxLeaseTTL); err != nil {
+	if err := check("Config.LeaseTTL", c.LeaseTTL, MinLeaseTTL, MaxLeaseTTL); err != nil {
 		return err
 	}
-	if err := check("--poll", c.PollInterval, MinPollInterval, MaxPollInterval); err != nil {
+	if err := check("Config.PollInterval", c.PollInterval, MinPollInterval, MaxPollInterval); err != nil {
 		return err
 	}
 	if c.LockTimeout > 0 {
-		if err := check("--lock-timeout", c.LockTimeout, MinLockTimeout, MaxLockTimeout); err != nil {
+		if err := check("Config.LockTimeout", c.LockTimeout, MinLockTimeout, MaxLockTimeout); err != nil {
 			return err
 		}
 	}

@@ -68,7 +68,7 @@ func (m *Migrator) PlanUp(ctx context.Context, opts *UpOpts) (*PlanReport, error
 	}
 	popts := plan.Options{Target: opts.To, Phase: opts.Phase, AllowOutOfOrder: opts.AllowOutOfOrder}
 	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
-		return nil, configErr("--phase", "unknown phase %q (want pre or post)", string(opts.Phase))
+		return nil, configErr("UpOpts.Phase", "unknown phase %q (want pre or post)", string(opts.Phase))
 	}
 	local, err := m.migrations()
 	if err != nil {
@@ -154,11 +154,11 @@ func (m *Migrator) PlanDown(ctx context.Context, opts *DownOpts) (*PlanReport, e
 	}
 	switch {
 	case set > 1:
-		return nil, configErr("down", "give at most one of --steps, --to and --unknown")
+		return nil, configErr("DownOpts", "give at most one of --steps, --to and --unknown")
 	case opts.Steps < 0:
-		return nil, configErr("--steps", "must be at least 1")
+		return nil, configErr("DownOpts.Steps", "must be at least 1")
 	case opts.To < 0:
-		return nil, configErr("--to", "must be a version, or 0 for all")
+		return nil, configErr("DownOpts.To", "must be a version, or 0 for all")
 	}
 	local, err := m.migrations()
 	if err != nil {
@@ -236,7 +236,7 @@ func checkTarget(local []*source.Migration, to int64, label string) error {
 	if len(local) > 0 {
 		near = fmt.Sprintf(" (its versions run from %d to %d)", local[0].Version, local[len(local)-1].Version)
 	}
-	return configErr("--to", "no migration file in %s has version %d%s", label, to, near)
+	return configErr("UpOpts.To", "no migration file in %s has version %d%s", label, to, near)
 }
 
 // CheckTarget refuses a target version that names no migration file of

@@ -43,21 +43,21 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, cfg *Config) (*Migrator, error) {
 	c := cfg.withDefaults()
 	t, err := driver.NewTables(c.Table)
 	if err != nil {
-		return nil, &ConfigError{Setting: "--table", Msg: err.Error()}
+		return nil, &ConfigError{Setting: "Config.Table", Msg: err.Error()}
 	}
 	m := &Migrator{db: db, fsys: fsys, cfg: c, actor: newActor(c.DeployID), log: c.Logger}
 	e := driver.ForDialect(d)
 	if e == nil {
-		return nil, configErr("--database", "dialect %q is not supported", string(d))
+		return nil, configErr("Dialect", "dialect %q is not supported", string(d))
 	}
 	if m.d, err = e.New(t); err != nil {
-		return nil, configErr("--table", "%v", err)
+		return nil, configErr("Config.Table", "%v", err)
 	}
 	if fsys == nil {
-		return nil, configErr("--dir", "no migration source given")
+		return nil, configErr("Config.Dir", "no migration source given")
 	}
 	if _, err := source.ParseFormat(string(c.Format)); err != nil {
-		return nil, configErr("--format", "%v", err)
+		return nil, configErr("Config.Format", "%v", err)
 	}
 	// The directory is looked at when the migrations are first loaded, not
 	// here: history reads only the database and works without it.
@@ -81,7 +81,7 @@ func Open(ctx context.Context, url string, fsys fs.FS, cfg *Config) (*Migrator, 
 	}
 	db, err := e.Open(url, RedactURL)
 	if err != nil {
-		return nil, configErr("--database", "%v", err)
+		return nil, configErr("url", "%v", err)
 	}
 	// One connection reads, one holds the lease, one migrates.
 	db.SetMaxIdleConns(3)
@@ -111,7 +111,7 @@ func (m *Migrator) DB() *sql.DB { return m.db }
 func (m *Migrator) migrations() ([]*source.Migration, error) {
 	m.loadOnce.Do(func() {
 		if _, err := fs.Stat(m.fsys, m.cfg.Dir); err != nil {
-			m.loadErr = configErr("--dir", "migrations directory %s: %v", m.cfg.Label, unwrapPath(err))
+			m.loadErr = configErr("Config.Dir", "migrations directory %s: %v", m.cfg.Label, unwrapPath(err))
 			return
 		}
 		m.local, _, m.loadErr = source.LoadFormat(m.fsys, m.cfg.Dir, m.cfg.Format)

@@ -22,15 +22,15 @@ const (
 func engineFor(raw string) (*driver.Engine, error) {
 	scheme, _, ok := strings.Cut(raw, ":")
 	if !ok || scheme == "" {
-		return nil, configErr("--database", "%q is not a database URL (want %s)", RedactURL(raw), driver.Examples(false))
+		return nil, configErr("url", "%q is not a database URL (want %s)", RedactURL(raw), driver.Examples(false))
 	}
 	if e := driver.ForScheme(scheme); e != nil {
 		return e, nil
 	}
 	if name, ok := driver.Known(scheme); ok {
-		return nil, configErr("--database", "%s support is not in this build (use %s)", name, driver.Examples(false))
+		return nil, configErr("url", "%s support is not in this build (use %s)", name, driver.Examples(false))
 	}
-	return nil, configErr("--database", "unknown URL scheme %q (want %s)", scheme, driver.Examples(true))
+	return nil, configErr("url", "unknown URL scheme %q (want %s)", scheme, driver.Examples(true))
 }
 
 // RedactURL shows a database URL with every secret replaced by "xxxxx".

@@ -2,6 +2,7 @@ package fleetgate
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -25,4 +26,20 @@ func TestEngineFor(t *testing.T) {
 	_, err = engineFor("nothing")
 	require.ErrorContains(t, err, "is not a database URL (want postgres:// or sqlite:)")
 	require.NotContains(t, err.Error(), "secret")
+}
+
+// The library names its own settings (Config fields, the url argument),
+// never the command line's flags; the CLI translates.
+func TestConfigErrorsNameFields(t *testing.T) {
+	t.Parallel()
+	_, err := Open(t.Context(), "oracle://x", nil, nil)
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "url", ce.Setting)
+	_, err = New(nil, SQLite, nil, &Config{Table: "a;b"})
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "Config.Table", ce.Setting)
+	_, err = New(nil, SQLite, nil, &Config{LeaseTTL: time.Nanosecond})
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "Config.LeaseTTL", ce.Setting)
 }

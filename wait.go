@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -68,7 +68,7 @@ type WaitTimeoutError struct {
 }
 
 func (e *WaitTimeoutError) Error() string {
-	msg := fmt.Sprintf("timed out after %v waiting for the schema: pending %s", e.Waited.Round(time.Millisecond), versionList(e.Pending))
+	msg := fmt.Sprintf("timed out after %v waiting for the schema: pending %s", e.Waited.Round(time.Millisecond), history.VersionList(e.Pending))
 	if e.Pending == nil {
 		msg = fmt.Sprintf("timed out after %v waiting for the schema before the migration history could be read", e.Waited.Round(time.Millisecond))
 	}
@@ -89,14 +89,6 @@ func (e *WaitTimeoutError) Error() string {
 
 // Is makes errors.Is(err, ErrTimeout) true.
 func (e *WaitTimeoutError) Is(target error) bool { return target == ErrTimeout }
-
-func versionList(vs []int64) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = strconv.FormatInt(v, 10)
-	}
-	return strings.Join(s, ", ")
-}
 
 // errWaitDeadline is the cause of a Wait's own deadline, told apart from
 // the caller's context ending.
@@ -122,13 +114,13 @@ func (m *Migrator) Wait(ctx context.Context, opts *WaitOpts) (*WaitResult, error
 		o = *opts
 	}
 	if o.To < 0 {
-		return nil, configErr("--to", "must be a positive version")
+		return nil, configErr("WaitOpts.To", "must be a positive version")
 	}
 	if o.Timeout < 0 {
-		return nil, configErr("--timeout", "must be positive")
+		return nil, configErr("WaitOpts.Timeout", "must be positive")
 	}
 	if o.PollInterval < 0 {
-		return nil, configErr("--poll", "must be positive")
+		return nil, configErr("WaitOpts.PollInterval", "must be positive")
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = time.Second

@@ -419,13 +419,3 @@ func statusOf(ws syscall.WaitStatus) int {
 	}
 	return ws.ExitStatus()
 }
-
-// failCode prints err like fail but with an exit status of our choosing.
-func (e *env) failCode(err error, code int) int {
-	if e.c.logFormat == "json" {
-		e.log.Error(err.Error(), "exit_code", code)
-		return code
-	}
-	fmt.Fprintf(e.stderr, "%s", oneLine([]byte("fleetgate: "+err.Error()+"\n")))
-	return code
-}

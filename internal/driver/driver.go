@@ -276,6 +276,11 @@ type Capabilities struct {
 	// SessionLiveness: on a direct session the database itself knows when
 	// the lock holder's session ends, so waiters take over at once.
 	SessionLiveness bool
+	// SingleWriter: writers exclude each other (SQLite), so an ErrBusy
+	// while renewing the lease means the write lock is held, most likely
+	// by this runner's own migration, and nobody can take the lock over
+	// meanwhile.
+	SingleWriter bool
 	// LockTimeout: a migration transaction honours TxOptions.LockTimeout,
 	// and statements that hit it are retried.
 	LockTimeout bool

@@ -3,7 +3,11 @@
 // them lives in the drivers; this package only defines what is stored.
 package history
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Actor is who and where a change came from. It is written into every
 // history row and event so an operator can trace a change to a deploy.
@@ -78,4 +82,13 @@ type Event struct {
 	DBUser         string
 	Actor          Actor
 	LockGeneration int64
+}
+
+// VersionList writes versions for messages: "3, 4, 7".
+func VersionList(vs []int64) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = strconv.FormatInt(v, 10)
+	}
+	return strings.Join(s, ", ")
 }

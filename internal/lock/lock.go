@@ -419,7 +419,7 @@ func (l *Lease) expired() bool {
 }
 
 func (l *Lease) busy(err error) bool {
-	return driver.Is(l.d, err, driver.ErrBusy)
+	return l.d.Capabilities().SingleWriter && driver.Is(l.d, err, driver.ErrBusy)
 }
 
 func (l *Lease) lose(cause error) {

@@ -474,11 +474,12 @@ func (d *Driver) ReadProgress(ctx context.Context, q driver.Querier, version int
 	return p, true, nil
 }
 
-// Capabilities: SQLite rolls DDL back; it has no notifications, no
+// Capabilities: SQLite rolls DDL back and has one writer at a time; it
+// has no notifications, no
 // sessions another process could watch, no lock timeout (it waits in its
 // busy handler instead) and no statement checks.
 func (d *Driver) Capabilities() driver.Capabilities {
-	return driver.Capabilities{TransactionalDDL: true}
+	return driver.Capabilities{TransactionalDDL: true, SingleWriter: true}
 }
 
 // Classify maps a raw modernc error by its result code, and a wait for the
