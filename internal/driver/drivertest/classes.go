@@ -81,7 +81,8 @@ func errorClasses(t testing.TB, open Opener) {
 	holder, err := d.Begin(ctx, x, nil)
 	require.NoError(t, err)
 	require.NoError(t, holder.Exec(ctx, "INSERT INTO dt_locked VALUES (1)"))
-	if d.Capabilities().LockTimeout {
+	switch caps := d.Capabilities(); {
+	case caps.LockTimeout:
 		waiter, err := d.Begin(ctx, y, &driver.TxOptions{LockTimeout: 200 * time.Millisecond})
 		require.NoError(t, err)
 		wctx, cancel := context.WithTimeout(ctx, patience)
@@ -90,7 +91,7 @@ func errorClasses(t testing.TB, open Opener) {
 		classified(t, d, err, driver.ErrLockTimeout, "a row lock held past the lock timeout")
 		statementError(t, err, "a row lock held past the lock timeout")
 		_ = waiter.Rollback(ctx)
-	} else {
+	case caps.SingleWriter:
 		// No lock timeout: a writer waits for the other in the database's
 		// busy handler, here cut short.
 		wctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -109,6 +110,8 @@ func errorClasses(t testing.TB, open Opener) {
 		for _, c := range classes(d, err) {
 			require.Contains(t, []error{driver.ErrBusy, driver.ErrTransient}, c, "a write while another connection writes: %v", err)
 		}
+	default:
+		t.Errorf("%T has neither a lock timeout nor a single writer (Capabilities): a migration's wait for a lock would be unbounded", d)
 	}
 	require.NoError(t, holder.Rollback(ctx))
 

@@ -1,6 +1,7 @@
 package drivertest
 
 import (
+	"database/sql"
 	"errors"
 	"testing"
 	"time"
@@ -65,7 +66,7 @@ func historyRoundTrip(t testing.TB, open Opener) {
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	require.Equal(t, int64(3), rows[0].Version)
-	require.Error(t, tx.Exec(ctx, "SELECT 1"), "a statement ran after the commit")
+	require.ErrorIs(t, tx.Exec(ctx, "SELECT 1"), sql.ErrTxDone, "a statement ran after the commit")
 
 	// A rolled back transaction leaves nothing, and the transaction is
 	// over: nothing more runs in it.
@@ -73,8 +74,9 @@ func historyRoundTrip(t testing.TB, open Opener) {
 	require.NoError(t, err)
 	require.NoError(t, tx.DeleteApplied(ctx, 3))
 	require.NoError(t, tx.Rollback(ctx))
-	require.Error(t, tx.DeleteApplied(ctx, 3), "a statement ran after the rollback")
-	require.Error(t, tx.Exec(ctx, "SELECT 1"), "a statement ran after the rollback")
+	require.ErrorIs(t, tx.DeleteApplied(ctx, 3), sql.ErrTxDone, "a statement ran after the rollback")
+	require.ErrorIs(t, tx.Exec(ctx, "SELECT 1"), sql.ErrTxDone, "a statement ran after the rollback")
+	require.ErrorIs(t, tx.Commit(ctx, record("a", gen, applied(8, true), nil)), sql.ErrTxDone, "a commit after the rollback")
 	rows, err = d.ReadApplied(ctx, tg.DB, false)
 	require.NoError(t, err)
 	require.Len(t, rows, 1, "a rolled back delete removed the row")
