@@ -391,12 +391,10 @@ func (w *waiter) readHolder(ctx context.Context) *LockHolder {
 		}
 		return nil
 	}
-	if h == nil || !h.ExpiresAt.After(h.Now) {
-		return nil
+	lh := lockHolder(h)
+	if lh != nil {
+		w.runningFor = h.Now.Sub(h.CurrentStartedAt)
 	}
-	lh := &LockHolder{Host: h.Host, PID: h.PID, DeployID: h.DeployID, Since: h.AcquiredAt, ExpiresAt: h.ExpiresAt,
-		RunningVersion: h.CurrentVersion}
-	w.runningFor = h.Now.Sub(h.CurrentStartedAt)
 	return lh
 }
 
