@@ -1,6 +1,6 @@
 // Package executor runs planned migrations on one pinned connection while a
 // lease is held. Each transactional migration commits together with its
-// history row and its event, fenced by the lease (R1, R3); a no-transaction
+// history row and its event, fenced by the lease; a no-transaction
 // migration records its progress after every statement, so a crash resumes
 // at the first statement not recorded as done.
 package executor
