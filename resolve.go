@@ -113,26 +113,13 @@ func (m *Migrator) resolveIn(ctx context.Context, tx driver.Tx, rec *driver.Reco
 		}
 	case opts.Done:
 		ev.Error = fmt.Sprintf("done: recorded as applied by an operator (%d of %d statements had run)", p.StatementsDone, len(mg.Up.Statements))
-		rec.Applied = m.resolvedRow(mg, true, len(mg.Up.Statements))
+		rec.Applied = history.NewApplied(mg, m.actor, 0, true, len(mg.Up.Statements), true)
 	default:
 		st := mg.Up.Statements[opts.RetryFrom-1]
 		ev.Error = "retry-from " + strconv.Itoa(opts.RetryFrom) + fmt.Sprintf(": the next up runs from statement %d (%d statements had run)", opts.RetryFrom, p.StatementsDone)
 		ev.Statement, ev.StatementLine = st.SQL, st.Line
-		rec.Applied = m.resolvedRow(mg, false, opts.RetryFrom-1)
+		rec.Applied = history.NewApplied(mg, m.actor, 0, false, opts.RetryFrom-1, true)
 	}
 	rec.Event = ev
 	return ev.Error, nil
-}
-
-func (m *Migrator) resolvedRow(mg *source.Migration, complete bool, done int) *history.Applied {
-	a := &history.Applied{Version: mg.Version, Name: mg.Name, Checksum: mg.Checksum, Phase: string(mg.Phase),
-		UpSQL: mg.Up.SQL, HasDown: mg.Down != nil, Actor: m.actor, Complete: complete, StatementsDone: done}
-	if mg.Down != nil {
-		a.DownSQL, a.DownChecksum = mg.Down.SQL, mg.DownChecksum
-	}
-	a.StatementChecksums = make([]string, len(mg.Up.Statements))
-	for i, s := range mg.Up.Statements {
-		a.StatementChecksums[i] = source.Checksum([]byte(s.SQL))
-	}
-	return a
 }

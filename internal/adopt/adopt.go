@@ -37,13 +37,9 @@ func Adoption(st *State, local []*source.Migration, actor history.Actor) *Match 
 			continue
 		}
 		res.Applied = append(res.Applied, mg.Version)
-		row := history.Applied{Version: mg.Version, Name: mg.Name, Checksum: mg.Checksum, Phase: string(mg.Phase),
-			UpSQL: mg.Up.SQL, HasDown: mg.Down != nil, Actor: actor, Complete: true,
-			StatementsDone: len(mg.Up.Statements), Adopted: true}
-		if mg.Down != nil {
-			row.DownSQL, row.DownChecksum = mg.Down.SQL, mg.DownChecksum
-		}
-		res.Todo = append(res.Todo, driver.Adopted{Row: row, Event: history.Event{Kind: history.KindAdopt, Version: mg.Version,
+		row := history.NewApplied(mg, actor, 0, true, len(mg.Up.Statements), false)
+		row.Adopted = true
+		res.Todo = append(res.Todo, driver.Adopted{Row: *row, Event: history.Event{Kind: history.KindAdopt, Version: mg.Version,
 			Name: mg.Name, Direction: "up", File: mg.File, Actor: actor}})
 	}
 	for _, v := range st.versions {

@@ -119,16 +119,7 @@ func (r *Runner) workCtx(ctx context.Context) (context.Context, context.CancelFu
 }
 
 func (r *Runner) applied(m *source.Migration, dur time.Duration, complete bool, done int) *history.Applied {
-	a := &history.Applied{Version: m.Version, Name: m.Name, Checksum: m.Checksum, Phase: string(m.Phase),
-		UpSQL: m.Up.SQL, HasDown: m.Down != nil, DurationMS: dur.Milliseconds(), Actor: r.Actor,
-		Complete: complete, StatementsDone: done}
-	if m.NoTransaction {
-		a.StatementChecksums = statementChecksums(m)
-	}
-	if m.Down != nil {
-		a.DownSQL, a.DownChecksum = m.Down.SQL, m.DownChecksum
-	}
-	return a
+	return history.NewApplied(m, r.Actor, dur, complete, done, m.NoTransaction)
 }
 
 func (r *Runner) event(kind string, m *source.Migration, dur time.Duration) *history.Event {
