@@ -31,10 +31,10 @@ func TestClasses(t *testing.T) {
 		stmt  string
 		class error
 	}{
-		"PrimaryKey":   {"INSERT INTO t VALUES (1, 'b')", driver.ErrExists},
-		"Unique":       {"INSERT INTO t VALUES (2, 'a')", driver.ErrExists},
-		"NoSuchTable":  {"SELECT * FROM nope", driver.ErrNotExist},
-		"TableExists":  {"CREATE TABLE t (id integer)", nil},
+		"PrimaryKey":  {"INSERT INTO t VALUES (1, 'b')", driver.ErrExists},
+		"Unique":      {"INSERT INTO t VALUES (2, 'a')", driver.ErrExists},
+		"NoSuchTable": {"SELECT * FROM nope", driver.ErrNotExist},
+		"TableExists": {"CREATE TABLE t (id integer)", nil},
 		"SyntaxError": {"SELEC 1", nil},
 	} {
 		_, raw := db.ExecContext(ctx, tc.stmt)
