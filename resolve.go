@@ -56,21 +56,9 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 	case opts.RetryFrom < 0:
 		return configErr("ResolveOpts.RetryFrom", "must be a statement number, 1 or more")
 	}
-	local, err := m.migrations()
+	mg, err := m.resolveFile(version, opts)
 	if err != nil {
 		return err
-	}
-	var mg *source.Migration
-	for _, l := range local {
-		if l.Version == version {
-			mg = l
-		}
-	}
-	if mg == nil && !opts.Abandon {
-		return configErr("ResolveOpts", "version %d is not in this build's directory; --done and --retry-from record the file's text (only --abandon works without it)", version)
-	}
-	if mg != nil && opts.RetryFrom > len(mg.Up.Statements) {
-		return configErr("ResolveOpts.RetryFrom", "%s has %d statements; %d is not one of them", mg.File, len(mg.Up.Statements), opts.RetryFrom)
 	}
 	_, err = executor.Locked(ctx, m.d, m.db, m.lockedOpts(ctx, opts.Timeout, "", "", m.ensureTablesAs, nil),
 		func(ctx context.Context, s *executor.Session) error {
@@ -89,6 +77,28 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 			return err
 		})
 	return err
+}
+
+// resolveFile is the local file of version, nil when there is none and
+// opts.Abandon does not need it.
+func (m *Migrator) resolveFile(version int64, opts *ResolveOpts) (*source.Migration, error) {
+	local, err := m.migrations()
+	if err != nil {
+		return nil, err
+	}
+	var mg *source.Migration
+	for _, l := range local {
+		if l.Version == version {
+			mg = l
+		}
+	}
+	if mg == nil && !opts.Abandon {
+		return nil, configErr("ResolveOpts", "version %d is not in this build's directory; --done and --retry-from record the file's text (only --abandon works without it)", version)
+	}
+	if mg != nil && opts.RetryFrom > len(mg.Up.Statements) {
+		return nil, configErr("ResolveOpts.RetryFrom", "%s has %d statements; %d is not one of them", mg.File, len(mg.Up.Statements), opts.RetryFrom)
+	}
+	return mg, nil
 }
 
 // resolveIn fills rec with the decision, inside the transaction under the
