@@ -3,17 +3,12 @@ package fleetgate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/fleetgate/fleetgate/internal/adopt"
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/executor"
-	"github.com/fleetgate/fleetgate/internal/history"
-	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -183,12 +178,12 @@ func (r *adoptReader) read(ctx context.Context, q driver.Querier) (*AdoptResult,
 	case !found:
 		return nil, nil, configErr("AdoptOpts.From", "no %s history table %s in this database; nothing to adopt (name another with --from-table)", r.opts.From, r.table)
 	}
-	st, err := legacyApplied(r.opts.From, r.table, rows, r.local)
+	st, err := adopt.Read(string(r.opts.From), r.table, rows, r.local)
 	if err != nil {
 		return nil, nil, err
 	}
-	res, todo := r.m.adoption(st, r.local)
-	return res, todo, nil
+	mt := adopt.Adoption(st, r.local, r.m.actor)
+	return &AdoptResult{State: st.Desc, Applied: mt.Applied, Recorded: []int64{}, Pending: mt.Pending, NotLocal: mt.NotLocal}, mt.Todo, nil
 }
 
 // unrecorded returns the versions of todo fleetgate's history lacks.
@@ -211,209 +206,4 @@ func (m *Migrator) unrecorded(ctx context.Context, q driver.Querier, todo []driv
 		}
 	}
 	return left, nil
-}
-
-// adoption matches what the old tool applied with the local files.
-func (m *Migrator) adoption(st *legacyState, local []*source.Migration) (*AdoptResult, []driver.Adopted) {
-	res := &AdoptResult{State: st.desc, Applied: []int64{}, Recorded: []int64{}, Pending: []int64{}, NotLocal: []string{}}
-	var todo []driver.Adopted
-	isLocal := make(map[int64]bool, len(local))
-	for _, mg := range local {
-		isLocal[mg.Version] = true
-		if !st.applied(mg.Version) {
-			res.Pending = append(res.Pending, mg.Version)
-			continue
-		}
-		res.Applied = append(res.Applied, mg.Version)
-		row := history.Applied{Version: mg.Version, Name: mg.Name, Checksum: mg.Checksum, Phase: string(mg.Phase),
-			UpSQL: mg.Up.SQL, HasDown: mg.Down != nil, Actor: m.actor, Complete: true,
-			StatementsDone: len(mg.Up.Statements), Adopted: true}
-		if mg.Down != nil {
-			row.DownSQL, row.DownChecksum = mg.Down.SQL, mg.DownChecksum
-		}
-		todo = append(todo, driver.Adopted{Row: row, Event: history.Event{Kind: history.KindAdopt, Version: mg.Version,
-			Name: mg.Name, Direction: "up", File: mg.File, Actor: m.actor}})
-	}
-	for _, v := range st.versions {
-		if !isLocal[v.n] {
-			res.NotLocal = append(res.NotLocal, v.text)
-		}
-	}
-	if st.upTo > 0 && !isLocal[st.upTo] && !slices.Contains(res.NotLocal, st.upToText) {
-		res.NotLocal = append(res.NotLocal, st.upToText)
-	}
-	return res, todo
-}
-
-// legacyVersion is one version as the old tool wrote it and as a number.
-type legacyVersion struct {
-	n    int64
-	text string
-}
-
-// legacyState is what an old tool's table says is applied.
-type legacyState struct {
-	versions []legacyVersion // applied one by one (goose, dbmate, flyway)
-	upTo     int64           // everything up to it applied (golang-migrate, a flyway baseline)
-	upToText string
-	desc     string
-}
-
-func (s *legacyState) applied(v int64) bool {
-	if v <= s.upTo {
-		return true
-	}
-	for _, x := range s.versions {
-		if x.n == v {
-			return true
-		}
-	}
-	return false
-}
-
-// Problem kinds of a legacy history Adopt refuses.
-const (
-	problemDirty      plan.ProblemKind = "dirty"
-	problemFailed     plan.ProblemKind = "failed"
-	problemUnmappable plan.ProblemKind = "unmappable version"
-)
-
-// legacyApplied interprets an old tool's rows. A state the tool itself
-// considers broken is a *ValidationError (exit 4) that says what to check:
-// adopting it would make fleetgate believe a half-applied migration is
-// done.
-func legacyApplied(tool Tool, table string, rows []driver.LegacyRow, local []*source.Migration) (*legacyState, error) {
-	st := &legacyState{}
-	number := func(r driver.LegacyRow) (int64, error) {
-		n, err := strconv.ParseInt(r.Version, 10, 64)
-		if err != nil || n < 0 {
-			return 0, &ValidationError{Problems: []plan.Problem{{Kind: problemUnmappable, Detail: fmt.Sprintf(
-				"%s records version %q, which is not a whole number; fleetgate versions are integers, so rename the files and the recorded versions to integers first", table, r.Version)}}}
-		}
-		return n, nil
-	}
-	switch tool {
-	case FromGolangMigrate:
-		switch {
-		case len(rows) == 0:
-			st.desc = table + " is empty: nothing applied"
-			return st, nil
-		case len(rows) > 1:
-			return nil, &ValidationError{Problems: []plan.Problem{{Kind: problemDirty, Detail: fmt.Sprintf(
-				"%s has %d rows; golang-migrate keeps exactly one (the current version): check what wrote the others", table, len(rows))}}}
-		}
-		r := rows[0]
-		n, err := strconv.ParseInt(r.Version, 10, 64)
-		if err != nil {
-			return nil, err
-		}
-		if r.Dirty {
-			return nil, dirtyError(table, n, local)
-		}
-		if n <= 0 { // golang-migrate's NilVersion: nothing applied
-			st.desc = table + ": no version applied"
-			return st, nil
-		}
-		st.upTo, st.upToText = n, r.Version
-		st.desc = fmt.Sprintf("%s at version %d, clean", table, n)
-		return st, nil
-
-	case FromGoose:
-		latest := map[int64]bool{}
-		var order []legacyVersion
-		for _, r := range rows {
-			n, err := number(r)
-			if err != nil {
-				return nil, err
-			}
-			if n == 0 {
-				continue // goose's own first row
-			}
-			if _, seen := latest[n]; !seen {
-				order = append(order, legacyVersion{n, r.Version})
-			}
-			latest[n] = r.Applied // rows come in id order: the last one wins
-		}
-		for _, v := range order {
-			if latest[v.n] {
-				st.versions = append(st.versions, v)
-			}
-		}
-		st.desc = fmt.Sprintf("%s: %d versions applied", table, len(st.versions))
-
-	case FromDbmate:
-		for _, r := range rows {
-			n, err := number(r)
-			if err != nil {
-				return nil, err
-			}
-			st.versions = append(st.versions, legacyVersion{n, r.Version})
-		}
-		st.desc = fmt.Sprintf("%s: %d versions applied", table, len(st.versions))
-
-	case FromFlyway:
-		applied := map[int64]bool{}
-		var order []legacyVersion
-		for _, r := range rows {
-			if !r.Applied {
-				what := "version " + r.Version
-				if r.Version == "" {
-					what = "repeatable migration"
-				}
-				return nil, &ValidationError{Problems: []plan.Problem{{Kind: problemFailed, Detail: fmt.Sprintf(
-					"%s records a failed migration, %s (%s, installed_rank %d): flyway stopped there and the database may hold part of it. Check what it applied, fix the database, run `flyway repair`, then adopt again",
-					table, what, r.Description, r.Rank)}}}
-			}
-			if r.Version == "" || r.Type == "SCHEMA" {
-				continue // repeatable migrations and flyway's schema marker have no version
-			}
-			n, err := number(r)
-			if err != nil {
-				return nil, err
-			}
-			switch {
-			case r.Type == "BASELINE":
-				if n > st.upTo {
-					st.upTo, st.upToText = n, r.Version
-				}
-			case strings.HasPrefix(r.Type, "UNDO") || r.Type == "DELETE":
-				applied[n] = false
-			default:
-				if _, seen := applied[n]; !seen {
-					order = append(order, legacyVersion{n, r.Version})
-				}
-				applied[n] = true
-			}
-		}
-		for _, v := range order {
-			if applied[v.n] {
-				st.versions = append(st.versions, v)
-			}
-		}
-		st.desc = fmt.Sprintf("%s: %d versions applied", table, len(st.versions))
-		if st.upTo > 0 {
-			st.desc += fmt.Sprintf(", baseline %d", st.upTo)
-		}
-	}
-	return st, nil
-}
-
-// dirtyError explains a dirty golang-migrate version: what happened, what
-// to check, and how to tell golang-migrate the outcome before adopting.
-func dirtyError(table string, v int64, local []*source.Migration) error {
-	p := plan.Problem{Kind: problemDirty, Version: v, Name: "no local file"}
-	prev := "the previous version"
-	for _, mg := range local {
-		if mg.Version == v {
-			p.Name, p.File = mg.Name, mg.File
-		}
-		if mg.Version < v {
-			prev = strconv.FormatInt(mg.Version, 10)
-		}
-	}
-	p.Detail = fmt.Sprintf("golang-migrate left version %d dirty (%s: version %d, dirty = true): it failed part way through that migration, "+
-		"and the database may hold part of it. Check which of its statements took effect, finish or undo them by hand, "+
-		"then record the outcome with `migrate force %d` (fully applied) or `migrate force %s` (undone), and run adopt again; nothing was adopted",
-		v, table, v, v, prev)
-	return &ValidationError{Problems: []plan.Problem{p}}
 }

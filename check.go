@@ -35,11 +35,17 @@ const (
 )
 
 func (c CheckMode) valid() error {
-	switch c {
+	_, err := ParseCheckMode(string(c))
+	return err
+}
+
+// ParseCheckMode reads a check mode by name ("" is ChecksAuto's default).
+func ParseCheckMode(s string) (CheckMode, error) {
+	switch c := CheckMode(s); c {
 	case "", ChecksAuto, ChecksEnforce, ChecksWarn, ChecksOff:
-		return nil
+		return c, nil
 	}
-	return configErr("Config.Checks", "unknown mode %q (want enforce, warn, off or auto)", string(c))
+	return "", configErr("Config.Checks", "unknown mode %q (want enforce, warn, off or auto)", s)
 }
 
 // Severity of a check finding: error findings block, warnings inform.
@@ -209,7 +215,7 @@ func CheckFiles(ctx context.Context, fsys fs.FS, names []string, cfg *Config) (*
 		}
 		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			return nil, configErr("Check", "%s: %v", name, unwrapPath(err))
+			return nil, configErr("Check", "%s: %v", name, source.PathCause(err))
 		}
 		mg, err := source.Parse(name, data)
 		if err != nil {
@@ -284,10 +290,7 @@ func splitPhases(steps []plan.Step, deferred []*source.Migration) (pre, post []*
 // first. The returned wait is kept for callers and returns at once.
 func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(), err error) {
 	none := func() {}
-	mode := m.cfg.Checks
-	if err := mode.valid(); err != nil {
-		return none, err
-	}
+	mode := m.cfg.Checks // validated by New
 	if mode == ChecksOff || m.d.Capabilities().Checker != Postgres || len(p.Steps) == 0 {
 		return none, nil
 	}

@@ -126,8 +126,9 @@ const (
 	MaxLockTimeout  = time.Hour
 )
 
-// validate checks the durations against their ranges; zero means the
-// default and a negative LockTimeout means none, as documented above.
+// validate checks the check mode and the durations against their ranges;
+// zero means the default and a negative LockTimeout means none, as
+// documented above.
 func (c *Config) validate() error {
 	if c == nil {
 		return nil
@@ -137,6 +138,9 @@ func (c *Config) validate() error {
 			return configErr(setting, "%s is out of range: want %s to %s", d, fmtRange(lo), fmtRange(hi))
 		}
 		return nil
+	}
+	if err := c.Checks.valid(); err != nil {
+		return err
 	}
 	if err := check("Config.LeaseTTL", c.LeaseTTL, MinLeaseTTL, MaxLeaseTTL); err != nil {
 		return err

@@ -243,14 +243,7 @@ func (m *Migrator) noteScript(ctx context.Context, st plan.DownStep) {
 	}
 	m.log.WarnContext(ctx, "the file's down section differs from the one stored when the migration was applied; running the file's",
 		slog.Int64("version", st.Version), slog.String("file", st.File),
-		slog.String("file_down_checksum", shortSum(st.FileChecksum)), slog.String("stored_down_checksum", shortSum(st.StoredChecksum)))
-}
-
-func shortSum(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
+		slog.String("file_down_checksum", source.ShortSum(st.FileChecksum)), slog.String("stored_down_checksum", source.ShortSum(st.StoredChecksum)))
 }
 
 func newest(rows []history.Applied, gone []int64) int64 {

@@ -64,14 +64,6 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, cfg *Config) (*Migrator, error) {
 	return m, nil
 }
 
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // Open opens the database named by a fleetgate URL (postgres://...,
 // sqlite:path) and returns a Migrator that closes it on Close.
 func Open(ctx context.Context, url string, fsys fs.FS, cfg *Config) (*Migrator, error) {
@@ -111,7 +103,7 @@ func (m *Migrator) DB() *sql.DB { return m.db }
 func (m *Migrator) migrations() ([]*source.Migration, error) {
 	m.loadOnce.Do(func() {
 		if _, err := fs.Stat(m.fsys, m.cfg.Dir); err != nil {
-			m.loadErr = configErr("Config.Dir", "migrations directory %s: %v", m.cfg.Label, unwrapPath(err))
+			m.loadErr = configErr("Config.Dir", "migrations directory %s: %v", m.cfg.Label, source.PathCause(err))
 			return
 		}
 		m.local, _, m.loadErr = source.LoadFormat(m.fsys, m.cfg.Dir, m.cfg.Format)

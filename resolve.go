@@ -56,21 +56,9 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 	case opts.RetryFrom < 0:
 		return configErr("ResolveOpts.RetryFrom", "must be a statement number, 1 or more")
 	}
-	local, err := m.migrations()
+	mg, err := m.resolveFile(version, opts)
 	if err != nil {
 		return err
-	}
-	var mg *source.Migration
-	for _, l := range local {
-		if l.Version == version {
-			mg = l
-		}
-	}
-	if mg == nil && !opts.Abandon {
-		return configErr("ResolveOpts", "version %d is not in this build's directory; --done and --retry-from record the file's text (only --abandon works without it)", version)
-	}
-	if mg != nil && opts.RetryFrom > len(mg.Up.Statements) {
-		return configErr("ResolveOpts.RetryFrom", "%s has %d statements; %d is not one of them", mg.File, len(mg.Up.Statements), opts.RetryFrom)
 	}
 	_, err = executor.Locked(ctx, m.d, m.db, m.lockedOpts(ctx, opts.Timeout, "", "", m.ensureTablesAs, nil),
 		func(ctx context.Context, s *executor.Session) error {
@@ -89,6 +77,28 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 			return err
 		})
 	return err
+}
+
+// resolveFile is the local file of version, nil when there is none and
+// opts.Abandon does not need it.
+func (m *Migrator) resolveFile(version int64, opts *ResolveOpts) (*source.Migration, error) {
+	local, err := m.migrations()
+	if err != nil {
+		return nil, err
+	}
+	var mg *source.Migration
+	for _, l := range local {
+		if l.Version == version {
+			mg = l
+		}
+	}
+	if mg == nil && !opts.Abandon {
+		return nil, configErr("ResolveOpts", "version %d is not in this build's directory; --done and --retry-from record the file's text (only --abandon works without it)", version)
+	}
+	if mg != nil && opts.RetryFrom > len(mg.Up.Statements) {
+		return nil, configErr("ResolveOpts.RetryFrom", "%s has %d statements; %d is not one of them", mg.File, len(mg.Up.Statements), opts.RetryFrom)
+	}
+	return mg, nil
 }
 
 // resolveIn fills rec with the decision, inside the transaction under the
@@ -113,26 +123,13 @@ func (m *Migrator) resolveIn(ctx context.Context, tx driver.Tx, rec *driver.Reco
 		}
 	case opts.Done:
 		ev.Error = fmt.Sprintf("done: recorded as applied by an operator (%d of %d statements had run)", p.StatementsDone, len(mg.Up.Statements))
-		rec.Applied = m.resolvedRow(mg, true, len(mg.Up.Statements))
+		rec.Applied = history.NewApplied(mg, m.actor, 0, true, len(mg.Up.Statements), true)
 	default:
 		st := mg.Up.Statements[opts.RetryFrom-1]
 		ev.Error = "retry-from " + strconv.Itoa(opts.RetryFrom) + fmt.Sprintf(": the next up runs from statement %d (%d statements had run)", opts.RetryFrom, p.StatementsDone)
 		ev.Statement, ev.StatementLine = st.SQL, st.Line
-		rec.Applied = m.resolvedRow(mg, false, opts.RetryFrom-1)
+		rec.Applied = history.NewApplied(mg, m.actor, 0, false, opts.RetryFrom-1, true)
 	}
 	rec.Event = ev
 	return ev.Error, nil
-}
-
-func (m *Migrator) resolvedRow(mg *source.Migration, complete bool, done int) *history.Applied {
-	a := &history.Applied{Version: mg.Version, Name: mg.Name, Checksum: mg.Checksum, Phase: string(mg.Phase),
-		UpSQL: mg.Up.SQL, HasDown: mg.Down != nil, Actor: m.actor, Complete: complete, StatementsDone: done}
-	if mg.Down != nil {
-		a.DownSQL, a.DownChecksum = mg.Down.SQL, mg.DownChecksum
-	}
-	a.StatementChecksums = make([]string, len(mg.Up.Statements))
-	for i, s := range mg.Up.Statements {
-		a.StatementChecksums[i] = source.Checksum([]byte(s.SQL))
-	}
-	return a
 }

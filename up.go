@@ -2,6 +2,7 @@ package fleetgate
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -123,7 +124,7 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 		p, err := m.planOn(ctx, q, local, popts)
 		return err == nil && len(p.Steps) == 0, err
 	}
-	started := false // past the checks: a failure from here on reports what was done
+	started, waitStart := false, time.Now() // started: past the re-read, a failure reports what was done
 	ran, err := executor.Locked(ctx, m.d, m.db, m.lockedOpts(ctx, opts.Timeout, st.token, "applied", m.ensureTables, recheck),
 		func(ctx context.Context, s *executor.Session) error {
 			st.token, res.LockWait = s.Lease.Token, s.Lease.Waited
@@ -138,6 +139,8 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 			return m.upLocked(ctx, s, p, res)
 		})
 	switch {
+	case errors.Is(err, ErrTimeout) && !started:
+		return nil, m.lockTimeout(ctx, p, time.Since(waitStart))
 	case err != nil && !started:
 		return nil, err
 	case !ran && err == nil:
@@ -145,6 +148,21 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 		m.log.InfoContext(ctx, "another instance applied the pending migrations")
 	}
 	return res, err
+}
+
+// lockTimeout is the error of an Up whose wait for the lock ran out: the
+// one Wait returns, naming what is pending and who holds the lock.
+func (m *Migrator) lockTimeout(ctx context.Context, p *plan.Plan, waited time.Duration) error {
+	te := &WaitTimeoutError{Waited: waited, Pending: []int64{}}
+	for _, st := range p.Steps {
+		te.Pending = append(te.Pending, st.Migration.Version)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if h, err := m.d.ReadHolder(rctx, m.db); err == nil {
+		te.Holder = lockHolder(h)
+	}
+	return te
 }
 
 // upLocked checks and applies the plan under the lock. The checks run

@@ -281,23 +281,9 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 
 // read plans against the history without ever creating the tables.
 func (w *waiter) read(ctx context.Context) (*plan.Plan, error) {
-	q := w.querier()
-	rows, err := w.m.d.ReadApplied(ctx, q, false)
+	rows, err := w.m.readApplied(ctx, w.querier(), false)
 	if err != nil {
-		ok, terr := w.m.d.TablesExist(ctx, q)
-		if terr != nil {
-			return nil, terr
-		}
-		if ok {
-			// Either the tables appeared between the two reads, or the
-			// read itself fails (no privilege): read again to tell.
-			rows, err = w.m.d.ReadApplied(ctx, q, false)
-			if err != nil {
-				return nil, err
-			}
-		} else {
-			rows = nil // nothing applied yet
-		}
+		return nil, err
 	}
 	return plan.Build(w.local, toPlan(rows), plan.Options{Target: w.o.To, Phase: PhasePre, AllowOutOfOrder: w.o.AllowOutOfOrder})
 }
@@ -391,12 +377,10 @@ func (w *waiter) readHolder(ctx context.Context) *LockHolder {
 		}
 		return nil
 	}
-	if h == nil || !h.ExpiresAt.After(h.Now) {
-		return nil
+	lh := lockHolder(h)
+	if lh != nil {
+		w.runningFor = h.Now.Sub(h.CurrentStartedAt)
 	}
-	lh := &LockHolder{Host: h.Host, PID: h.PID, DeployID: h.DeployID, Since: h.AcquiredAt, ExpiresAt: h.ExpiresAt,
-		RunningVersion: h.CurrentVersion}
-	w.runningFor = h.Now.Sub(h.CurrentStartedAt)
 	return lh
 }
 

@@ -1,6 +1,6 @@
 // Package executor runs planned migrations on one pinned connection while a
 // lease is held. Each transactional migration commits together with its
-// history row and its event, fenced by the lease (R1, R3); a no-transaction
+// history row and its event, fenced by the lease; a no-transaction
 // migration records its progress after every statement, so a crash resumes
 // at the first statement not recorded as done.
 package executor
@@ -119,16 +119,7 @@ func (r *Runner) workCtx(ctx context.Context) (context.Context, context.CancelFu
 }
 
 func (r *Runner) applied(m *source.Migration, dur time.Duration, complete bool, done int) *history.Applied {
-	a := &history.Applied{Version: m.Version, Name: m.Name, Checksum: m.Checksum, Phase: string(m.Phase),
-		UpSQL: m.Up.SQL, HasDown: m.Down != nil, DurationMS: dur.Milliseconds(), Actor: r.Actor,
-		Complete: complete, StatementsDone: done}
-	if m.NoTransaction {
-		a.StatementChecksums = statementChecksums(m)
-	}
-	if m.Down != nil {
-		a.DownSQL, a.DownChecksum = m.Down.SQL, m.DownChecksum
-	}
-	return a
+	return history.NewApplied(m, r.Actor, dur, complete, done, m.NoTransaction)
 }
 
 func (r *Runner) event(kind string, m *source.Migration, dur time.Duration) *history.Event {

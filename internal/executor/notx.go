@@ -13,17 +13,6 @@ import (
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
-// statementChecksums are the checksums of m's up statements, stored with
-// its progress so that a fixed later statement can be told from an edited
-// earlier one.
-func statementChecksums(m *source.Migration) []string {
-	out := make([]string, len(m.Up.Statements))
-	for i, s := range m.Up.Statements {
-		out[i] = source.Checksum([]byte(s.SQL))
-	}
-	return out
-}
-
 // autocommit reports whether statement sql of a no-transaction migration
 // must run outside a transaction. On PostgreSQL the parser decides; on
 // SQLite every statement runs in a transaction except VACUUM, which SQLite

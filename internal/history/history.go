@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fleetgate/fleetgate/internal/source"
 )
 
 // Actor is who and where a change came from. It is written into every
@@ -91,4 +93,24 @@ func VersionList(vs []int64) string {
 		s[i] = strconv.FormatInt(v, 10)
 	}
 	return strings.Join(s, ", ")
+}
+
+// NewApplied is the history row that records migration m as applied by
+// actor: complete, or with its first done statements run. sums adds the
+// checksums of its up statements, which a resumed no-transaction migration
+// compares with its file.
+func NewApplied(m *source.Migration, actor Actor, dur time.Duration, complete bool, done int, sums bool) *Applied {
+	a := &Applied{Version: m.Version, Name: m.Name, Checksum: m.Checksum, Phase: string(m.Phase),
+		UpSQL: m.Up.SQL, HasDown: m.Down != nil, DurationMS: dur.Milliseconds(), Actor: actor,
+		Complete: complete, StatementsDone: done}
+	if sums {
+		a.StatementChecksums = make([]string, len(m.Up.Statements))
+		for i, s := range m.Up.Statements {
+			a.StatementChecksums[i] = source.Checksum([]byte(s.SQL))
+		}
+	}
+	if m.Down != nil {
+		a.DownSQL, a.DownChecksum = m.Down.SQL, m.DownChecksum
+	}
+	return a
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -84,7 +85,7 @@ func (d *Driver) InsertAdopted(ctx context.Context, tx driver.Tx, gen int64, row
 			ON CONFLICT (version) DO NOTHING RETURNING version`,
 			a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, nullable(a.DownSQL, a.HasDown), nullable(a.DownChecksum, a.HasDown),
 			a.HasDown, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion, gen, a.StatementsDone).Scan(&v)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			continue // already recorded
 		}
 		if err != nil {
