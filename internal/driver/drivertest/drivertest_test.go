@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/fleetgate/fleetgate/internal/dbtest"
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -179,7 +180,7 @@ func TestSuiteCatchesBrokenDrivers(t *testing.T) {
 	}
 }
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(dbtest.M(m)) }
 
 // gist is the line of a testify failure that says what went wrong.
 func gist(failure string) string {
