@@ -122,3 +122,19 @@ func TestUnparsedPosition(t *testing.T) {
 	require.Equal(t, lint.SeverityWarning, fs[0].Severity)
 	require.Equal(t, 5, fs[0].Line, fs[0].String())
 }
+
+// Every MySQL rule has its paragraph, with the safe alternative, in
+// docs/checks.md.
+func TestRulesDocumented(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../../../docs/checks.md")
+	require.NoError(t, err)
+	for _, r := range Rules() {
+		require.Contains(t, string(doc), "\n#### "+r.ID+"\n", "docs/checks.md has no section for %s", r.ID)
+	}
+	_, mysql, ok := strings.Cut(string(doc), "\n## MySQL and MariaDB\n")
+	require.True(t, ok)
+	for _, id := range []string{RequireOnlineAlter, OptimizeTable, ImplicitCommitInTx, UnparsedStatement} {
+		require.Contains(t, mysql, "\n#### "+id+"\n", "%s belongs in the MySQL section", id)
+	}
+}
