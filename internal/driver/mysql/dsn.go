@@ -305,3 +305,12 @@ func urlProblem(err error) string {
 	}
 	return "cannot be parsed: " + msg
 }
+
+// mysqlErrorNumber returns the server's error number in err, 0 if none.
+func mysqlErrorNumber(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
