@@ -213,7 +213,9 @@ func Release(ctx context.Context, q execer, table, lock, token string, gen int64
 // locks the lease row, so no waiter can take the lease over before tx
 // commits (TryAcquire skips the locked row). It also renews the lease by
 // ttl. ErrLeaseLost when the token no longer holds it: the caller must roll
-// back, and nothing of the transaction is committed.
+// back, and nothing of the transaction is committed. Call it just before the
+// commit: while the row is locked, waiters see the lease as busy whatever
+// its expiry.
 //
 // FenceColumn gives the same guarantee inside a single INSERT, enforced by
 // the server.
