@@ -125,6 +125,26 @@ func TestRulesMatchServer(t *testing.T) {
 	require.NoError(t, conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM orders WHERE id = 5").Scan(&n))
 	require.Equal(t, 0, n)
 
+	// add-not-null-column: MySQL adds it to a table with rows, filling in
+	// the type's zero value, and old code's INSERT that does not name the
+	// column then fails in strict mode (error 1364); a DEFAULT keeps it
+	// working.
+	notNull := "ALTER TABLE users ADD COLUMN tenant INT NOT NULL, ALGORITHM=INSTANT"
+	require.Equal(t, []string{lint.AddNotNullColumn}, rules(notNull))
+	exec(notNull)
+	var tenant int
+	require.NoError(t, conn.QueryRowContext(ctx, "SELECT tenant FROM users WHERE id = 1").Scan(&tenant))
+	require.Zero(t, tenant)
+	_, err = conn.ExecContext(ctx, "INSERT INTO users (id, a, email) VALUES (10, 1, 'old code')")
+	var me *gomysql.MySQLError
+	require.True(t, errors.As(err, &me), "%v", err)
+	require.EqualValues(t, 1364, me.Number, "%v", err)
+	withDefault := "ALTER TABLE users ADD COLUMN region INT NOT NULL DEFAULT 0, ALGORITHM=INSTANT"
+	require.Empty(t, rules(withDefault))
+	exec(withDefault)
+	exec("ALTER TABLE users DROP COLUMN tenant")
+	exec("INSERT INTO users (id, a, email) VALUES (10, 1, 'old code')")
+
 	// optimize-table: InnoDB rebuilds the table.
 	require.Equal(t, []string{OptimizeTable}, rules("OPTIMIZE TABLE users"))
 	msgs := queryStrings(ctx, t, conn, "OPTIMIZE TABLE users")
