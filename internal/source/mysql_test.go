@@ -24,6 +24,8 @@ func TestSplitMySQL(t *testing.T) {
 		{name: "EscapedBackslashEndsString", sql: `SELECT 'a\\'; SELECT 2`, want: []string{`SELECT 'a\\'`, "SELECT 2"}},
 		{name: "HashComment", sql: "# setup; really\nSELECT 1; # trailing; comment\nSELECT 2", want: []string{"SELECT 1", "SELECT 2"}},
 		{name: "DashCommentNeedsSpace", sql: "SELECT 1--1;\nSELECT 2 -- x;\n;", want: []string{"SELECT 1--1", "SELECT 2"}},
+		{name: "DashDashBeforeHash", sql: "--#0", want: []string{"--"}}, // found by FuzzSplitMySQL
+		{name: "DashDashAtEnd", sql: "SELECT 1 --", want: []string{"SELECT 1"}},
 		{name: "DashCommentAtLineEnd", sql: "SELECT 1 --\n; SELECT 2", want: []string{"SELECT 1", "SELECT 2"}},
 		{name: "BlockCommentsDoNotNest", sql: "/* a /* b */ SELECT 1; */ SELECT 2;", want: []string{"SELECT 1", "*/ SELECT 2"}},
 		{name: "ConditionalCommentKept", sql: "/*!40101 SET @old = @@sql_mode; */;\n/*M!100100 SET x = 1 */;SELECT 1", want: []string{"/*!40101 SET @old = @@sql_mode; */", "/*M!100100 SET x = 1 */", "SELECT 1"}},
