@@ -164,17 +164,21 @@ func FuzzSplitMySQL(f *testing.F) {
 		}
 		require.NotNil(t, stmts)
 		checkStatements(t, sql, 1, stmts)
-		if strings.Contains(strings.ToUpper(sql), "DELIMITER") {
+		if len(stmts) == 0 || strings.Contains(strings.ToUpper(sql), "DELIMITER") {
 			return
 		}
 		sqls := make([]string, len(stmts))
 		for i, s := range stmts {
 			sqls[i] = s.SQL
 		}
-		// Each statement is closed by ';': "--" is a comment at the very
-		// end of a text (MySQL reads the end as a control character) but
-		// not before ';' (testdata/fuzz/FuzzSplitMySQL/d76afd85a4663809).
-		again, err := SplitDialect(strings.Join(sqls, ";\n")+";", 1, dialect.MySQL)
+		// "--" is a comment at the very end of a text (MySQL reads the end
+		// as a control character) but not before "#": a last statement
+		// ending in it changes when it is the end of the text
+		// (testdata/fuzz/FuzzSplitMySQL/d76afd85a4663809).
+		if strings.HasSuffix(sqls[len(sqls)-1], "--") {
+			return
+		}
+		again, err := SplitDialect(strings.Join(sqls, ";\n"), 1, dialect.MySQL)
 		require.NoError(t, err)
 		require.Equal(t, sqls, sqlsOf(again))
 	})
