@@ -264,3 +264,22 @@ func tableExists(t *testing.T, db *sql.DB, schema, table string) bool {
 	require.NoError(t, db.QueryRow("SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2)", schema, table).Scan(&ok))
 	return ok
 }
+
+// The new-history guard in a schema fan-out: the siblings' histories are
+// expected, not a sign of a mistyped --table; a schema holding tables of
+// its own but no history is still refused without Init.
+func TestFanOutSchemasGuard(t *testing.T) {
+	url := dbtest.Postgres(t)
+	admin := pgOpen(t, url)
+	_, err := admin.Exec("CREATE SCHEMA s1; CREATE SCHEMA s2; CREATE SCHEMA s3; CREATE TABLE s3.app (id integer)")
+	require.NoError(t, err)
+	fsys := fstest.MapFS{"1_a.sql": {Data: []byte("-- fleetgate:up\nCREATE TABLE a (id integer);\n")}}
+	targets := []fleetgate.Target{{URL: url, Schema: "s1"}, {URL: url, Schema: "s2"}, {URL: url, Schema: "s3"}}
+	rep, err := fleetgate.FanOut(t.Context(), targets, fsys, nil, &fleetgate.FanOutOpts{Parallel: 1, KeepGoing: true}, upAll)
+	require.NoError(t, err)
+	require.Equal(t, 2, rep.Done)
+	require.NoError(t, rep.Results[1].Err, "s2 refused for s1's history")
+	require.Equal(t, 2, rep.Results[2].ExitCode)
+	require.ErrorContains(t, rep.Results[2].Err, "(app)")
+	require.False(t, tableExists(t, admin, "s3", "a"))
+}
