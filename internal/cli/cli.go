@@ -62,6 +62,12 @@ common flags (also accepted before the command):
   --checks MODE        what up does with check findings: enforce, warn, off, or auto: enforce,
                        but only warn on a database with nothing applied yet (env FLEETGATE_CHECKS; default auto)
 
+many databases (up, down, status, validate, wait; see docs/fanout.md):
+  --targets FILE       one database URL per line (# comments, ${VAR} expanded); or -d more than once
+  --schemas PATTERN    PostgreSQL: every schema matching PATTERN (* ?), each with its own history
+  --schemas-from SQL   PostgreSQL: the schemas the query returns
+  --canary N, --parallel P (default 4), --keep-going
+
 exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
 3 timed out, 4 validation failed, 5 check refused a migration, 130/143 interrupted
 `
