@@ -283,3 +283,42 @@ func TestFanOutSchemasGuard(t *testing.T) {
 	require.ErrorContains(t, rep.Results[2].Err, "(app)")
 	require.False(t, tableExists(t, admin, "s3", "a"))
 }
+
+// Through PgBouncer in transaction pooling mode, a schema fan-out lands
+// every migration in its schema, and no server connection keeps the
+// search_path afterwards (SET LOCAL ends with the transaction).
+func TestFanOutSchemasThroughPgBouncer(t *testing.T) {
+	direct := dbtest.Postgres(t)
+	admin := pgOpen(t, direct)
+	bouncer := dbtest.PgBouncer(t, direct)
+	const n = 12
+	var targets []fleetgate.Target
+	for i := range n {
+		s := fmt.Sprintf("tenant_%02d", i)
+		_, err := admin.Exec("CREATE SCHEMA " + s + "; CREATE TABLE " + s + ".legacy (v integer); INSERT INTO " + s + ".legacy VALUES (1)")
+		require.NoError(t, err)
+		targets = append(targets, fleetgate.Target{URL: bouncer, Schema: s})
+	}
+	rep, err := fleetgate.FanOut(t.Context(), targets, tenantFiles(), &fleetgate.Config{Init: true}, &fleetgate.FanOutOpts{Parallel: 2}, upAll)
+	require.NoError(t, err)
+	require.Equal(t, n, rep.Done, "%v", rep.Results[0].Err)
+	for i := range n {
+		s := fmt.Sprintf("tenant_%02d", i)
+		require.Equal(t, 10, qInt(t, admin, "SELECT count(*) FROM "+s+".fleetgate_migrations WHERE complete"), s)
+		require.Equal(t, 1, qInt(t, admin, "SELECT n FROM "+s+".counter"), s)
+	}
+	require.Zero(t, qInt(t, admin, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "a migration ran outside its schema")
+	via, err := sql.Open("pgx", bouncer+"&default_query_exec_mode=simple_protocol")
+	require.NoError(t, err)
+	defer via.Close()
+	via.SetMaxOpenConns(8)
+	var wg sync.WaitGroup
+	paths := make([]string, 16)
+	for i := range paths {
+		wg.Go(func() { _ = via.QueryRow("SELECT current_setting('search_path') FROM pg_sleep(0.05)").Scan(&paths[i]) })
+	}
+	wg.Wait()
+	for _, p := range paths {
+		require.Equal(t, "\"$user\", public", p, "a server connection kept a tenant's search_path")
+	}
+}
