@@ -107,7 +107,7 @@ func (r *report) markdown() string {
 		b.WriteString("**The machine was busy with other work during this run** (load average above its CPU count): absolute times are inflated and noisier than usual; the min columns are the least disturbed.\n\n")
 	}
 	if len(r.Headlines) > 0 {
-		b.WriteString("## Headline targets (issues 6 and 16)\n\n")
+		b.WriteString("## Headline targets (issues 6, 13 and 16)\n\n")
 		b.WriteString(r.headlineTable())
 		b.WriteString("\n")
 	}
