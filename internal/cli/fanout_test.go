@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,4 +64,46 @@ func TestFanReporter(t *testing.T) {
 		}
 	}
 	require.True(t, strings.HasPrefix(pastTense("down"), "reverted"))
+}
+
+// up, status, down and validate over SQLite databases given as -d
+// several times and as a targets file, end to end through the CLI.
+func TestFanOutCommandsSQLite(t *testing.T) {
+	dir := t.TempDir()
+	for i, name := range []string{"a", "b", "c"} {
+		body := "-- fleetgate:up\nCREATE TABLE " + name + " (id integer);\n-- fleetgate:down\nDROP TABLE " + name + ";\n"
+		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d_%s.sql", i+1, name)), []byte(body), 0o644))
+	}
+	db := func(n string) string { return "sqlite:" + filepath.Join(dir, n+".db") }
+	dbs := []string{"-d", db("one"), "-d", db("two"), "--dir", dir}
+	code, _, stderr := runCLI(t, nil, append([]string{"up", "--to", "2"}, dbs...)...)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "applied 2 migrations")
+	file := filepath.Join(dir, "targets.txt")
+	require.NoError(t, os.WriteFile(file, []byte("# all three\nsqlite:"+filepath.Join(dir, "${T1}.db")+"\n"+db("two")+"\n"+db("three")+"\n"), 0o644))
+	env := map[string]string{"T1": "one"}
+	code, stdout, stderr := runCLI(t, env, "status", "--targets", file, "--dir", dir)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, "2 targets at 2 (pending 3)\n1 target with nothing applied (pending 1 2 3)\n", stdout)
+	code, _, stderr = runCLI(t, env, "up", "--targets", file, "--dir", dir, "--parallel", "1")
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = runCLI(t, env, "down", "--targets", file, "--dir", dir)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, 3, strings.Count(stderr, "ok, reverted 1 migration "), stderr)
+	code, stdout, _ = runCLI(t, env, "status", "--targets", file, "--dir", dir)
+	require.Equal(t, 0, code)
+	require.Equal(t, "3 targets at 2 (pending 3)\n", stdout)
+	code, _, stderr = runCLI(t, env, "validate", "--targets", file, "--dir", dir)
+	require.Equal(t, 0, code, stderr)
+	// Bad flags: exit 2, nothing run.
+	for _, args := range [][]string{
+		{"up", "--targets", file, "--parallel", "0"},
+		{"up", "--targets", file, "-d", db("one")},
+		{"up", "--targets", file, "--dry-run"},
+		{"up", "-d", db("one"), "--schemas", "t*"},
+		{"history", "-d", db("one"), "-d", db("two")},
+	} {
+		code, _, stderr := runCLI(t, env, append(args, "--dir", dir)...)
+		require.Equal(t, 2, code, "%v: %s", args, stderr)
+	}
 }
