@@ -96,7 +96,7 @@ func TestFanOutSchemas(t *testing.T) {
 		require.NoError(t, err)
 		schemas = append(schemas, fleetgate.Target{URL: url, Schema: s})
 	}
-	names, err := fleetgate.Schemas(t.Context(), url, "tenant_*", "")
+	names, err := fleetgate.Schemas(t.Context(), admin, "tenant_*", "")
 	require.NoError(t, err)
 	require.Len(t, names, n)
 	cfg := &fleetgate.Config{Init: true}

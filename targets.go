@@ -3,6 +3,7 @@ package fleetgate
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"regexp"
@@ -70,27 +71,31 @@ func redactAll(msg, url string) string {
 	return SecretScrubber(URLSecrets(url))(msg)
 }
 
-// Schemas lists the schemas of the PostgreSQL database at url for a
-// schema fan-out: those whose name matches pattern (a glob: * any run of
-// characters, ? one character), or the first column of the rows query
-// returns. System schemas never match a pattern. Names come back sorted
-// for a pattern and in the query's order for a query.
-func Schemas(ctx context.Context, url, pattern, query string) ([]string, error) {
+// OpenDB opens a database URL the way Open does (driver and connection
+// settings), for New or for FanOut targets that share one pool. The
+// caller closes it.
+func OpenDB(url string) (*sql.DB, Dialect, error) {
 	d, drv, dsn, err := parseURL(url)
 	if err != nil {
-		return nil, err
-	}
-	if d != Postgres {
-		return nil, configErr("--schemas", "schemas are a PostgreSQL feature; this is %s", d)
-	}
-	if (pattern == "") == (query == "") {
-		return nil, configErr("--schemas", "give exactly one of --schemas PATTERN and --schemas-from SQL")
+		return nil, "", err
 	}
 	db, err := openDB(drv, dsn)
 	if err != nil {
-		return nil, configErr("--database", "%s: %v", RedactURL(url), err)
+		return nil, "", configErr("--database", "%s: %v", RedactURL(url), err)
 	}
-	defer db.Close()
+	return db, d, nil
+}
+
+// Schemas lists the schemas of a PostgreSQL database for a schema fan-out:
+// those whose name matches pattern (a glob: * any run of characters, ?
+// one character), or the first column of the rows query returns. System
+// schemas never match a pattern. Names come back sorted for a pattern and
+// in the query's order for a query. It uses one connection of db, which a
+// fan-out over the same pool then reuses.
+func Schemas(ctx context.Context, db *sql.DB, pattern, query string) ([]string, error) {
+	if (pattern == "") == (query == "") {
+		return nil, configErr("--schemas", "give exactly one of --schemas PATTERN and --schemas-from SQL")
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	q, args := query, []any{}
@@ -106,7 +111,7 @@ func Schemas(ctx context.Context, url, pattern, query string) ([]string, error) 
 		if query != "" {
 			setting = "--schemas-from"
 		}
-		return nil, &ConfigError{Setting: setting, Msg: fmt.Sprintf("list the schemas: %s", redactAll(err.Error(), url))}
+		return nil, &ConfigError{Setting: setting, Msg: fmt.Sprintf("list the schemas: %v", err)}
 	}
 	defer rows.Close()
 	var out []string

@@ -59,34 +59,36 @@ func (e *env) fanning(f *fanFlags) bool {
 // fanTargets builds the targets from the flags. Bad input is a
 // ConfigError before any database is touched, except that --schemas reads
 // the schema names from the database.
-func (e *env) fanTargets(ctx context.Context, f *fanFlags) ([]fleetgate.Target, error) {
+// done releases what the targets hold (the schemas' shared pool).
+func (e *env) fanTargets(ctx context.Context, f *fanFlags) (targets []fleetgate.Target, done func(), err error) {
+	done = func() {}
 	switch {
 	case f.parallel < 1:
-		return nil, configErrf("--parallel", "must be at least 1")
+		return nil, done, configErrf("--parallel", "must be at least 1")
 	case f.canary < 0:
-		return nil, configErrf("--canary", "must not be negative")
+		return nil, done, configErrf("--canary", "must not be negative")
 	case f.schemas != "" && f.schemasFrom != "":
-		return nil, configErrf("--schemas", "give one of --schemas and --schemas-from")
+		return nil, done, configErrf("--schemas", "give one of --schemas and --schemas-from")
 	case f.targets != "" && len(e.c.databases) > 0:
-		return nil, configErrf("--targets", "give either --targets FILE or -d URL (once or more), not both")
+		return nil, done, configErrf("--targets", "give either --targets FILE or -d URL (once or more), not both")
 	case (f.schemas != "" || f.schemasFrom != "") && (f.targets != "" || len(e.c.databases) > 1):
-		return nil, configErrf("--schemas", "schemas are of one database: give it with a single -d URL")
+		return nil, done, configErrf("--schemas", "schemas are of one database: give it with a single -d URL")
 	}
 	var urls []string
 	switch {
 	case f.targets != "":
 		file, err := os.Open(f.targets)
 		if err != nil {
-			return nil, configErrf("--targets", "%v", err)
+			return nil, done, configErrf("--targets", "%v", err)
 		}
 		defer file.Close()
 		if urls, err = fleetgate.ReadTargets(file, f.targets, e.getenv); err != nil {
-			return nil, err
+			return nil, done, err
 		}
 	case len(e.c.databases) > 1:
 		urls = e.c.databases
 	case e.c.database == "":
-		return nil, configErrf("--database", "no database given: pass --database URL or set FLEETGATE_DATABASE_URL (fleetgate never picks a default database)")
+		return nil, done, configErrf("--database", "no database given: pass --database URL or set FLEETGATE_DATABASE_URL (fleetgate never picks a default database)")
 	default:
 		urls = []string{e.c.database}
 	}
@@ -103,17 +105,31 @@ func (e *env) fanTargets(ctx context.Context, f *fanFlags) ([]fleetgate.Target, 
 		for i, u := range urls {
 			out[i] = fleetgate.Target{URL: u}
 		}
-		return out, nil
+		return out, done, nil
 	}
-	names, err := fleetgate.Schemas(ctx, urls[0], f.schemas, f.schemasFrom)
+	// One pool for the listing and every schema: the listing's connection
+	// is then one of the 2 x P, not a session more beside them.
+	db, d, err := fleetgate.OpenDB(urls[0])
 	if err != nil {
-		return nil, err
+		return nil, done, err
+	}
+	if d != fleetgate.Postgres {
+		db.Close()
+		return nil, done, configErrf("--schemas", "schemas are a PostgreSQL feature; this is %s", d)
+	}
+	db.SetMaxOpenConns(2 * f.parallel)
+	db.SetMaxIdleConns(2 * f.parallel)
+	done = func() { db.Close() }
+	names, err := fleetgate.Schemas(ctx, db, f.schemas, f.schemasFrom)
+	if err != nil {
+		db.Close()
+		return nil, func() {}, err
 	}
 	out := make([]fleetgate.Target, len(names))
 	for i, s := range names {
-		out[i] = fleetgate.Target{URL: urls[0], Schema: s}
+		out[i] = fleetgate.Target{DB: db, Dialect: d, Schema: s}
 	}
-	return out, nil
+	return out, done, nil
 }
 
 // fanConfig is the library configuration open builds, with a logger that
@@ -156,10 +172,11 @@ func (f *fanErr) Unwrap() error { return f.err }
 // otherwise, a JSON record per target with --log-format json; then a
 // summary of the failures.
 func (e *env) fanOut(ctx context.Context, f *fanFlags, verb string, readOnly bool, fn fleetgate.TargetFunc) (*fleetgate.FanOutReport, error) {
-	targets, err := e.fanTargets(ctx, f)
+	targets, done, err := e.fanTargets(ctx, f)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	cfg, err := e.fanConfig()
 	if err != nil {
 		return nil, err
