@@ -62,6 +62,12 @@ common flags (also accepted before the command):
   --checks MODE        what up does with check findings: enforce, warn, off, or auto: enforce,
                        but only warn on a database with nothing applied yet (env FLEETGATE_CHECKS; default auto)
 
+many databases (up, down, status, validate, wait; see docs/fanout.md):
+  --targets FILE       one database URL per line (# comments, ${VAR} expanded); or -d more than once
+  --schemas PATTERN    PostgreSQL: every schema matching PATTERN (* ?), each with its own history
+  --schemas-from SQL   PostgreSQL: the schemas the query returns
+  --canary N, --parallel P (default 4), --keep-going
+
 exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
 3 timed out, 4 validation failed, 5 check refused a migration, 130/143 interrupted
 `
@@ -69,14 +75,15 @@ exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
 // common are the flags every command accepts.
 type common struct {
 	database, dir, table, deployID, logFormat string
+	databases                                 []string // every -d given, for a fan-out
 	lease                                     time.Duration
 	format, checks                            string
 	allowEmpty                                bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.database, "database", c.database, "database `URL`: postgres://... or sqlite:path")
-	fs.StringVar(&c.database, "d", c.database, "database `URL` (shorthand)")
+	fs.Var(dbList{c}, "database", "database `URL`: postgres://... or sqlite:path; more than once: each (up, down, status, validate, wait)")
+	fs.Var(dbList{c}, "d", "database `URL` (shorthand)")
 	fs.StringVar(&c.dir, "dir", c.dir, "migrations directory `PATH`")
 	fs.StringVar(&c.table, "table", c.table, "history `TABLE`, may be schema.name")
 	fs.StringVar(&c.deployID, "deploy-id", c.deployID, "deploy `ID` recorded with every change")
@@ -291,6 +298,9 @@ func (e *env) open(ctx context.Context) (*fleetgate.Migrator, error) {
 	if e.c.database == "" {
 		return nil, &fleetgate.ConfigError{Setting: "--database",
 			Msg: "no database given: pass --database URL or set FLEETGATE_DATABASE_URL (fleetgate never picks a default database)"}
+	}
+	if len(e.c.databases) > 1 {
+		return nil, &fleetgate.ConfigError{Setting: "--database", Msg: "given more than once: only up, down, status, validate and wait run over many databases"}
 	}
 	if e.c.dir == "" {
 		return nil, &fleetgate.ConfigError{Setting: "--dir", Msg: "empty directory"}

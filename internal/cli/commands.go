@@ -23,6 +23,8 @@ func (e *env) up(ctx context.Context, args []string) error {
 	lockRetries := fs.Int("lock-retries", 10, "PostgreSQL: retry a migration that hit --lock-timeout this many times, with backoff")
 	dryRun := fs.Bool("dry-run", false, "print what would run (as fleetgate plan does); write nothing, take no lock")
 	initDB := fs.Bool("init", false, "create the history tables even in a database that has user tables or another fleetgate history, and their schema")
+	var fan fanFlags
+	fan.register(fs)
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -40,6 +42,13 @@ func (e *env) up(ctx context.Context, args []string) error {
 		return err
 	}
 	e.setInit(*initDB)
+	if e.fanning(&fan) {
+		if *dryRun {
+			return configErrf("--dry-run", "works on one database; run plan against one target")
+		}
+		return e.upOver(ctx, &fan, &fleetgate.UpOpts{To: *to, Phase: fleetgate.Phase(*phase), AllowOutOfOrder: *ooo, Timeout: *timeout,
+			IfAhead: fleetgate.IfAhead(*ifAhead)})
+	}
 	if *dryRun {
 		return e.dryRunUp(ctx, &fleetgate.UpOpts{To: *to, Phase: fleetgate.Phase(*phase), AllowOutOfOrder: *ooo, Timeout: *timeout})
 	}
@@ -100,12 +109,17 @@ func (e *env) resolve(ctx context.Context, args []string) error {
 func (e *env) status(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
+	var fan fanFlags
+	fan.register(fs)
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return configErrf("status", "unexpected argument %q", pos[0])
+	}
+	if e.fanning(&fan) {
+		return e.statusOver(ctx, &fan, *asJSON)
 	}
 	m, err := e.open(ctx)
 	if err != nil {
@@ -220,12 +234,17 @@ func fmtMS(ms int64) string {
 
 func (e *env) validate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	var fan fanFlags
+	fan.register(fs)
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return configErrf("validate", "unexpected argument %q", pos[0])
+	}
+	if e.fanning(&fan) {
+		return e.validateOver(ctx, &fan)
 	}
 	m, err := e.open(ctx)
 	if err != nil {

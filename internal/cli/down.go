@@ -19,6 +19,8 @@ func (e *env) down(ctx context.Context, args []string) error {
 	unknown := fs.Bool("unknown", false, "revert every applied migration this build's directory does not contain")
 	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
 	dryRun := fs.Bool("dry-run", false, "print what would be rolled back (as fleetgate plan --down does); write nothing, take no lock")
+	var fan fanFlags
+	fan.register(fs)
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -46,6 +48,12 @@ func (e *env) down(ctx context.Context, args []string) error {
 	}
 	if *timeout < 0 {
 		return configErrf("--timeout", "must not be negative (0: wait as long as the holder lives)")
+	}
+	if e.fanning(&fan) {
+		if *dryRun {
+			return configErrf("--dry-run", "works on one database; run plan --down against one target")
+		}
+		return e.downOver(ctx, &fan, opts)
 	}
 	m, err := e.open(ctx)
 	if err != nil {

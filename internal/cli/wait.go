@@ -40,6 +40,8 @@ func (e *env) wait(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
 	var g gateFlags
 	g.register(fs)
+	var fan fanFlags
+	fan.register(fs)
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -49,6 +51,9 @@ func (e *env) wait(ctx context.Context, args []string) error {
 	}
 	if err := g.check(); err != nil {
 		return err
+	}
+	if e.fanning(&fan) {
+		return e.waitOver(ctx, &fan, &g)
 	}
 	m, err := e.open(ctx)
 	if err != nil {

@@ -40,6 +40,12 @@ type Driver struct {
 	pending sync.Map
 	// pids caches each pinned connection's backend pid (see BackendPID).
 	pids sync.Map
+
+	// SearchPath, when set, is the schema every migration transaction runs
+	// in: Begin adds SET LOCAL search_path right after BEGIN, so the
+	// setting ends with the transaction and a pooled or PgBouncer server
+	// connection never keeps it. Used for schema-per-tenant fan-out.
+	SearchPath string
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -405,6 +411,9 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 	q := "BEGIN"
 	if opts != nil && opts.Begin != "" {
 		q = opts.Begin
+	}
+	if d.SearchPath != "" {
+		q += "; SET LOCAL search_path TO " + quoteIdent(d.SearchPath)
 	}
 	if opts != nil {
 		if opts.LockTimeout > 0 {
