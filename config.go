@@ -100,6 +100,13 @@ type Config struct {
 	// Format is the format of the migration files. Defaults to
 	// FormatAuto: detected from the files.
 	Format Format
+	// LegacyTable says whether the history table of the tool whose format
+	// the directory is in (golang-migrate's or dbmate's schema_migrations,
+	// goose's goose_db_version) is kept in step with fleetgate's, in the
+	// same transaction: LegacyAuto (the default) keeps it, creating it with
+	// the tool's own columns when missing; LegacyOff leaves it alone. A
+	// directory in fleetgate's own format has no such table.
+	LegacyTable LegacyMode
 	// AllowEmpty accepts a source with no migration files. Without it an
 	// empty source is a ConfigError naming the directory: a wrong --dir, or
 	// an embed.FS without the right Dir, would otherwise report "up to
@@ -246,3 +253,11 @@ func newActor(deployID string) history.Actor {
 
 // ToolVersion is the version recorded in history rows and events.
 func ToolVersion() string { return toolVersion() }
+
+// LegacyMode is Config.LegacyTable.
+type LegacyMode string
+
+const (
+	LegacyAuto LegacyMode = "auto"
+	LegacyOff  LegacyMode = "off"
+)

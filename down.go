@@ -216,7 +216,7 @@ func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows [
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
-	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db,
+	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db, Legacy: m.legacy(),
 		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries}}
 	res.Reverted, err = r.Down(ctx, steps)
 	res.At = newest(rows, res.Reverted)

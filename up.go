@@ -216,7 +216,7 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
-	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db,
+	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db, Legacy: m.legacy(),
 		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries,
 			ProgressEvery: progressEvery, Progress: func(p executor.Progress) { m.logProgress(ctx, p) }}}
 	er, err := r.Up(ctx, p.Steps)

@@ -61,6 +61,8 @@ common flags (also accepted before the command):
                        (env FLEETGATE_FORMAT; default auto: detected from the files)
   --checks MODE        what up does with check findings: enforce, warn, off, or auto: enforce,
                        but only warn on a database with nothing applied yet (env FLEETGATE_CHECKS; default auto)
+  --legacy-table MODE  auto: keep golang-migrate's, goose's or dbmate's own history table in step when
+                       the files are in its format; off: leave it alone (env FLEETGATE_LEGACY_TABLE; default auto)
 
 exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
 3 timed out, 4 validation failed, 5 check refused a migration, 130/143 interrupted
@@ -70,7 +72,7 @@ exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
 type common struct {
 	database, dir, table, deployID, logFormat string
 	lease                                     time.Duration
-	format, checks                            string
+	format, checks, legacyTable               string
 	allowEmpty                                bool
 }
 
@@ -85,6 +87,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.format, "format", c.format, "migration file `FORMAT`: fleetgate, golang-migrate, goose, dbmate or auto")
 	fs.StringVar(&c.checks, "checks", c.checks, "what up does with check findings, `MODE`: enforce, warn, off or auto")
 	fs.BoolVar(&c.allowEmpty, "allow-empty", c.allowEmpty, "accept a migrations directory without migration files")
+	fs.StringVar(&c.legacyTable, "legacy-table", c.legacyTable, "keep the legacy tool's history table in step, `MODE`: auto or off")
 }
 
 func fromEnv(getenv func(string) string) common {
@@ -103,6 +106,7 @@ func fromEnv(getenv func(string) string) common {
 	}
 	c.format = getenv("FLEETGATE_FORMAT")
 	c.checks = getenv("FLEETGATE_CHECKS")
+	c.legacyTable = getenv("FLEETGATE_LEGACY_TABLE")
 	return c
 }
 
