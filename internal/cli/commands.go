@@ -206,9 +206,15 @@ func (e *env) history(ctx context.Context, args []string) error {
 	return tw.Flush()
 }
 
-// fmtMS prints a duration in milliseconds for people: 850ms, 5.0s, 2m3s.
+// fmtMS prints a duration in milliseconds for people: <1ms, 850ms, 5.0s,
+// 2m3s. A recorded 0 is a migration whose statements took under a
+// millisecond (the history row is written inside the migration's own
+// transaction, so the commit's flush to disk is never part of it); "0ms"
+// read as if nothing had run.
 func fmtMS(ms int64) string {
 	switch d := time.Duration(ms) * time.Millisecond; {
+	case ms <= 0:
+		return "<1ms"
 	case ms < 1000:
 		return fmt.Sprintf("%dms", ms)
 	case d < time.Minute:

@@ -35,18 +35,20 @@ func abortsGate(s os.Signal) bool {
 	return false
 }
 
-const runUsage = "usage: fleetgate run [--wait-only] [--timeout D] [--to V] [--keep-env] [--gate-exit-offset N] -- CMD [ARGS]"
+const runUsage = "usage: fleetgate run [--wait-only] [--init] [--timeout D] [--to V] [--keep-env] [--gate-exit-offset N] -- CMD [ARGS]"
 
 // runFlags are run's own flags, beside the gate's.
 type runFlags struct {
 	waitOnly bool
 	keepEnv  bool
+	init     bool
 	offset   int
 }
 
 func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&r.waitOnly, "wait-only", false, "only wait for the schema; never migrate")
 	fs.BoolVar(&r.keepEnv, "keep-env", false, "pass fleetgate's own FLEETGATE_* variables on to the command")
+	fs.BoolVar(&r.init, "init", false, "create the history tables even in a database that has user tables or another fleetgate history (as up --init)")
 	fs.IntVar(&r.offset, "gate-exit-offset", 0, "exit with N plus fleetgate's code when the gate fails, to tell it from the command's status")
 }
 
@@ -100,6 +102,9 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	}
 	if err == nil {
 		err = r.check()
+	}
+	if err == nil {
+		e.setInit(r.init)
 	}
 	if err == nil && len(cmdArgs) == 0 {
 		err = &fleetgate.ConfigError{Setting: "run", Msg: "no command given; " + runUsage}
