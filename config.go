@@ -2,6 +2,7 @@ package fleetgate
 
 import (
 	"fmt"
+	"github.com/fleetgate/fleetgate/internal/fleet"
 	"log/slog"
 	"os"
 	"os/user"
@@ -107,6 +108,10 @@ type Config struct {
 	// the tool's own columns when missing; LegacyOff leaves it alone. A
 	// directory in fleetgate's own format has no such table.
 	LegacyTable LegacyMode
+	// InstanceTTL is how long a registered instance (Register, and the CLI's
+	// run and wait) counts as live after its last heartbeat; heartbeats go
+	// every InstanceTTL/3. Defaults to 30s; 3s to 1h.
+	InstanceTTL time.Duration
 	// AllowEmpty accepts a source with no migration files. Without it an
 	// empty source is a ConfigError naming the directory: a wrong --dir, or
 	// an embed.FS without the right Dir, would otherwise report "up to
@@ -130,6 +135,7 @@ const (
 	MinPollInterval = 10 * time.Millisecond
 	MaxPollInterval = time.Minute
 	MinLockTimeout  = 10 * time.Millisecond
+	MinInstanceTTL  = 3 * time.Second
 	MaxLockTimeout  = time.Hour
 )
 
@@ -149,6 +155,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := check("--poll", c.PollInterval, MinPollInterval, MaxPollInterval); err != nil {
+		return err
+	}
+	if err := check("--instance-ttl", c.InstanceTTL, MinInstanceTTL, MaxLeaseTTL); err != nil {
 		return err
 	}
 	if c.LockTimeout > 0 {
@@ -208,6 +217,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.Checks == "" {
 		out.Checks = ChecksAuto
+	}
+	if out.InstanceTTL <= 0 {
+		out.InstanceTTL = fleet.DefaultTTL
 	}
 	return out
 }

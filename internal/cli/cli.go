@@ -56,6 +56,8 @@ common flags (also accepted before the command):
   --deploy-id ID       deploy id recorded with every change (env FLEETGATE_DEPLOY_ID; default detected)
   --log-format F       text or json (env FLEETGATE_LOG_FORMAT; default text)
   --lease D            lock lease: how long a silent holder keeps the lock (1s to 1h; default 10s)
+  --instance-ttl D     how long a registered instance counts as live after its last heartbeat
+                       (3s to 1h; env FLEETGATE_INSTANCE_TTL; default 30s; use one value fleet-wide)
   --allow-empty        accept a migrations directory without migration files (otherwise exit 2)
   --format F           migration files: fleetgate, golang-migrate, goose, dbmate or auto
                        (env FLEETGATE_FORMAT; default auto: detected from the files)
@@ -71,7 +73,7 @@ exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
 // common are the flags every command accepts.
 type common struct {
 	database, dir, table, deployID, logFormat string
-	lease                                     time.Duration
+	lease, instanceTTL                        time.Duration
 	format, checks, legacyTable               string
 	allowEmpty                                bool
 }
@@ -84,6 +86,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.deployID, "deploy-id", c.deployID, "deploy `ID` recorded with every change")
 	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "log `FORMAT`: text or json")
 	fs.DurationVar(&c.lease, "lease", c.lease, "lock lease: how long a silent holder keeps the lock, 1s to 1h")
+	fs.DurationVar(&c.instanceTTL, "instance-ttl", c.instanceTTL, "how long a registered instance counts as live after its last heartbeat, 3s to 1h")
 	fs.StringVar(&c.format, "format", c.format, "migration file `FORMAT`: fleetgate, golang-migrate, goose, dbmate or auto")
 	fs.StringVar(&c.checks, "checks", c.checks, "what up does with check findings, `MODE`: enforce, warn, off or auto")
 	fs.BoolVar(&c.allowEmpty, "allow-empty", c.allowEmpty, "accept a migrations directory without migration files")
@@ -107,6 +110,16 @@ func fromEnv(getenv func(string) string) common {
 	c.format = getenv("FLEETGATE_FORMAT")
 	c.checks = getenv("FLEETGATE_CHECKS")
 	c.legacyTable = getenv("FLEETGATE_LEGACY_TABLE")
+	if v := getenv("FLEETGATE_INSTANCE_TTL"); v != "" {
+		// An unparsable value is reported by the flag's own parse below
+		// only when given as a flag; from the environment it is kept as
+		// an invalid duration so that open reports it.
+		if d, err := time.ParseDuration(v); err == nil {
+			c.instanceTTL = d
+		} else {
+			c.instanceTTL = -1
+		}
+	}
 	return c
 }
 
@@ -300,7 +313,7 @@ func (e *env) open(ctx context.Context) (*fleetgate.Migrator, error) {
 		return nil, &fleetgate.ConfigError{Setting: "--dir", Msg: "empty directory"}
 	}
 	cfg := &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/"), Table: e.c.table, DeployID: e.c.deployID,
-		Logger: e.log, LeaseTTL: e.c.lease, AllowEmpty: e.c.allowEmpty}
+		Logger: e.log, LeaseTTL: e.c.lease, InstanceTTL: e.c.instanceTTL, AllowEmpty: e.c.allowEmpty}
 	if e.c.lease < 0 {
 		return nil, &fleetgate.ConfigError{Setting: "--lease", Msg: fmt.Sprintf("%s is out of range: want %s to %s (default 10s)",
 			e.c.lease, fleetgate.MinLeaseTTL, fleetgate.MaxLeaseTTL)}

@@ -90,6 +90,7 @@ var envOf = map[string]string{
 	"format":       "FLEETGATE_FORMAT",
 	"checks":       "FLEETGATE_CHECKS",
 	"legacy-table": "FLEETGATE_LEGACY_TABLE",
+	"instance-ttl": "FLEETGATE_INSTANCE_TTL",
 }
 
 // commonDefault are the defaults of common flags that the FlagSet cannot
@@ -102,6 +103,7 @@ var commonDefault = map[string]string{
 	"format":       "auto",
 	"checks":       "auto",
 	"legacy-table": "auto",
+	"instance-ttl": "30s",
 }
 
 // isCommon says whether a flag is one every command accepts.

@@ -148,6 +148,12 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 		return e.failCode(err, r.offset+fleetgate.ExitCode(err))
 	}
 
+	// The command counts as a running instance of this build from before
+	// it starts until it exits: post-phase migrations and rollbacks that
+	// would break it wait for it (see fleetgate.Register).
+	// Not tied to ctx: a SIGTERM cancels it, but a draining command still
+	// serves, and must still count, until it exits.
+	reg := e.register(context.WithoutCancel(ctx), m)
 	cmd := exec.Command(path)
 	cmd.Args = cmdArgs
 	cmd.Env = childEnv(os.Environ(), r.keepEnv)
@@ -157,11 +163,28 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	// fleetgate's connections are no use to the command: drop them once
 	// it runs (after, not before, so as not to delay it), or once the
 	// background Up has ended.
-	if bg == nil {
-		m.Close()
+	// The registration's heartbeat, one statement every few seconds, opens
+	// a connection each time rather than keep one idle beside the command.
+	letGo := func() {
+		if reg == nil {
+			m.Close()
+		} else {
+			m.DB().SetMaxIdleConns(0)
+		}
 		releaseMemory()
+	}
+	if bg == nil {
+		letGo()
 	} else {
-		go func() { <-bg; m.Close(); releaseMemory() }()
+		go func() { <-bg; letGo() }()
+	}
+	if reg != nil {
+		defer func() {
+			if err := reg.Close(); err != nil {
+				e.log.Warn("could not remove this instance from the registry; it expires on its own", "error", err.Error())
+			}
+			m.Close()
+		}()
 	}
 	if err != nil {
 		return e.failCode(fmt.Errorf("run: %w", err), startFailure(err))
@@ -433,4 +456,18 @@ func (e *env) failCode(err error, code int) int {
 	}
 	fmt.Fprintf(e.stderr, "%s", oneLine([]byte("fleetgate: "+err.Error()+"\n")))
 	return code
+}
+
+// register records this instance in the registry; a failure is logged, not
+// fatal: the application runs either way. nil when not registered.
+func (e *env) register(ctx context.Context, m *fleetgate.Migrator) *fleetgate.Registration {
+	reg, err := m.Register(ctx)
+	if err != nil {
+		e.log.Warn("could not register this instance; post-phase migrations cannot see it", "error", err.Error())
+		return nil
+	}
+	if !reg.Registered {
+		return nil
+	}
+	return reg
 }
