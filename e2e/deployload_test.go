@@ -513,3 +513,91 @@ func TestDeployUnderLoad(t *testing.T) {
 		contractAt.Sub(lastV1).Round(time.Millisecond), contractAt.Sub(lastV2).Round(time.Millisecond), time.Since(began).Round(time.Second))
 	_ = v3
 }
+
+// TestDeployIgnoreFleetBreaks is the twin of TestDeployUnderLoad without
+// the gate: the contract goes ahead with --ignore-fleet while v2
+// instances, which still write name, serve; their requests fail. It shows
+// what the gate prevents, and that the load test can see it.
+func TestDeployIgnoreFleetBreaks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("deploy under load")
+	}
+	heavy.Lock()
+	defer heavy.Unlock()
+	d := newDeploy(t)
+	r := fg(t, ttl, "up", "-d", d.url, "--dir", demoDir("v1"))
+	require.Equal(t, 0, r.Code, r.String())
+	v1 := d.launch(6, "v1", demoDir("v1"), "v1", true)
+	d.load()
+	d.waitRequests(2 * loadRate)
+	d.roll(v1, 2, "v2", demoDir("v2"), "v2", func(w int) {
+		if w == 1 {
+			r := fg(t, ttl, "up", "-d", d.url, "--dir", demoDir("v3"), "--phase", "post", "--ignore-fleet", "drill: contract too early")
+			require.Equal(t, 0, r.Code, r.String())
+		}
+	})
+	require.True(t, versionApplied(t, d.db, 3))
+	require.Equal(t, 1, queryInt(t, d.db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'fleet_override'"))
+	waitFor(t, 60*time.Second, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for i := range d.results {
+			if failed(&d.results[i]) && group(&d.results[i]) == "v2" {
+				return true
+			}
+		}
+		return false
+	})
+	d.stopLoad()
+	reqs, fails, first := failures(d.window(time.Time{}, time.Now().Add(time.Hour)))
+	for g, n := range reqs {
+		t.Logf("ignore-fleet: group %-4s requests %5d failures %3d %s", g, n, fails[g], first[g])
+	}
+	require.Positive(t, fails["v2"], "the early contract broke the v2 instances' writes")
+	require.Contains(t, first["v2"], "name", "they fail on the dropped column")
+}
+
+// TestDeployRollbackDrill rolls v2 back to v1 under load: the older
+// build's `down --unknown`, started as the first v2 wave drains, waits
+// until the last v2 instance (which reads full_name) is gone, then drops
+// the column; no request fails.
+func TestDeployRollbackDrill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("deploy under load")
+	}
+	heavy.Lock()
+	defer heavy.Unlock()
+	d := newDeploy(t)
+	r := fg(t, ttl, "up", "-d", d.url, "--dir", demoDir("v1"))
+	require.Equal(t, 0, r.Code, r.String())
+	v1 := d.launch(6, "v1", demoDir("v1"), "v1", true)
+	d.load()
+	d.waitRequests(2 * loadRate)
+	v2 := d.roll(v1, 2, "v2", demoDir("v2"), "v2", nil)
+	d.waitRequests(loadRate)
+	var down *proc
+	d.roll(v2, 2, "v1", demoDir("v1"), "v1-back", func(w int) {
+		switch w {
+		case 0:
+			down = start(t, ttl, "down", "-d", d.url, "--dir", demoDir("v1"), "--unknown")
+		case 1:
+			require.True(t, versionApplied(t, d.db, 2), "the rollback ran while v2 instances were live")
+		}
+	})
+	r = down.wait(t, 60*time.Second)
+	require.Equal(t, 0, r.Code, r.String())
+	require.Contains(t, r.Stderr, "waiting for the fleet")
+	lastV2 := lastExit(v2)
+	require.False(t, versionApplied(t, d.db, 2))
+	var at time.Time
+	require.NoError(t, d.db.QueryRow("SELECT at FROM fleetgate_events WHERE kind = 'rollback' AND version = 2").Scan(&at))
+	require.True(t, at.After(lastV2.Add(-time.Second)), "rolled back at %v, the last v2 instance left at %v", at, lastV2)
+	d.waitRequests(loadRate) // after the rollback, on v1 alone
+	d.stopLoad()
+	reqs, fails, first := failures(d.window(time.Time{}, time.Now().Add(time.Hour)))
+	for g, n := range reqs {
+		t.Logf("rollback drill: group %-7s requests %5d failures %3d %s", g, n, fails[g], first[g])
+		require.Zero(t, fails[g], "failed requests in group %s: first: %s", g, first[g])
+	}
+	appliedOnce(t, d.db, 1, 2)
+}
