@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -226,17 +227,10 @@ func newDeploy(t *testing.T) *deploy {
 	return d
 }
 
-// freeAddr is a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // launch starts n instances of build v (group names them in the report)
 // under `fleetgate run` with the migrations of dir, and waits until the
-// front sees them ready.
+// front sees them ready. Each listens on a port of its own choosing and
+// writes it to a file, so no two processes race for a port.
 func (d *deploy) launch(n int, v, dir, group string, hook bool) []*backend {
 	d.t.Helper()
 	demo := fleetdemo(d.t)
@@ -244,23 +238,43 @@ func (d *deploy) launch(n int, v, dir, group string, hook bool) []*backend {
 	if !hook {
 		hookEnv = "FLEETDEMO_HOOK=0"
 	}
+	tmp := d.t.TempDir()
 	var bs []*backend
-	for range n {
-		addr := freeAddr(d.t)
-		env := append(slices.Clone(ttl), "DATABASE_URL="+d.url, "FLEETDEMO_ADDR="+addr,
-			"FLEETDEMO_VERSION="+v, hookEnv)
-		b := &backend{addr: addr, group: group}
+	files := map[*backend]string{}
+	for i := range n {
+		file := filepath.Join(tmp, fmt.Sprintf("addr-%d", i))
+		env := append(slices.Clone(ttl), "DATABASE_URL="+d.url, "FLEETDEMO_ADDR=127.0.0.1:0",
+			"FLEETDEMO_ADDR_FILE="+file, "FLEETDEMO_VERSION="+v, hookEnv)
+		b := &backend{group: group}
 		b.p = start(d.t, env, "run", "-d", d.url, "--dir", dir, "--", demo)
-		d.front.add(b)
+		files[b] = file
 		bs = append(bs, b)
+	}
+	exitedEarly := func(b *backend) {
+		select {
+		case <-b.p.done:
+			d.t.Fatalf("instance of %s exited before it was ready: %s", group, b.p.res)
+		default:
+		}
 	}
 	waitFor(d.t, 90*time.Second, func() bool {
 		for _, b := range bs {
-			select {
-			case <-b.p.done:
-				d.t.Fatalf("instance %s exited before it was ready: %s", b.addr, b.p.res)
-			default:
+			if b.addr != "" {
+				continue
 			}
+			exitedEarly(b)
+			addr, err := os.ReadFile(files[b])
+			if err != nil {
+				return false
+			}
+			b.addr = string(addr)
+			d.front.add(b)
+		}
+		return true
+	})
+	waitFor(d.t, 90*time.Second, func() bool {
+		for _, b := range bs {
+			exitedEarly(b)
 			if !b.ready.Load() {
 				return false
 			}
@@ -294,16 +308,20 @@ func (d *deploy) wait(bs []*backend) {
 
 // roll replaces old by n instances of build v in waves: each wave drains
 // its share of old, then starts its replacements and waits until they
-// are ready. between, when set, runs after each wave's drain began.
-func (d *deploy) roll(old []*backend, waves int, v, dir, group string, between func(wave int)) []*backend {
+// are ready. before, when set, runs before each wave's drain; draining
+// after its SIGTERMs, while the instances may still run.
+func (d *deploy) roll(old []*backend, waves int, v, dir, group string, before, draining func(wave int)) []*backend {
 	d.t.Helper()
 	var out []*backend
 	per := (len(old) + waves - 1) / waves
 	for w := 0; w < waves; w++ {
 		part := old[w*per : min((w+1)*per, len(old))]
+		if before != nil {
+			before(w)
+		}
 		d.drain(part)
-		if between != nil {
-			between(w)
+		if draining != nil {
+			draining(w)
 		}
 		d.wait(part)
 		out = append(out, d.launch(len(part), v, dir, group, true)...)
@@ -450,10 +468,17 @@ func TestDeployUnderLoad(t *testing.T) {
 	d := newDeploy(t)
 	r := fg(t, ttl, "up", "-d", d.url, "--dir", demoDir("v1"))
 	require.Equal(t, 0, r.Code, r.String())
-	// Half the v1 instances use the hook. The first waves drain hooked
-	// ones, so that the unhooked ones meet the expand migration.
-	v1 := d.launch(14, "v1", demoDir("v1"), "v1-hooked", true)
-	v1 = append(v1, d.launch(13, "v1", demoDir("v1"), "v1-unhooked", false)...)
+	// Half the v1 instances use the hook. Each wave drains as many of
+	// either group, so that both meet the expand migration alike.
+	hooked := d.launch(14, "v1", demoDir("v1"), "v1-hooked", true)
+	unhooked := d.launch(13, "v1", demoDir("v1"), "v1-unhooked", false)
+	var v1 []*backend
+	for i := range hooked {
+		v1 = append(v1, hooked[i])
+		if i < len(unhooked) {
+			v1 = append(v1, unhooked[i])
+		}
+	}
 	d.load()
 
 	d.waitRequests(5 * loadRate) // warm: every instance has prepared its statements
@@ -465,7 +490,7 @@ func TestDeployUnderLoad(t *testing.T) {
 	// wave drains, and must wait until no live instance lacks it: the
 	// last v1 and, after them, the v2 instances.
 	var post *proc
-	v2 := d.roll(v1, 3, "v2", demoDir("v2"), "v2", func(w int) {
+	v2 := d.roll(v1, 3, "v2", demoDir("v2"), "v2", nil, func(w int) {
 		if w == 2 {
 			post = start(t, ttl, "up", "-d", d.url, "--dir", demoDir("v3"), "--phase", "post")
 		}
@@ -475,8 +500,13 @@ func TestDeployUnderLoad(t *testing.T) {
 	v3 := d.roll(v2, 3, "v3", demoDir("v3"), "v3", func(w int) {
 		if w == 2 {
 			require.False(t, versionApplied(t, d.db, 3), "the contract ran while v2 instances were live")
+			select {
+			case <-post.done:
+				t.Fatalf("up --phase post ended while v2 instances were live: %s", post.res)
+			default:
+			}
 		}
-	})
+	}, nil)
 	r = post.wait(t, 60*time.Second)
 	require.Equal(t, 0, r.Code, r.String())
 	require.Contains(t, r.Stderr, "waiting for the fleet", "the contract waited for the fleet")
@@ -504,11 +534,19 @@ func TestDeployUnderLoad(t *testing.T) {
 			require.Zero(t, n, "failed requests in group %s: first: %s", g, first[g])
 		}
 	}
-	require.Positive(t, reqs["v1-unhooked"]+reqs["v1-hooked"])
+	// Both v1 groups served after the expand migration: the hooked
+	// group's zero is not for want of meeting it.
+	expandAt := appliedAt(t, d.db, 2)
+	after := map[string]int{}
+	for _, r := range d.window(expandAt, deployTo) {
+		after[group(&r)]++
+	}
+	require.Positive(t, after["v1-hooked"], "hooked v1 instances served after the expand")
+	require.Positive(t, after["v1-unhooked"], "unhooked v1 instances served after the expand")
 	s50, s99 := latency(d.window(steadyFrom, steadyTo))
 	d50, d99 := latency(d.window(steadyTo, deployTo))
-	t.Logf("deploy-under-load: %d requests at %d/s, %d failed (%d outside the unhooked v1 group; hooked v1 %d, unhooked v1 %d during the expand), p50/p99 steady %v/%v, deploy %v/%v, contract %v after the last v1 instance left (%v after the last v2), run %v",
-		total, loadRate, totalFails, totalFails-fails["v1-unhooked"], fails["v1-hooked"], fails["v1-unhooked"],
+	t.Logf("deploy-under-load: %d requests at %d/s, %d failed (%d outside the unhooked v1 group; hooked v1 %d of %d, unhooked v1 %d of %d served after the expand), p50/p99 steady %v/%v, deploy %v/%v, contract %v after the last v1 instance left (%v after the last v2), run %v",
+		total, loadRate, totalFails, totalFails-fails["v1-unhooked"], fails["v1-hooked"], after["v1-hooked"], fails["v1-unhooked"], after["v1-unhooked"],
 		s50.Round(100*time.Microsecond), s99.Round(100*time.Microsecond), d50.Round(100*time.Microsecond), d99.Round(100*time.Microsecond),
 		contractAt.Sub(lastV1).Round(time.Millisecond), contractAt.Sub(lastV2).Round(time.Millisecond), time.Since(began).Round(time.Second))
 	_ = v3
@@ -530,7 +568,7 @@ func TestDeployIgnoreFleetBreaks(t *testing.T) {
 	v1 := d.launch(6, "v1", demoDir("v1"), "v1", true)
 	d.load()
 	d.waitRequests(2 * loadRate)
-	d.roll(v1, 2, "v2", demoDir("v2"), "v2", func(w int) {
+	d.roll(v1, 2, "v2", demoDir("v2"), "v2", nil, func(w int) {
 		if w == 1 {
 			r := fg(t, ttl, "up", "-d", d.url, "--dir", demoDir("v3"), "--phase", "post", "--ignore-fleet", "drill: contract too early")
 			require.Equal(t, 0, r.Code, r.String())
@@ -573,15 +611,16 @@ func TestDeployRollbackDrill(t *testing.T) {
 	v1 := d.launch(6, "v1", demoDir("v1"), "v1", true)
 	d.load()
 	d.waitRequests(2 * loadRate)
-	v2 := d.roll(v1, 2, "v2", demoDir("v2"), "v2", nil)
+	v2 := d.roll(v1, 2, "v2", demoDir("v2"), "v2", nil, nil)
 	d.waitRequests(loadRate)
 	var down *proc
 	d.roll(v2, 2, "v1", demoDir("v1"), "v1-back", func(w int) {
-		switch w {
-		case 0:
-			down = start(t, ttl, "down", "-d", d.url, "--dir", demoDir("v1"), "--unknown")
-		case 1:
+		if w == 1 {
 			require.True(t, versionApplied(t, d.db, 2), "the rollback ran while v2 instances were live")
+		}
+	}, func(w int) {
+		if w == 0 {
+			down = start(t, ttl, "down", "-d", d.url, "--dir", demoDir("v1"), "--unknown")
 		}
 	})
 	r = down.wait(t, 60*time.Second)

@@ -13,7 +13,9 @@
 //
 //	fleetgate run -d "$DATABASE_URL" --dir migrations/v2 -- fleetdemo
 //
-// Environment: DATABASE_URL; FLEETDEMO_ADDR (default 127.0.0.1:8080);
+// Environment: DATABASE_URL; FLEETDEMO_ADDR (default 127.0.0.1:8080; port
+// 0 picks a free one); FLEETDEMO_ADDR_FILE, when set, receives the address
+// it listens on;
 // FLEETDEMO_VERSION; FLEETDEMO_HOOK=1 to retry statements whose cached plan
 // a migration made stale (package pgxhook), FLEETDEMO_HOOK=0 to show what
 // happens without; FLEETDEMO_DRAIN (default 0s): how long /healthz answers
@@ -102,6 +104,15 @@ func run() error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
+	}
+	if f := os.Getenv("FLEETDEMO_ADDR_FILE"); f != "" {
+		// Written whole or not at all: a reader never sees half an address.
+		if err := os.WriteFile(f+".tmp", []byte(ln.Addr().String()), 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(f+".tmp", f); err != nil {
+			return err
+		}
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
