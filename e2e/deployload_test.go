@@ -358,8 +358,7 @@ func (d *deploy) stopLoad() {
 	}
 }
 
-// count waits until n more requests have been answered since it was called
-// (a window of load measured in requests, not in time).
+// answered is how many requests have been answered so far.
 func (d *deploy) answered() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -497,7 +496,7 @@ func TestDeployUnderLoad(t *testing.T) {
 	})
 	lastV1 := lastExit(v1)
 	require.False(t, versionApplied(t, d.db, 3), "the contract ran while v2 instances, which write name, were live")
-	v3 := d.roll(v2, 3, "v3", demoDir("v3"), "v3", func(w int) {
+	d.roll(v2, 3, "v3", demoDir("v3"), "v3", func(w int) {
 		if w == 2 {
 			require.False(t, versionApplied(t, d.db, 3), "the contract ran while v2 instances were live")
 			select {
@@ -549,7 +548,6 @@ func TestDeployUnderLoad(t *testing.T) {
 		total, loadRate, totalFails, totalFails-fails["v1-unhooked"], fails["v1-hooked"], after["v1-hooked"], fails["v1-unhooked"], after["v1-unhooked"],
 		s50.Round(100*time.Microsecond), s99.Round(100*time.Microsecond), d50.Round(100*time.Microsecond), d99.Round(100*time.Microsecond),
 		contractAt.Sub(lastV1).Round(time.Millisecond), contractAt.Sub(lastV2).Round(time.Millisecond), time.Since(began).Round(time.Second))
-	_ = v3
 }
 
 // TestDeployIgnoreFleetBreaks is the twin of TestDeployUnderLoad without
