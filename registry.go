@@ -40,6 +40,10 @@ type Registration struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+
+	mu    sync.Mutex
+	hooks []func(applied []int64)
+	seen  []int64 // the applied versions at the hooks' last look
 }
 
 // Register records this process in the instance registry with the set of
@@ -108,7 +112,75 @@ func (r *Registration) heartbeat(ctx context.Context, reg driver.Registry, in *f
 		if err != nil && ctx.Err() == nil {
 			r.m.log.WarnContext(ctx, "instance heartbeat failed; retrying", slog.String("error", err.Error()))
 		}
+		r.lookForSchemaChange(ctx)
 	}
+}
+
+// OnSchemaChange calls fn, from the heartbeat, when the set of applied
+// migrations has changed since the previous heartbeat (or since this
+// call): a migration was applied or rolled back while this instance runs.
+// fn gets the versions applied now, ascending. It lets an application drop
+// what depends on the old schema, such as the prepared statements its
+// driver caches (package pgxhook's ResetOnChange recycles a pgxpool),
+// within one heartbeat (InstanceTTL/3) of the commit. It costs one more
+// read of the history per heartbeat, and only once a hook is set.
+//
+// The hook is late by up to a heartbeat: statements that meet the old
+// cache in between still fail, so an application that must not fail a
+// request retries them too (pgxhook.Query and pgxhook.Exec do). An
+// unregistered Registration has no heartbeat and never calls fn.
+func (r *Registration) OnSchemaChange(ctx context.Context, fn func(applied []int64)) error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		vs, err := r.m.appliedVersions(ctx)
+		if err != nil {
+			return err
+		}
+		r.seen = vs
+	}
+	r.hooks = append(r.hooks, fn)
+	return nil
+}
+
+func (r *Registration) lookForSchemaChange(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.hooks) == 0 {
+		return
+	}
+	vs, err := r.m.appliedVersions(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.m.log.WarnContext(ctx, "could not read the history for the schema-change hooks; retrying", slog.String("error", err.Error()))
+		}
+		return
+	}
+	if slices.Equal(vs, r.seen) {
+		return
+	}
+	r.seen = vs
+	for _, fn := range r.hooks {
+		fn(slices.Clone(vs))
+	}
+}
+
+// appliedVersions are the completely applied migrations, ascending.
+func (m *Migrator) appliedVersions(ctx context.Context) ([]int64, error) {
+	rows, err := m.d.ReadApplied(ctx, m.db, false)
+	if err != nil {
+		return nil, fmt.Errorf("read the history: %w", err)
+	}
+	vs := make([]int64, 0, len(rows))
+	for _, a := range rows {
+		if a.Complete {
+			vs = append(vs, a.Version)
+		}
+	}
+	return vs, nil
 }
 
 // Close stops the heartbeat and removes the entry, so that a post-phase
