@@ -44,6 +44,11 @@ type UpOpts struct {
 	// or rollback (Down with Unknown, then go on). Defaults to
 	// IfAheadContinue.
 	IfAhead IfAhead
+	// IgnoreFleet, when set, is the operator's reason to apply post-phase
+	// migrations (or, with IfAheadRollback, to roll back) although live
+	// registered instances run builds that would break; it is recorded as
+	// a fleet_override event. Empty: wait for the fleet (see Register).
+	IgnoreFleet string
 }
 
 // UpResult reports what Up did.
@@ -147,7 +152,7 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 	m.noteAhead(ctx, p, res)
 	if len(res.Ahead) > 0 && opts.IfAhead != "" && opts.IfAhead != IfAheadContinue {
 		_, names := aheadOf(p)
-		res.RolledBack, err = m.resolveAhead(ctx, opts.IfAhead, res.Ahead, names, opts.Timeout)
+		res.RolledBack, err = m.resolveAhead(ctx, opts.IfAhead, res.Ahead, names, opts.Timeout, opts.IgnoreFleet)
 		if err != nil {
 			return res, err
 		}
@@ -159,6 +164,9 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 		res.UpToDate = true
 		m.log.InfoContext(ctx, "schema is up to date", slog.Int("migrations", len(local)))
 		return res, nil
+	}
+	if err := m.awaitContract(ctx, p, opts); err != nil {
+		return res, err
 	}
 	if err := m.ensureTables(ctx); err != nil {
 		return nil, err
@@ -216,7 +224,7 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
-	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db,
+	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db, Legacy: m.legacy(),
 		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries,
 			ProgressEvery: progressEvery, Progress: func(p executor.Progress) { m.logProgress(ctx, p) }}}
 	er, err := r.Up(ctx, p.Steps)

@@ -185,6 +185,10 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 	if err := r.D.Begin(wctx, r.Conn, nil); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
+	if err := r.legacyApplied(wctx, m); err != nil {
+		_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+		return r.stepErr(wctx, m, nil, err)
+	}
 	rec.Event = r.event(history.KindApply, m, time.Since(start))
 	rec.Notify = true
 	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {

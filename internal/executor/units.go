@@ -57,6 +57,12 @@ func (r *Runner) applyUnitOnce(ctx context.Context, m *source.Migration, begin s
 		}
 	}
 	last := end == len(m.Up.Statements)
+	if last {
+		if err := r.legacyApplied(wctx, m); err != nil {
+			_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+			return r.stepErr(wctx, m, nil, err)
+		}
+	}
 	rec := r.Lease.Record()
 	rec.Applied = r.applied(m, time.Since(start), last, end)
 	if last {
