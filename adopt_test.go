@@ -68,7 +68,7 @@ func TestAdoptHistories(t *testing.T) {
 			wantErr: func(t *testing.T, err error) {
 				var ce *fleetgate.ConfigError
 				require.ErrorAs(t, err, &ce)
-				require.Equal(t, "--from", ce.Setting)
+				require.Equal(t, "AdoptOpts.From", ce.Setting)
 				require.ErrorContains(t, err, "has a dirty column")
 			},
 		},

@@ -35,11 +35,17 @@ const (
 )
 
 func (c CheckMode) valid() error {
-	switch c {
+	_, err := ParseCheckMode(string(c))
+	return err
+}
+
+// ParseCheckMode reads a check mode by name ("" is ChecksAuto's default).
+func ParseCheckMode(s string) (CheckMode, error) {
+	switch c := CheckMode(s); c {
 	case "", ChecksAuto, ChecksEnforce, ChecksWarn, ChecksOff:
-		return nil
+		return c, nil
 	}
-	return configErr("--checks", "unknown mode %q (want enforce, warn, off or auto)", string(c))
+	return "", configErr("Config.Checks", "unknown mode %q (want enforce, warn, off or auto)", s)
 }
 
 // Severity of a check finding: error findings block, warnings inform.
@@ -149,7 +155,7 @@ func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, er
 		return nil, err
 	}
 	rep := &CheckReport{Findings: []Finding{}}
-	if m.d.Dialect() != Postgres {
+	if m.d.Capabilities().Checker != Postgres {
 		m.log.InfoContext(ctx, "checks are for PostgreSQL migrations; nothing checked", slog.String("dialect", string(m.d.Dialect())))
 		return rep, nil
 	}
@@ -209,7 +215,7 @@ func CheckFiles(ctx context.Context, fsys fs.FS, names []string, cfg *Config) (*
 		}
 		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			return nil, configErr("check", "%s: %v", name, unwrapPath(err))
+			return nil, configErr("Check", "%s: %v", name, source.PathCause(err))
 		}
 		mg, err := source.Parse(name, data)
 		if err != nil {
@@ -238,7 +244,7 @@ func selectFiles(local []*source.Migration, opts *CheckOpts) ([]*source.Migratio
 			}
 		}
 		if !found {
-			return nil, configErr("check", "%s is not a migration of the directory", f)
+			return nil, configErr("Check", "%s is not a migration of the directory", f)
 		}
 	}
 	return out, nil
@@ -284,11 +290,8 @@ func splitPhases(steps []plan.Step, deferred []*source.Migration) (pre, post []*
 // first. The returned wait is kept for callers and returns at once.
 func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(), err error) {
 	none := func() {}
-	mode := m.cfg.Checks
-	if err := mode.valid(); err != nil {
-		return none, err
-	}
-	if mode == ChecksOff || m.d.Dialect() != Postgres || len(p.Steps) == 0 {
+	mode := m.cfg.Checks // validated by New
+	if mode == ChecksOff || m.d.Capabilities().Checker != Postgres || len(p.Steps) == 0 {
 		return none, nil
 	}
 	if mode == ChecksAuto || mode == "" {

@@ -30,7 +30,7 @@ const (
 func ParseFormat(s string) (Format, error) {
 	f, err := source.ParseFormat(s)
 	if err != nil {
-		return "", configErr("--format", "%v", err)
+		return "", configErr("Config.Format", "%v", err)
 	}
 	return f, nil
 }

@@ -139,8 +139,9 @@ const (
 	MaxLockTimeout  = time.Hour
 )
 
-// validate checks the durations against their ranges; zero means the
-// default and a negative LockTimeout means none, as documented above.
+// validate checks the check mode and the durations against their ranges;
+// zero means the default and a negative LockTimeout means none, as
+// documented above.
 func (c *Config) validate() error {
 	if c == nil {
 		return nil
@@ -151,17 +152,20 @@ func (c *Config) validate() error {
 		}
 		return nil
 	}
-	if err := check("--lease", c.LeaseTTL, MinLeaseTTL, MaxLeaseTTL); err != nil {
+	if err := c.Checks.valid(); err != nil {
 		return err
 	}
-	if err := check("--poll", c.PollInterval, MinPollInterval, MaxPollInterval); err != nil {
+	if err := check("Config.LeaseTTL", c.LeaseTTL, MinLeaseTTL, MaxLeaseTTL); err != nil {
 		return err
 	}
-	if err := check("--instance-ttl", c.InstanceTTL, MinInstanceTTL, MaxLeaseTTL); err != nil {
+	if err := check("Config.PollInterval", c.PollInterval, MinPollInterval, MaxPollInterval); err != nil {
+		return err
+	}
+	if err := check("Config.InstanceTTL", c.InstanceTTL, MinInstanceTTL, MaxLeaseTTL); err != nil {
 		return err
 	}
 	if c.LockTimeout > 0 {
-		if err := check("--lock-timeout", c.LockTimeout, MinLockTimeout, MaxLockTimeout); err != nil {
+		if err := check("Config.LockTimeout", c.LockTimeout, MinLockTimeout, MaxLockTimeout); err != nil {
 			return err
 		}
 	}

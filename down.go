@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/executor"
 	"github.com/fleetgate/fleetgate/internal/history"
-	"github.com/fleetgate/fleetgate/internal/lock"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -90,49 +88,14 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 	if opts == nil {
 		opts = &DownOpts{}
 	}
-	set := 0
-	for _, on := range []bool{opts.Steps != 0, opts.To != 0, opts.All, opts.Unknown, opts.Version != 0} {
-		if on {
-			set++
-		}
-	}
-	switch {
-	case set > 1:
-		return nil, configErr("down", "give at most one of --steps, --to, --version and --unknown")
-	case opts.Steps < 0:
-		return nil, configErr("--steps", "must be at least 1")
-	case opts.To < 0:
-		return nil, configErr("--to", "must be a version, or 0 for all")
-	case opts.Version < 0:
-		return nil, configErr("--version", "must be a migration version")
-	}
-	local, err := m.migrations()
+	local, rows, target, err := m.downTarget(ctx, opts)
 	if err != nil {
 		return nil, err
-	}
-	rows, err := m.readApplied(ctx, m.db, true)
-	if err != nil {
-		return nil, err
-	}
-	target := plan.DownTarget{Above: opts.To, Unknown: opts.Unknown}
-	switch {
-	case opts.Version != 0:
-		// Everything below V is kept; V alone is meant. A newer version
-		// applied on top of it is refused rather than reverted.
-		target.Above, target.Only = opts.Version-1, []int64{opts.Version}
-	case set == 0 || opts.Steps > 0:
-		// The versions meant are fixed by this read: under the lock a
-		// runner reverts those still applied, and nothing once another
-		// runner has reverted them.
-		stored := toStored(rows)
-		target.Above = plan.StepsTarget(stored, max(opts.Steps, 1))
-		target.Only = plan.StepsVersions(stored, max(opts.Steps, 1))
-		m.log.InfoContext(ctx, "reverting the newest applied migrations as read now; in a fleet, state the version with --version", slog.Any("versions", target.Only))
 	}
 	// A database lost once the history was read (a restart, a killed
 	// connection) is ridden out as in Up. Each retry aims at the same
-	// target, decided above, so a revert that committed before the
-	// connection broke is not followed by one more.
+	// target, decided by downTarget, so a revert that committed before
+	// the connection broke is not followed by one more.
 	var res *DownResult
 	var reverted []int64
 	err = m.rideOut(ctx, opts.Timeout, func(left time.Duration) (bool, error) {
@@ -151,8 +114,52 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 	return res, err
 }
 
-// downTo is one attempt of Down at a fixed target. rows is the history
-// when the caller has just read it, nil to read it here.
+// downTarget validates opts, reads the history and fixes what Down aims
+// at.
+func (m *Migrator) downTarget(ctx context.Context, opts *DownOpts) ([]*source.Migration, []history.Applied, plan.DownTarget, error) {
+	var target plan.DownTarget
+	set := 0
+	for _, on := range []bool{opts.Steps != 0, opts.To != 0, opts.All, opts.Unknown, opts.Version != 0} {
+		if on {
+			set++
+		}
+	}
+	switch {
+	case set > 1:
+		return nil, nil, target, configErr("DownOpts", "give at most one of --steps, --to, --version and --unknown")
+	case opts.Steps < 0:
+		return nil, nil, target, configErr("DownOpts.Steps", "must be at least 1")
+	case opts.To < 0:
+		return nil, nil, target, configErr("DownOpts.To", "must be a version, or 0 for all")
+	case opts.Version < 0:
+		return nil, nil, target, configErr("DownOpts.Version", "must be a migration version")
+	}
+	local, err := m.migrations()
+	if err != nil {
+		return nil, nil, target, err
+	}
+	rows, err := m.readApplied(ctx, m.db, true)
+	if err != nil {
+		return nil, nil, target, err
+	}
+	target = plan.DownTarget{Above: opts.To, Unknown: opts.Unknown}
+	switch {
+	case opts.Version != 0:
+		// Everything below V is kept; V alone is meant. A newer version
+		// applied on top of it is refused rather than reverted.
+		target.Above, target.Only = opts.Version-1, []int64{opts.Version}
+	case set == 0 || opts.Steps > 0:
+		// The versions meant are fixed by this read: under the lock a
+		// runner reverts those still applied, and nothing once another
+		// runner has reverted them.
+		stored := toStored(rows)
+		target.Above = plan.StepsTarget(stored, max(opts.Steps, 1))
+		target.Only = plan.StepsVersions(stored, max(opts.Steps, 1))
+		m.log.InfoContext(ctx, "reverting the newest applied migrations as read now; in a fleet, state the version with --version", slog.Any("versions", target.Only))
+	}
+	return local, rows, target, nil
+}
+
 func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows []history.Applied, target plan.DownTarget, timeout time.Duration, ignoreFleet string) (*DownResult, error) {
 	res := &DownResult{}
 	if rows == nil {
@@ -179,66 +186,55 @@ func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows [
 			return res, err
 		}
 	}
-	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
-		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: timeout,
-		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
-		Recheck: func(ctx context.Context, q driver.Querier) (bool, error) {
-			rows, err := m.readApplied(ctx, q, true)
-			if err != nil {
-				return false, err
-			}
-			steps, err := plan.BuildDown(local, toStored(rows), target)
-			return err == nil && len(steps) == 0, err
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if lease == nil {
-		rows, err := m.readApplied(ctx, m.db, false)
+	recheck := func(ctx context.Context, q driver.Querier) (bool, error) {
+		rows, err := m.readApplied(ctx, q, true)
 		if err != nil {
+			return false, err
+		}
+		steps, err := plan.BuildDown(local, toStored(rows), target)
+		return err == nil && len(steps) == 0, err
+	}
+	started := false // past the re-read: a failure from here on says where the database is
+	ran, err := executor.Locked(ctx, m.d, m.db, m.lockedOpts(ctx, timeout, "", "reverted", nil, recheck),
+		func(ctx context.Context, s *executor.Session) error {
+			res.LockWait = s.Lease.Waited
+			if rows, err = m.readApplied(ctx, m.db, true); err != nil {
+				return err
+			}
+			if steps, err = plan.BuildDown(local, toStored(rows), target); err != nil || len(steps) == 0 {
+				res.NothingToDo, res.At = err == nil, newest(rows, nil)
+				return err
+			}
+			for _, st := range steps {
+				m.noteScript(ctx, st)
+			}
+			started = true
+			res.Reverted, err = m.runner(ctx, s, false).Down(ctx, steps)
+			s.Done = res.Reverted
+			return err
+		})
+	return m.downReport(ctx, res, rows, ran, started, err)
+}
+
+// downReport says where the database is after downTo's locked call.
+func (m *Migrator) downReport(ctx context.Context, res *DownResult, rows []history.Applied, ran, started bool, err error) (*DownResult, error) {
+	switch {
+	case err != nil && !started:
+		return nil, err
+	case err != nil:
+		res.At = newest(rows, res.Reverted)
+		if errors.Is(err, ErrLockLost) {
+			return res, fmt.Errorf("%w; the database is at version %d", err, res.At)
+		}
+		return res, fmt.Errorf("roll back: %w; the database is at version %d%s", err, res.At, revertedNote(res.Reverted))
+	case !ran:
+		if rows, err = m.readApplied(ctx, m.db, false); err != nil {
 			return nil, err
 		}
 		res.NothingToDo, res.At = true, newest(rows, nil)
 		m.log.InfoContext(ctx, "another instance rolled back", slog.Int64("at", res.At))
-		return res, nil
-	}
-	defer func() {
-		if rerr := lease.Release(ctx); rerr != nil {
-			m.log.WarnContext(ctx, "could not release the lock; it expires on its own", slog.String("error", rerr.Error()))
-		}
-	}()
-	res.LockWait = lease.Waited
-	// Re-read under the lock: the runner we waited for may have reverted
-	// (or applied) some of them.
-	if rows, err = m.readApplied(ctx, m.db, true); err != nil {
-		return nil, err
-	}
-	if steps, err = plan.BuildDown(local, toStored(rows), target); err != nil {
-		return nil, err
-	}
-	m.recordLockWait(ctx, lease)
-	if len(steps) == 0 {
-		res.NothingToDo, res.At = true, newest(rows, nil)
-		return res, nil
-	}
-	for _, st := range steps {
-		m.noteScript(ctx, st)
-	}
-	conn, err := m.db.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close()
-	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db, Legacy: m.legacy(),
-		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries}}
-	res.Reverted, err = r.Down(ctx, steps)
-	res.At = newest(rows, res.Reverted)
-	if err != nil {
-		if lease.Lost() || errors.Is(err, ErrLockLost) {
-			return res, fmt.Errorf("%w; the database is at version %d", m.lockLost(ctx, lease, "down", res.Reverted, err), res.At)
-		}
-		return res, fmt.Errorf("roll back: %w; the database is at version %d%s", err, res.At, revertedNote(res.Reverted))
+	case started:
+		res.At = newest(rows, res.Reverted)
 	}
 	return res, nil
 }
@@ -247,19 +243,9 @@ func revertedNote(v []int64) string {
 	if len(v) == 0 {
 		return " (nothing was reverted)"
 	}
-	return " (reverted before the failure: " + joinVersions(v) + ")"
+	return " (reverted before the failure: " + history.VersionList(v) + ")"
 }
 
-func joinVersions(v []int64) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = strconv.FormatInt(x, 10)
-	}
-	return strings.Join(s, ", ")
-}
-
-// noteScript says which down script runs when the file's differs from the
-// one stored when the migration was applied.
 func (m *Migrator) noteScript(ctx context.Context, st plan.DownStep) {
 	if !st.FromFile || !st.Differs {
 		return
@@ -271,28 +257,9 @@ func (m *Migrator) noteScript(ctx context.Context, st plan.DownStep) {
 	}
 	m.log.WarnContext(ctx, "the file's down section differs from the one stored when the migration was applied; running the file's",
 		slog.Int64("version", st.Version), slog.String("file", st.File),
-		slog.String("file_down_checksum", shortSum(st.FileChecksum)), slog.String("stored_down_checksum", shortSum(st.StoredChecksum)))
+		slog.String("file_down_checksum", source.ShortSum(st.FileChecksum)), slog.String("stored_down_checksum", source.ShortSum(st.StoredChecksum)))
 }
 
-func shortSum(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
-}
-
-func (m *Migrator) recordLockWait(ctx context.Context, lease *lock.Lease) {
-	if lease.Waited <= 2*m.cfg.PollInterval {
-		return
-	}
-	ev := &history.Event{Kind: history.KindLockWait, LockWaitMS: lease.Waited.Milliseconds(), Actor: m.actor, LockGeneration: lease.Gen}
-	if err := m.d.AppendEvent(ctx, m.db, ev); err != nil {
-		m.log.WarnContext(ctx, "could not record the lock wait", slog.String("error", err.Error()))
-	}
-}
-
-// newest is the highest applied version once the versions in gone are
-// removed.
 func newest(rows []history.Applied, gone []int64) int64 {
 	var v int64
 	for _, r := range rows {
@@ -332,7 +299,7 @@ func (p IfAhead) valid() error {
 	case "", IfAheadContinue, IfAheadFail, IfAheadRollback:
 		return nil
 	}
-	return configErr("--if-ahead", "unknown policy %q (want fail, rollback or continue)", string(p))
+	return configErr("UpOpts.IfAhead", "unknown policy %q (want fail, rollback or continue)", string(p))
 }
 
 // resolveAhead applies policy to ahead, the applied versions newer than

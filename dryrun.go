@@ -68,7 +68,7 @@ func (m *Migrator) PlanUp(ctx context.Context, opts *UpOpts) (*PlanReport, error
 	}
 	popts := plan.Options{Target: opts.To, Phase: opts.Phase, AllowOutOfOrder: opts.AllowOutOfOrder}
 	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
-		return nil, configErr("--phase", "unknown phase %q (want pre or post)", string(opts.Phase))
+		return nil, configErr("UpOpts.Phase", "unknown phase %q (want pre or post)", string(opts.Phase))
 	}
 	local, err := m.migrations()
 	if err != nil {
@@ -99,7 +99,7 @@ func (m *Migrator) PlanUp(ctx context.Context, opts *UpOpts) (*PlanReport, error
 			mode = ChecksWarn
 		}
 	}
-	if m.d.Dialect() != Postgres {
+	if m.d.Capabilities().Checker != Postgres {
 		mode = ChecksOff // the checks are PostgreSQL's
 	}
 	rep.Checks = string(mode)
@@ -154,11 +154,11 @@ func (m *Migrator) PlanDown(ctx context.Context, opts *DownOpts) (*PlanReport, e
 	}
 	switch {
 	case set > 1:
-		return nil, configErr("down", "give at most one of --steps, --to and --unknown")
+		return nil, configErr("DownOpts", "give at most one of --steps, --to and --unknown")
 	case opts.Steps < 0:
-		return nil, configErr("--steps", "must be at least 1")
+		return nil, configErr("DownOpts.Steps", "must be at least 1")
 	case opts.To < 0:
-		return nil, configErr("--to", "must be a version, or 0 for all")
+		return nil, configErr("DownOpts.To", "must be a version, or 0 for all")
 	}
 	local, err := m.migrations()
 	if err != nil {
@@ -190,10 +190,10 @@ func (m *Migrator) newReport(dir string, wait time.Duration) *PlanReport {
 	rep := &PlanReport{Direction: dir, Migrations: []PlannedMigration{}}
 	rep.Timeouts = PlanTimeouts{LockTimeout: "none", LockRetries: m.cfg.LockRetries, Lease: m.cfg.LeaseTTL.String(),
 		LockWait: "unbounded (as long as the holder is alive)"}
-	if m.d.Dialect() == Postgres && m.cfg.LockTimeout > 0 {
+	if m.d.Capabilities().LockTimeout && m.cfg.LockTimeout > 0 {
 		rep.Timeouts.LockTimeout = m.cfg.LockTimeout.String()
 	}
-	if rep.Timeouts.LockRetries < 0 || m.d.Dialect() != Postgres {
+	if rep.Timeouts.LockRetries < 0 || !m.d.Capabilities().LockTimeout {
 		rep.Timeouts.LockRetries = 0
 	}
 	if wait > 0 {
@@ -236,7 +236,7 @@ func checkTarget(local []*source.Migration, to int64, label string) error {
 	if len(local) > 0 {
 		near = fmt.Sprintf(" (its versions run from %d to %d)", local[0].Version, local[len(local)-1].Version)
 	}
-	return configErr("--to", "no migration file in %s has version %d%s", label, to, near)
+	return configErr("UpOpts.To", "no migration file in %s has version %d%s", label, to, near)
 }
 
 // CheckTarget refuses a target version that names no migration file of

@@ -44,11 +44,25 @@ type SourceError = source.Error
 // was rolled back.
 type MigrationError = executor.StepError
 
+// StatementError is the database's own error for a statement: its code
+// (a PostgreSQL SQLSTATE, a SQLite result code), message and position. A
+// MigrationError wraps one; reach it with errors.As.
+type StatementError = driver.StatementError
+
+// BlockedError is a statement that gave up waiting for a lock
+// (Config.LockTimeout), naming the sessions it waited for. A
+// MigrationError wraps one; reach it with errors.As.
+type BlockedError = executor.BlockedError
+
+// Blocker is a session a blocked statement waited for.
+type Blocker = driver.Blocker
+
 // ValidationError lists applied migrations that were edited or are missing,
 // and pending ones older than applied ones.
 type ValidationError = plan.ValidationError
 
-// ExitCode maps an error to the exit status documented in SPEC.md.
+// ExitCode maps an error to the command line's exit status: 0 done, 1
+// failed, 2 bad input, 3 timed out, 4 history refused, 5 checks refused.
 func ExitCode(err error) int {
 	var (
 		ke *CheckError

@@ -126,10 +126,9 @@ func FanOut(ctx context.Context, targets []Target, fsys fs.FS, cfg *Config, opts
 		if t.Schema == "" || t.URL == "" || pools[t.URL] != nil {
 			continue
 		}
-		_, drv, dsn, _ := parseURL(t.URL)
-		db, err := openDB(drv, dsn)
+		db, _, err := openURL(t.URL)
 		if err != nil {
-			return nil, configErr("--database", "%s: %v", RedactURL(t.URL), err)
+			return nil, err
 		}
 		db.SetMaxOpenConns(2 * parallel)
 		db.SetMaxIdleConns(2 * parallel)
@@ -190,7 +189,7 @@ func checkFanTarget(t Target, name string) error {
 	d := t.Dialect
 	if t.URL != "" {
 		var err error
-		if d, _, _, err = parseURL(t.URL); err != nil {
+		if d, err = parseURL(t.URL); err != nil {
 			return err
 		}
 	}

@@ -43,14 +43,14 @@ func (m *Migrator) FixPlan(ctx context.Context) ([]Rename, error) {
 			return nil, err
 		}
 		if h != nil && h.ExpiresAt.After(h.Now) {
-			return nil, configErr("fix", "%s pid %d holds the migration lock; run fix when no deploy is migrating", h.Host, h.PID)
+			return nil, configErr("Fix", "%s pid %d holds the migration lock; run fix when no deploy is migrating", h.Host, h.PID)
 		}
 	}
 	applied := map[int64]bool{}
 	for _, r := range rows {
 		applied[r.Version] = true
 		if r.Version >= timestampVersion {
-			return nil, configErr("fix", "timestamp version %d (%s) is already applied; renumbering the pending timestamp files would put them before it", r.Version, r.Name)
+			return nil, configErr("Fix", "timestamp version %d (%s) is already applied; renumbering the pending timestamp files would put them before it", r.Version, r.Name)
 		}
 	}
 	var next int64

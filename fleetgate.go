@@ -11,14 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/fleetgate/fleetgate/internal/driver"
-	"github.com/fleetgate/fleetgate/internal/driver/postgres"
-	"github.com/fleetgate/fleetgate/internal/driver/sqlite"
 	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/legacy"
 	"github.com/fleetgate/fleetgate/internal/plan"
@@ -52,59 +45,47 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, cfg *Config) (*Migrator, error) {
 	c := cfg.withDefaults()
 	t, err := driver.NewTables(c.Table)
 	if err != nil {
-		return nil, &ConfigError{Setting: "--table", Msg: err.Error()}
+		return nil, &ConfigError{Setting: "Config.Table", Msg: err.Error()}
 	}
 	m := &Migrator{db: db, fsys: fsys, cfg: c, actor: newActor(c.DeployID), log: c.Logger}
-	switch d {
-	case Postgres:
-		m.d = postgres.New(t)
-	case SQLite:
-		if t.Schema != "" {
-			return nil, configErr("--table", "SQLite has no schemas; use a plain table name")
-		}
-		m.d = sqlite.New(t)
-	default:
-		return nil, configErr("--database", "dialect %q is not supported", string(d))
+	e := driver.ForDialect(d)
+	if e == nil {
+		return nil, configErr("Dialect", "dialect %q is not supported", string(d))
+	}
+	if m.d, err = e.New(t); err != nil {
+		return nil, configErr("Config.Table", "%v", err)
 	}
 	if fsys == nil {
-		return nil, configErr("--dir", "no migration source given")
+		return nil, configErr("Config.Dir", "no migration source given")
 	}
 	if _, err := source.ParseFormat(string(c.Format)); err != nil {
-		return nil, configErr("--format", "%v", err)
+		return nil, configErr("Config.Format", "%v", err)
 	}
 	switch c.LegacyTable {
 	case "", LegacyAuto, LegacyOff:
 	default:
-		return nil, configErr("--legacy-table", "legacy table mode %q: want auto or off", string(c.LegacyTable))
+		return nil, configErr("Config.LegacyTable", "legacy table mode %q: want auto or off", string(c.LegacyTable))
 	}
 	// The directory is looked at when the migrations are first loaded, not
 	// here: history reads only the database and works without it.
 	return m, nil
 }
 
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // Open opens the database named by a fleetgate URL (postgres://...,
 // sqlite:path) and returns a Migrator that closes it on Close.
 func Open(ctx context.Context, url string, fsys fs.FS, cfg *Config) (*Migrator, error) {
-	d, drv, dsn, err := parseURL(url)
+	e, err := engineFor(url)
 	if err != nil {
 		return nil, err
 	}
-	db, err := openDB(drv, dsn)
+	db, err := e.Open(url, RedactURL)
 	if err != nil {
-		return nil, configErr("--database", "%s: %v", RedactURL(url), err)
+		return nil, configErr("url", "%v", err)
 	}
 	// One connection reads, one holds the lease, one migrates.
 	db.SetMaxIdleConns(3)
 	db.SetConnMaxIdleTime(time.Minute)
-	m, err := New(db, d, fsys, cfg)
+	m, err := New(db, e.Dialect, fsys, cfg)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -112,60 +93,6 @@ func Open(ctx context.Context, url string, fsys fs.FS, cfg *Config) (*Migrator, 
 	m.ownsDB = true
 	return m, nil
 }
-
-// openDB opens the pool. On PostgreSQL a cancelled migration statement is
-// cancelled on the server and its answer awaited (pgx's default closes the
-// socket at once, leaving the server to run the statement to its end, where
-// it may still commit): a runner that stops its migration, for a lost lease
-// or a signal, then knows that it stopped. A server that does not answer
-// the cancel within cancelWait gets the socket closed after all.
-func openDB(drv, dsn string) (*sql.DB, error) {
-	if drv != "pgx" {
-		return sql.Open(drv, dsn)
-	}
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return nil, err
-	}
-	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &stopHandler{
-			cancel:   pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelWait},
-			deadline: pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()},
-		}
-	}
-	return stdlib.OpenDB(*cfg), nil
-}
-
-// stopHandler cancels a migration statement on the server when its
-// context ends (a lost lease, a signal) and waits for the server's answer,
-// so a runner that stops its migration knows that it stopped. Elsewhere
-// (fleetgate's own short statements and waits) it drops the socket at
-// once, pgx's default: see driver.CancelOnServer.
-type stopHandler struct {
-	cancel    pgconn.CancelRequestContextWatcherHandler
-	deadline  pgconn.DeadlineContextWatcherHandler
-	cancelled bool
-}
-
-func (h *stopHandler) HandleCancel(ctx context.Context) {
-	h.cancelled = driver.CancelsOnServer(ctx)
-	if h.cancelled {
-		h.cancel.HandleCancel(ctx)
-	} else {
-		h.deadline.HandleCancel(ctx)
-	}
-}
-
-func (h *stopHandler) HandleUnwatchAfterCancel() {
-	if h.cancelled {
-		h.cancel.HandleUnwatchAfterCancel()
-	} else {
-		h.deadline.HandleUnwatchAfterCancel()
-	}
-}
-
-// cancelWait bounds the wait for the server's answer to a cancel request.
-const cancelWait = 5 * time.Second
 
 // Close closes the database if Open opened it.
 func (m *Migrator) Close() error {
@@ -183,7 +110,7 @@ func (m *Migrator) DB() *sql.DB { return m.db }
 func (m *Migrator) migrations() ([]*source.Migration, error) {
 	m.loadOnce.Do(func() {
 		if _, err := fs.Stat(m.fsys, m.cfg.Dir); err != nil {
-			m.loadErr = configErr("--dir", "migrations directory %s: %v", m.cfg.Label, unwrapPath(err))
+			m.loadErr = configErr("Config.Dir", "migrations directory %s: %v", m.cfg.Label, source.PathCause(err))
 			return
 		}
 		m.local, m.format, m.loadErr = source.LoadFormat(m.fsys, m.cfg.Dir, m.cfg.Format)

@@ -8,6 +8,10 @@ import (
 	"github.com/fleetgate/fleetgate/internal/driver"
 )
 
+// ensureTablesAs is EnsureTables without the guard, for commands that
+// are told the table's name rather than guessing it (adopt, resolve).
+func (m *Migrator) ensureTablesAs(ctx context.Context) error { return m.d.EnsureTables(ctx, m.db) }
+
 // ensureTables creates the history tables for Up, unless the database
 // suggests that the table name is a mistake (Config.Init overrides): a
 // typo in --table, a different case or a missing schema would otherwise
@@ -45,7 +49,7 @@ func (m *Migrator) guardNewHistory(ctx context.Context) error {
 	}
 	t, err := driver.NewTables(m.cfg.Table)
 	if err != nil {
-		return configErr("--table", "%v", err)
+		return configErr("Config.Table", "%v", err)
 	}
 	s, err := sv.Survey(ctx, m.db, t)
 	if err != nil {
@@ -62,21 +66,21 @@ func (m *Migrator) guardNewHistory(ctx context.Context) error {
 	case s.OwnExists:
 		return nil
 	case s.SchemaMissing:
-		return configErr("--table", "schema %q does not exist, and fleetgate never creates a schema implicitly; check --table (or FLEETGATE_TABLE) for a typo, or pass --init (Config.Init) to create schema %q and a new history in it",
+		return configErr("Config.Table", "schema %q does not exist, and fleetgate never creates a schema implicitly; check --table (or FLEETGATE_TABLE) for a typo, or pass --init (Config.Init) to create schema %q and a new history in it",
 			t.Schema, t.Schema)
 	case len(s.Histories) > 0:
 		var where []string
 		for _, h := range s.Histories {
 			where = append(where, fmt.Sprintf("%s (%d migrations)", h.Table, h.Applied))
 		}
-		return configErr("--table", "history table %q does not exist, but this database has migrations applied in fleetgate history table %s; a new history would re-run every migration from the first: pass --table %s (or FLEETGATE_TABLE), or --init (Config.Init) to start a separate history on purpose",
+		return configErr("Config.Table", "history table %q does not exist, but this database has migrations applied in fleetgate history table %s; a new history would re-run every migration from the first: pass --table %s (or FLEETGATE_TABLE), or --init (Config.Init) to start a separate history on purpose",
 			m.cfg.Table, strings.Join(where, ", "), s.Histories[0].Table)
 	case len(s.UserTables) > 0:
 		hint := "if another tool applied the migrations so far, run `fleetgate adopt --from golang-migrate|goose|dbmate|flyway` first"
 		if adopt := legacyTool(s.UserTables); adopt != "" {
 			hint = "another tool's history is there: run " + adopt + " first"
 		}
-		return configErr("--table", "this database has %d tables (%s) but no fleetgate history table %q, so up would apply every migration from the first to it; %s; if the history is in another table, pass --table; to apply everything anyway, pass --init (Config.Init)",
+		return configErr("Config.Table", "this database has %d tables (%s) but no fleetgate history table %q, so up would apply every migration from the first to it; %s; if the history is in another table, pass --table; to apply everything anyway, pass --init (Config.Init)",
 			len(s.UserTables), list(s.UserTables), m.cfg.Table, hint)
 	}
 	return nil

@@ -22,17 +22,17 @@ var newNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // golang-migrate migration is two files; the .up.sql path is returned).
 func CreateMigration(dir, name string, phase Phase, now time.Time) (string, error) {
 	if !newNameRE.MatchString(name) {
-		return "", configErr("NAME", "%q: use letters, digits, '_', '-' and '.'", name)
+		return "", configErr("name", "%q: use letters, digits, '_', '-' and '.'", name)
 	}
 	if phase != "" && phase != PhasePre && phase != PhasePost {
-		return "", configErr("--phase", "unknown phase %q (want pre or post)", string(phase))
+		return "", configErr("phase", "unknown phase %q (want pre or post)", string(phase))
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", configErr("--dir", "%v", err)
+		return "", configErr("dir", "%v", err)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return "", configErr("--dir", "%v", err)
+		return "", configErr("dir", "%v", err)
 	}
 	var maxV int64
 	width := 0

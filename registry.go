@@ -366,7 +366,7 @@ func (m *Migrator) awaitContract(ctx context.Context, p *plan.Plan, opts *UpOpts
 			post = append(post, st.Migration.Version)
 		}
 	}
-	return m.awaitFleet(ctx, "apply post-phase migration(s) "+joinVersions(post), post,
+	return m.awaitFleet(ctx, "apply post-phase migration(s) "+history.VersionList(post), post,
 		func(live []Instance) []Instance { return fleet.Lacking(live, post) }, opts.Timeout, opts.IgnoreFleet)
 }
 
@@ -375,6 +375,6 @@ func (m *Migrator) awaitContract(ctx context.Context, p *plan.Plan, opts *UpOpts
 // instance runs a build that ships any of them: those are the newer
 // instances still draining, and the schema would go from under them.
 func (m *Migrator) awaitRollback(ctx context.Context, versions []int64, timeout time.Duration, ignore string) error {
-	return m.awaitFleet(ctx, "roll back "+joinVersions(versions), versions,
+	return m.awaitFleet(ctx, "roll back "+history.VersionList(versions), versions,
 		func(live []Instance) []Instance { return fleet.Shipping(live, versions) }, timeout, ignore)
 }

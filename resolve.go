@@ -2,14 +2,15 @@ package fleetgate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/executor"
 	"github.com/fleetgate/fleetgate/internal/history"
-	"github.com/fleetgate/fleetgate/internal/lock"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -49,15 +50,41 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 	}
 	switch {
 	case version <= 0:
-		return configErr("resolve", "want the VERSION of a partly applied migration")
+		return configErr("ResolveOpts", "want the VERSION of a partly applied migration")
 	case set != 1:
-		return configErr("resolve", "give exactly one of --done, --retry-from K and --abandon")
+		return configErr("ResolveOpts", "give exactly one of --done, --retry-from K and --abandon")
 	case opts.RetryFrom < 0:
-		return configErr("--retry-from", "must be a statement number, 1 or more")
+		return configErr("ResolveOpts.RetryFrom", "must be a statement number, 1 or more")
 	}
-	local, err := m.migrations()
+	mg, err := m.resolveFile(version, opts)
 	if err != nil {
 		return err
+	}
+	_, err = executor.Locked(ctx, m.d, m.db, m.lockedOpts(ctx, opts.Timeout, "", "", m.ensureTablesAs, nil),
+		func(ctx context.Context, s *executor.Session) error {
+			var decision string
+			err := s.Commit(ctx, func(ctx context.Context, tx driver.Tx, rec *driver.Record) (err error) {
+				decision, err = m.resolveIn(ctx, tx, rec, version, mg, opts)
+				return err
+			})
+			var ce *ConfigError
+			if err != nil && !errors.As(err, &ce) {
+				return fmt.Errorf("resolve: %w", err)
+			}
+			if err == nil {
+				m.log.InfoContext(ctx, "resolved", slog.Int64("version", version), slog.String("decision", decision))
+			}
+			return err
+		})
+	return err
+}
+
+// resolveFile is the local file of version, nil when there is none and
+// opts.Abandon does not need it.
+func (m *Migrator) resolveFile(version int64, opts *ResolveOpts) (*source.Migration, error) {
+	local, err := m.migrations()
+	if err != nil {
+		return nil, err
 	}
 	var mg *source.Migration
 	for _, l := range local {
@@ -66,93 +93,43 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 		}
 	}
 	if mg == nil && !opts.Abandon {
-		return configErr("resolve", "version %d is not in this build's directory; --done and --retry-from record the file's text (only --abandon works without it)", version)
+		return nil, configErr("ResolveOpts", "version %d is not in this build's directory; --done and --retry-from record the file's text (only --abandon works without it)", version)
 	}
 	if mg != nil && opts.RetryFrom > len(mg.Up.Statements) {
-		return configErr("--retry-from", "%s has %d statements; %d is not one of them", mg.File, len(mg.Up.Statements), opts.RetryFrom)
+		return nil, configErr("ResolveOpts.RetryFrom", "%s has %d statements; %d is not one of them", mg.File, len(mg.Up.Statements), opts.RetryFrom)
 	}
-	if err := m.d.EnsureTables(ctx, m.db); err != nil {
-		return err
-	}
-	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
-		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout,
-		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
-	})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if rerr := lease.Release(ctx); rerr != nil {
-			m.log.WarnContext(ctx, "could not release the lock; it expires on its own", slog.String("error", rerr.Error()))
-		}
-	}()
-	conn, err := driver.Conn(ctx, m.db)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close()
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(lease.Context(), func() { cancel(context.Cause(lease.Context())) })
-	defer stop()
+	return mg, nil
+}
 
-	// Read under the lock: no runner can be moving the row meanwhile.
-	p, ok, err := m.d.ReadProgress(wctx, conn, version)
+// resolveIn fills rec with the decision, inside the transaction under the
+// lock: no runner can be moving the row meanwhile.
+func (m *Migrator) resolveIn(ctx context.Context, tx driver.Tx, rec *driver.Record, version int64, mg *source.Migration, opts *ResolveOpts) (string, error) {
+	p, ok, err := m.d.ReadProgress(ctx, tx, version)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !ok {
-		return configErr("resolve", "version %d has no partly applied history row (status shows such a migration as partial); nothing was changed", version)
+		return "", configErr("ResolveOpts", "version %d has no partly applied history row (status shows such a migration as partial); nothing was changed", version)
 	}
 	ev := &history.Event{Kind: history.KindResolve, Version: version, Direction: "up", Actor: m.actor}
 	if mg != nil {
 		ev.Name, ev.File = mg.Name, mg.File
 	}
-	rec := lease.Record()
-	rec.Notify = true
-	if err := m.d.Begin(wctx, conn, &driver.TxOptions{IdleTimeout: m.cfg.LeaseTTL}); err != nil {
-		return m.resolveErr(lease, err)
-	}
 	switch {
 	case opts.Abandon:
 		ev.Error = fmt.Sprintf("abandon: partial row removed (%d statements had run); the next up starts from statement 1", p.StatementsDone)
-		if err := m.d.DeleteProgress(wctx, conn, version); err != nil {
-			_ = m.d.Rollback(context.WithoutCancel(ctx), conn)
-			return m.resolveErr(lease, err)
+		if err := tx.DeleteProgress(ctx, version); err != nil {
+			return "", err
 		}
 	case opts.Done:
 		ev.Error = fmt.Sprintf("done: recorded as applied by an operator (%d of %d statements had run)", p.StatementsDone, len(mg.Up.Statements))
-		rec.Applied = m.resolvedRow(mg, true, len(mg.Up.Statements))
+		rec.Applied = history.NewApplied(mg, m.actor, 0, true, len(mg.Up.Statements), true)
 	default:
-		s := mg.Up.Statements[opts.RetryFrom-1]
+		st := mg.Up.Statements[opts.RetryFrom-1]
 		ev.Error = "retry-from " + strconv.Itoa(opts.RetryFrom) + fmt.Sprintf(": the next up runs from statement %d (%d statements had run)", opts.RetryFrom, p.StatementsDone)
-		ev.Statement, ev.StatementLine = s.SQL, s.Line
-		rec.Applied = m.resolvedRow(mg, false, opts.RetryFrom-1)
+		ev.Statement, ev.StatementLine = st.SQL, st.Line
+		rec.Applied = history.NewApplied(mg, m.actor, 0, false, opts.RetryFrom-1, true)
 	}
 	rec.Event = ev
-	if err := m.d.Commit(wctx, conn, &rec); err != nil {
-		return m.resolveErr(lease, err)
-	}
-	m.log.InfoContext(ctx, "resolved", slog.Int64("version", version), slog.String("decision", ev.Error))
-	return nil
-}
-
-func (m *Migrator) resolvedRow(mg *source.Migration, complete bool, done int) *history.Applied {
-	a := &history.Applied{Version: mg.Version, Name: mg.Name, Checksum: mg.Checksum, Phase: string(mg.Phase),
-		UpSQL: mg.Up.SQL, HasDown: mg.Down != nil, Actor: m.actor, Complete: complete, StatementsDone: done}
-	if mg.Down != nil {
-		a.DownSQL, a.DownChecksum = mg.Down.SQL, mg.DownChecksum
-	}
-	a.StatementChecksums = make([]string, len(mg.Up.Statements))
-	for i, s := range mg.Up.Statements {
-		a.StatementChecksums[i] = source.Checksum([]byte(s.SQL))
-	}
-	return a
-}
-
-func (m *Migrator) resolveErr(lease *lock.Lease, err error) error {
-	if lease.Lost() || err == ErrLockLost {
-		return fmt.Errorf("%w: another runner took over after this one stopped renewing its lease; nothing was resolved", ErrLockLost)
-	}
-	return fmt.Errorf("resolve: %w", err)
+	return ev.Error, nil
 }

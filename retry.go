@@ -27,7 +27,7 @@ func (m *Migrator) rideOut(ctx context.Context, timeout time.Duration, attempt f
 			left = max(time.Until(deadline), time.Millisecond)
 		}
 		retry, err := attempt(left)
-		if err == nil || !retry || !driver.IsTransient(err) || ctx.Err() != nil {
+		if err == nil || !retry || !driver.IsTransient(m.d, err) || ctx.Err() != nil {
 			return err
 		}
 		if outage.IsZero() {

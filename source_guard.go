@@ -33,7 +33,7 @@ func (m *Migrator) emptySource() error {
 	case len(others) > 0:
 		what = fmt.Sprintf("it holds only %s", list(others))
 	}
-	return configErr("--dir", "no migration files in %s (looked for <version>_<name>.sql and <version>_<name>.up.sql/.down.sql); %s; pass --allow-empty (Config.AllowEmpty) if an empty directory is intended",
+	return configErr("Config.Dir", "no migration files in %s (looked for <version>_<name>.sql and <version>_<name>.up.sql/.down.sql); %s; pass --allow-empty (Config.AllowEmpty) if an empty directory is intended",
 		path.Clean(m.cfg.Label), what)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -103,12 +104,19 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 		if err != nil {
 			return nil, err
 		}
-		if h != nil && h.ExpiresAt.After(h.Now) {
-			st.Lock = &LockHolder{Host: h.Host, PID: h.PID, DeployID: h.DeployID, Since: h.AcquiredAt,
-				ExpiresAt: h.ExpiresAt, RunningVersion: h.CurrentVersion}
-		}
+		st.Lock = lockHolder(h)
 	}
 	return st, nil
+}
+
+// lockHolder is the live holder as Status and the timeout errors name it,
+// nil when the lock is free or its lease ran out.
+func lockHolder(h *driver.Holder) *LockHolder {
+	if h == nil || !h.ExpiresAt.After(h.Now) {
+		return nil
+	}
+	return &LockHolder{Host: h.Host, PID: h.PID, DeployID: h.DeployID, Since: h.AcquiredAt,
+		ExpiresAt: h.ExpiresAt, RunningVersion: h.CurrentVersion}
 }
 
 func sortStatus(s []MigrationStatus) {

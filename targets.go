@@ -45,7 +45,7 @@ func ReadTargets(r io.Reader, name string, getenv func(string) string) ([]string
 		if len(missing) > 0 {
 			return nil, configErr(at, "%s", strings.Join(missing, "; "))
 		}
-		if _, _, _, err := parseURL(expanded); err != nil {
+		if _, err := parseURL(expanded); err != nil {
 			msg := err.Error()
 			if ce, ok := err.(*ConfigError); ok {
 				msg = ce.Msg
@@ -75,15 +75,7 @@ func redactAll(msg, url string) string {
 // settings), for New or for FanOut targets that share one pool. The
 // caller closes it.
 func OpenDB(url string) (*sql.DB, Dialect, error) {
-	d, drv, dsn, err := parseURL(url)
-	if err != nil {
-		return nil, "", err
-	}
-	db, err := openDB(drv, dsn)
-	if err != nil {
-		return nil, "", configErr("--database", "%s: %v", RedactURL(url), err)
-	}
-	return db, d, nil
+	return openURL(url)
 }
 
 // Schemas lists the schemas of a PostgreSQL database for a schema fan-out:

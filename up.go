@@ -3,7 +3,6 @@ package fleetgate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -114,15 +113,93 @@ type upState struct {
 
 func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpResult, error) {
 	popts := plan.Options{Target: opts.To, Phase: opts.Phase, AllowOutOfOrder: opts.AllowOutOfOrder}
-	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
-		return nil, configErr("--phase", "unknown phase %q (want pre or post)", string(opts.Phase))
-	}
-	if err := opts.IfAhead.valid(); err != nil {
+	local, p, err := m.readUp(ctx, opts, popts, st)
+	if err != nil {
 		return nil, err
 	}
-	// Read the history while the files are parsed: on a no-op up, which
-	// every instance of a fleet runs at every start, the two together are
-	// most of the work.
+	res := &UpResult{}
+	if p, err = m.aheadFirst(ctx, opts, popts, local, p, res); err != nil || len(p.Steps) == 0 {
+		if err == nil {
+			res.UpToDate = true
+			m.log.InfoContext(ctx, "schema is up to date", slog.Int("migrations", len(local)))
+		}
+		return res, err
+	}
+	if err := m.awaitContract(ctx, p, opts); err != nil {
+		return res, err
+	}
+	recheck := func(ctx context.Context, q driver.Querier) (bool, error) {
+		p, err := m.planOn(ctx, q, local, popts)
+		return err == nil && len(p.Steps) == 0, err
+	}
+	started, waitStart := false, time.Now() // started: past the re-read, a failure reports what was done
+	ran, err := executor.Locked(ctx, m.d, m.db, m.lockedOpts(ctx, opts.Timeout, st.token, "applied", m.ensureTables, recheck),
+		func(ctx context.Context, s *executor.Session) error {
+			st.token, res.LockWait = s.Lease.Token, s.Lease.Waited
+			// Re-read under the lock: whatever we saw before may have been
+			// applied by the runner we waited for.
+			p, err := m.plan(ctx, local, popts)
+			if err != nil || len(p.Steps) == 0 {
+				res.UpToDate = err == nil
+				return err
+			}
+			started = true
+			return m.upLocked(ctx, s, p, res)
+		})
+	switch {
+	case errors.Is(err, ErrTimeout) && !started:
+		return nil, m.lockTimeout(ctx, p, time.Since(waitStart))
+	case err != nil && !started:
+		return nil, err
+	case !ran && err == nil:
+		res.UpToDate = true
+		m.log.InfoContext(ctx, "another instance applied the pending migrations")
+	}
+	return res, err
+}
+
+// lockTimeout is the error of an Up whose wait for the lock ran out: the
+// one Wait returns, naming what is pending and who holds the lock.
+func (m *Migrator) lockTimeout(ctx context.Context, p *plan.Plan, waited time.Duration) error {
+	te := &WaitTimeoutError{Waited: waited, Pending: []int64{}}
+	for _, st := range p.Steps {
+		te.Pending = append(te.Pending, st.Migration.Version)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if h, err := m.d.ReadHolder(rctx, m.db); err == nil {
+		te.Holder = lockHolder(h)
+	}
+	return te
+}
+
+// upLocked checks and applies the plan under the lock. The checks run
+// here, before any change: in a fleet only the instance that applies the
+// migrations loads the parser (a second and more of CPU), not every
+// instance that starts. A refusal changes nothing.
+func (m *Migrator) upLocked(ctx context.Context, s *executor.Session, p *plan.Plan, res *UpResult) error {
+	checked, err := m.checkPending(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer checked()
+	er, err := m.runner(ctx, s, true).Up(ctx, p.Steps)
+	if er != nil {
+		res.Applied, s.Done = er.Applied, er.Applied
+	}
+	return err
+}
+
+// readUp validates opts, reads the history while the files are parsed (on
+// a no-op up, which every instance of a fleet runs at every start, the two
+// together are most of the work) and plans.
+func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options, st *upState) ([]*source.Migration, *plan.Plan, error) {
+	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
+		return nil, nil, configErr("UpOpts.Phase", "unknown phase %q (want pre or post)", string(opts.Phase))
+	}
+	if err := opts.IfAhead.valid(); err != nil {
+		return nil, nil, err
+	}
 	type read struct {
 		rows []history.Applied
 		err  error
@@ -135,109 +212,55 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 	local, err := m.migrations()
 	rd := <-rowsCh
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkTarget(local, opts.To, m.cfg.Label); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rd.err != nil {
-		return nil, rd.err
+		return nil, nil, rd.err
 	}
 	st.contacted = true
 	p, err := plan.Build(local, toPlan(rd.rows), popts)
-	if err != nil {
-		return nil, err
-	}
-	res := &UpResult{}
+	return local, p, err
+}
+
+// aheadFirst notes a database ahead of this build and applies the IfAhead
+// policy, re-planning after a rollback.
+func (m *Migrator) aheadFirst(ctx context.Context, opts *UpOpts, popts plan.Options, local []*source.Migration, p *plan.Plan, res *UpResult) (*plan.Plan, error) {
 	m.noteAhead(ctx, p, res)
-	if len(res.Ahead) > 0 && opts.IfAhead != "" && opts.IfAhead != IfAheadContinue {
-		_, names := aheadOf(p)
-		res.RolledBack, err = m.resolveAhead(ctx, opts.IfAhead, res.Ahead, names, opts.Timeout, opts.IgnoreFleet)
-		if err != nil {
-			return res, err
-		}
-		if p, err = m.plan(ctx, local, popts); err != nil {
-			return res, err
-		}
+	if len(res.Ahead) == 0 || opts.IfAhead == "" || opts.IfAhead == IfAheadContinue {
+		return p, nil
 	}
-	if len(p.Steps) == 0 {
-		res.UpToDate = true
-		m.log.InfoContext(ctx, "schema is up to date", slog.Int("migrations", len(local)))
-		return res, nil
-	}
-	if err := m.awaitContract(ctx, p, opts); err != nil {
-		return res, err
-	}
-	if err := m.ensureTables(ctx); err != nil {
-		return nil, err
-	}
-	lease, err := lock.Acquire(ctx, m.d, m.db, m.actor, lock.Options{
-		TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: opts.Timeout, Reclaim: st.token,
-		OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) },
-		Recheck: func(ctx context.Context, q driver.Querier) (bool, error) {
-			p, err := m.planOn(ctx, q, local, popts)
-			return err == nil && len(p.Steps) == 0, err
-		},
-	})
+	_, names := aheadOf(p)
+	var err error
+	res.RolledBack, err = m.resolveAhead(ctx, opts.IfAhead, res.Ahead, names, opts.Timeout, opts.IgnoreFleet)
 	if err != nil {
-		return nil, err
+		return p, err
 	}
-	if lease == nil {
-		res.UpToDate = true
-		m.log.InfoContext(ctx, "another instance applied the pending migrations")
-		return res, nil
+	return m.plan(ctx, local, popts)
+}
+
+// lockedOpts are the options of every lease-scoped call: the lock's
+// settings, a wait that names the holder, and a long wait recorded.
+func (m *Migrator) lockedOpts(ctx context.Context, timeout time.Duration, reclaim, verb string, ensure func(context.Context) error,
+	recheck func(context.Context, driver.Querier) (bool, error)) executor.LockedOptions {
+	return executor.LockedOptions{
+		Lock: lock.Options{TTL: m.cfg.LeaseTTL, Poll: m.cfg.PollInterval, Timeout: timeout, Reclaim: reclaim, Recheck: recheck,
+			OnWait: func(h *driver.Holder, waited time.Duration) { m.logHolder(ctx, h, waited) }},
+		Ensure: ensure, Actor: m.actor, Logger: m.log, RecordWaitOver: 2 * m.cfg.PollInterval, Verb: verb,
 	}
-	st.token = lease.Token
-	defer func() {
-		if rerr := lease.Release(ctx); rerr != nil {
-			m.log.WarnContext(ctx, "could not release the lock; it expires on its own", slog.String("error", rerr.Error()))
-		}
-	}()
-	res.LockWait = lease.Waited
-	// Re-read under the lock: whatever we saw before may have been applied
-	// by the runner we waited for (R3).
-	p, err = m.plan(ctx, local, popts)
-	if err != nil {
-		return nil, err
+}
+
+// runner runs migrations on the session's connection; progress reports
+// are for up.
+func (m *Migrator) runner(ctx context.Context, s *executor.Session, progress bool) *executor.Runner {
+	r := &executor.Runner{D: m.d, Conn: s.Conn, Lease: s.Lease, Actor: m.actor, Logger: m.log, Monitor: m.db, Legacy: m.legacy(),
+		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries}}
+	if progress {
+		r.Opts.ProgressEvery, r.Opts.Progress = progressEvery, func(p executor.Progress) { m.logProgress(ctx, p) }
 	}
-	if lease.Waited > 2*m.cfg.PollInterval {
-		ev := &history.Event{Kind: history.KindLockWait, LockWaitMS: lease.Waited.Milliseconds(), Actor: m.actor, LockGeneration: lease.Gen}
-		if err := m.d.AppendEvent(ctx, m.db, ev); err != nil {
-			m.log.WarnContext(ctx, "could not record the lock wait", slog.String("error", err.Error()))
-		}
-	}
-	if len(p.Steps) == 0 {
-		res.UpToDate = true
-		return res, nil
-	}
-	// The checks run here, under the lock and before any change: in a
-	// fleet only the instance that applies the migrations loads the parser
-	// (a second and more of CPU), not every instance that starts. A
-	// refusal changes nothing; the lock is released on return.
-	checked, err := m.checkPending(ctx, p)
-	if err != nil {
-		return res, err
-	}
-	defer checked()
-	conn, err := driver.Conn(ctx, m.db)
-	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close()
-	r := &executor.Runner{D: m.d, Conn: conn, Lease: lease, Actor: m.actor, Logger: m.log, Monitor: m.db, Legacy: m.legacy(),
-		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries,
-			ProgressEvery: progressEvery, Progress: func(p executor.Progress) { m.logProgress(ctx, p) }}}
-	er, err := r.Up(ctx, p.Steps)
-	if er != nil {
-		res.Applied = er.Applied
-	}
-	if err != nil {
-		if lease.Lost() || errors.Is(err, ErrLockLost) {
-			return res, m.lockLost(ctx, lease, "up", res.Applied, err)
-		}
-		return res, err
-	}
-	return res, nil
+	return r
 }
 
 // plan reads the history (versions and checksums only) and plans.

@@ -1,12 +1,11 @@
 package fleetgate
 
 import (
-	"errors"
-	"fmt"
-	"net/url"
+	"database/sql"
 	"strings"
 
 	"github.com/fleetgate/fleetgate/internal/dialect"
+	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/redact"
 )
 
@@ -19,76 +18,20 @@ const (
 	MySQL    = dialect.MySQL
 )
 
-// parseURL maps a fleetgate database URL to a database/sql driver name and
-// DSN. It never puts the URL itself in an error: only RedactURL's form.
-func parseURL(raw string) (d Dialect, driverName, dsn string, err error) {
+// engineFor finds the built-in engine of a fleetgate URL by its scheme.
+// It never puts the URL itself in an error: only RedactURL's form.
+func engineFor(raw string) (*driver.Engine, error) {
 	scheme, _, ok := strings.Cut(raw, ":")
 	if !ok || scheme == "" {
-		return "", "", "", configErr("--database", "%q is not a database URL (want postgres:// or sqlite:)", RedactURL(raw))
+		return nil, configErr("url", "%q is not a database URL (want %s)", RedactURL(raw), driver.Examples(false))
 	}
-	switch strings.ToLower(scheme) {
-	case "postgres", "postgresql":
-		u, perr := url.Parse(raw)
-		if perr != nil {
-			return "", "", "", configErr("--database", "malformed PostgreSQL URL %s: %s", RedactURL(raw), urlProblem(perr))
-		}
-		if u.Host == "" && !strings.Contains(u.RawQuery, "host=") {
-			return "", "", "", configErr("--database", "malformed PostgreSQL URL %s: no host (want postgres://user@host:port/dbname)", RedactURL(raw))
-		}
-		q := u.Query()
-		// Simple protocol: no prepared statements to strand on a
-		// transaction pooler's server connections, and one round trip for
-		// our multi-statement commits.
-		if q.Get("default_query_exec_mode") == "" {
-			q.Set("default_query_exec_mode", "simple_protocol")
-		}
-		if q.Get("application_name") == "" {
-			q.Set("application_name", "fleetgate")
-		}
-		if q.Get("connect_timeout") == "" {
-			q.Set("connect_timeout", "10")
-		}
-		u.RawQuery = q.Encode()
-		return Postgres, "pgx", u.String(), nil
-	case "sqlite", "sqlite3":
-		rest := raw[len(scheme)+1:]
-		p, query, _ := strings.Cut(rest, "?")
-		if strings.HasPrefix(p, "//") {
-			p = p[2:]
-		}
-		if p == "" {
-			return "", "", "", configErr("--database", "sqlite URL has no file path (want sqlite:path/to/file.db)")
-		}
-		q, qerr := url.ParseQuery(query)
-		if qerr != nil {
-			return "", "", "", configErr("--database", "malformed query in sqlite URL: %v", qerr)
-		}
-		// Every pooled connection gets the busy timeout: SQLite's busy
-		// handler is per connection.
-		q.Add("_pragma", "busy_timeout(10000)")
-		return SQLite, "sqlite", "file:" + p + "?" + q.Encode(), nil
-	case "mysql", "mariadb":
-		return "", "", "", configErr("--database", "MySQL/MariaDB support is not in this build yet (use postgres:// or sqlite:)")
+	if e := driver.ForScheme(scheme); e != nil {
+		return e, nil
 	}
-	return "", "", "", configErr("--database", "unknown URL scheme %q (want postgres://, postgresql:// or sqlite:)", scheme)
-}
-
-// urlProblem says what url.Parse found wrong, without the URL (which the
-// caller prints redacted).
-func urlProblem(err error) string {
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return "cannot be parsed"
+	if name, ok := driver.Known(scheme); ok {
+		return nil, configErr("url", "%s support is not in this build (use %s)", name, driver.Examples(false))
 	}
-	msg := ue.Err.Error()
-	if port, ok := strings.CutPrefix(msg, "invalid port "); ok {
-		port, _, _ = strings.Cut(port, " after host")
-		return fmt.Sprintf("port %s is not a number", strings.TrimPrefix(strings.Trim(port, `"`), ":"))
-	}
-	if strings.Contains(msg, "invalid userinfo") {
-		return "the user or password has a character that must be percent-encoded (e.g. @ as %40, / as %2F)"
-	}
-	return "cannot be parsed: " + msg
+	return nil, configErr("url", "unknown URL scheme %q (want %s)", scheme, driver.Examples(true))
 }
 
 // RedactURL shows a database URL with every secret replaced by "xxxxx".
@@ -103,4 +46,28 @@ func URLSecrets(raw string) []string { return redact.Secrets(raw) }
 // containing another is replaced whole.
 func SecretScrubber(secrets []string) func(string) string {
 	return redact.NewScrubber(secrets...).String
+}
+
+// parseURL checks a database URL and names its dialect, without
+// connecting (opening a pool connects lazily).
+func parseURL(raw string) (Dialect, error) {
+	db, d, err := openURL(raw)
+	if err != nil {
+		return "", err
+	}
+	db.Close()
+	return d, nil
+}
+
+// openURL opens the pool of a database URL the way Open does.
+func openURL(raw string) (*sql.DB, Dialect, error) {
+	e, err := engineFor(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	db, err := e.Open(raw, RedactURL)
+	if err != nil {
+		return nil, "", configErr("url", "%v", err)
+	}
+	return db, e.Dialect, nil
 }

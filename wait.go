@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -68,7 +68,7 @@ type WaitTimeoutError struct {
 }
 
 func (e *WaitTimeoutError) Error() string {
-	msg := fmt.Sprintf("timed out after %v waiting for the schema: pending %s", e.Waited.Round(time.Millisecond), versionList(e.Pending))
+	msg := fmt.Sprintf("timed out after %v waiting for the schema: pending %s", e.Waited.Round(time.Millisecond), history.VersionList(e.Pending))
 	if e.Pending == nil {
 		msg = fmt.Sprintf("timed out after %v waiting for the schema before the migration history could be read", e.Waited.Round(time.Millisecond))
 	}
@@ -89,14 +89,6 @@ func (e *WaitTimeoutError) Error() string {
 
 // Is makes errors.Is(err, ErrTimeout) true.
 func (e *WaitTimeoutError) Is(target error) bool { return target == ErrTimeout }
-
-func versionList(vs []int64) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = strconv.FormatInt(v, 10)
-	}
-	return strings.Join(s, ", ")
-}
 
 // errWaitDeadline is the cause of a Wait's own deadline, told apart from
 // the caller's context ending.
@@ -122,13 +114,13 @@ func (m *Migrator) Wait(ctx context.Context, opts *WaitOpts) (*WaitResult, error
 		o = *opts
 	}
 	if o.To < 0 {
-		return nil, configErr("--to", "must be a positive version")
+		return nil, configErr("WaitOpts.To", "must be a positive version")
 	}
 	if o.Timeout < 0 {
-		return nil, configErr("--timeout", "must be positive")
+		return nil, configErr("WaitOpts.Timeout", "must be positive")
 	}
 	if o.PollInterval < 0 {
-		return nil, configErr("--poll", "must be positive")
+		return nil, configErr("WaitOpts.PollInterval", "must be positive")
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = time.Second
@@ -252,7 +244,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 			return false, cerr
 		}
 		var ve *ValidationError
-		if errors.As(err, &ve) || !transient(w.m.d.Dialect(), err) {
+		if errors.As(err, &ve) || !transient(w.m.d, err) {
 			return false, err
 		}
 		// Transient: keep waiting, and say so at the report pace. A
@@ -289,23 +281,9 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 
 // read plans against the history without ever creating the tables.
 func (w *waiter) read(ctx context.Context) (*plan.Plan, error) {
-	q := w.querier()
-	rows, err := w.m.d.ReadApplied(ctx, q, false)
+	rows, err := w.m.readApplied(ctx, w.querier(), false)
 	if err != nil {
-		ok, terr := w.m.d.TablesExist(ctx, q)
-		if terr != nil {
-			return nil, terr
-		}
-		if ok {
-			// Either the tables appeared between the two reads, or the
-			// read itself fails (no privilege): read again to tell.
-			rows, err = w.m.d.ReadApplied(ctx, q, false)
-			if err != nil {
-				return nil, err
-			}
-		} else {
-			rows = nil // nothing applied yet
-		}
+		return nil, err
 	}
 	return plan.Build(w.local, toPlan(rows), plan.Options{Target: w.o.To, Phase: PhasePre, AllowOutOfOrder: w.o.AllowOutOfOrder})
 }
@@ -394,26 +372,23 @@ func (w *waiter) readHolder(ctx context.Context) *LockHolder {
 	}
 	h, err := w.m.d.ReadHolder(ctx, w.querier())
 	if err != nil {
-		var se *driver.StatementError
-		if errors.As(err, &se) && (se.SQLState == "42501" || se.SQLState == "42P01") {
-			w.noHolder = se.SQLState == "42501"
+		if driver.Is(w.m.d, err, driver.ErrPermission) {
+			w.noHolder = true
 		}
 		return nil
 	}
-	if h == nil || !h.ExpiresAt.After(h.Now) {
-		return nil
+	lh := lockHolder(h)
+	if lh != nil {
+		w.runningFor = h.Now.Sub(h.CurrentStartedAt)
 	}
-	lh := &LockHolder{Host: h.Host, PID: h.PID, DeployID: h.DeployID, Since: h.AcquiredAt, ExpiresAt: h.ExpiresAt,
-		RunningVersion: h.CurrentVersion}
-	w.runningFor = h.Now.Sub(h.CurrentStartedAt)
 	return lh
 }
 
 // transient reports an error worth retrying while waiting: the network,
-// a server starting or shutting down, too many connections. Anything the
-// server answers otherwise (a bad password, a missing privilege, an
-// unknown database) will not change by waiting.
-func transient(d Dialect, err error) bool {
+// a server starting or shutting down, too many connections, a database
+// another writer holds. Anything else the server answers (a bad password,
+// a missing privilege, an unknown database) will not change by waiting.
+func transient(d driver.Driver, err error) bool {
 	var ce *ConfigError
 	var se *SourceError
 	if errors.As(err, &ce) || errors.As(err, &se) {
@@ -423,11 +398,5 @@ func transient(d Dialect, err error) bool {
 	if !errors.As(err, &st) {
 		return true
 	}
-	c := st.SQLState
-	if d == SQLite {
-		// The result code, extended codes included: BUSY or LOCKED.
-		n, err := strconv.Atoi(c)
-		return err == nil && (n&0xff == 5 || n&0xff == 6)
-	}
-	return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") || strings.HasPrefix(c, "57P")
+	return driver.Is(d, err, driver.ErrTransient) || driver.Is(d, err, driver.ErrBusy)
 }

@@ -58,7 +58,7 @@ func TestBadInputs(t *testing.T) {
 		code   int
 		want   []string // substrings of the error line
 		// events is how many audit events the failure may append: a failed
-		// migration is recorded (issue 4), nothing else writes.
+		// migration is recorded as a failure event, nothing else writes.
 		events int
 	}
 	base := map[string]string{"1_counter.sql": counterSQL}

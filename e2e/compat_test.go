@@ -22,7 +22,7 @@ import (
 
 // The compat fixtures (testdata/compat/<tool>) are one schema story of 44
 // migrations written the way each tool's users write them; README.md there
-// maps every construct of issue 7 to its files. These tests run the real
+// maps every construct to its files. These tests run the real
 // tools, at the versions the benchmark pins, against the same PostgreSQL.
 
 // peerBin installs the peer tools once per test binary with the

@@ -60,11 +60,6 @@ func (e *env) sourceConfig(cfg *fleetgate.Config) error {
 	default:
 		return &fleetgate.ConfigError{Setting: "--legacy-table", Msg: fmt.Sprintf("unknown mode %q (want auto or off)", e.c.legacyTable)}
 	}
-	switch mode := fleetgate.CheckMode(e.c.checks); mode {
-	case "", fleetgate.ChecksAuto, fleetgate.ChecksEnforce, fleetgate.ChecksWarn, fleetgate.ChecksOff:
-		cfg.Checks = mode
-	default:
-		return &fleetgate.ConfigError{Setting: "--checks", Msg: fmt.Sprintf("unknown mode %q (want enforce, warn, off or auto)", e.c.checks)}
-	}
-	return nil
+	cfg.Checks, err = fleetgate.ParseCheckMode(e.c.checks)
+	return err
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fleetgate/fleetgate"
+	"github.com/fleetgate/fleetgate/internal/source"
 )
 
 // check lints migrations: the FILES given, or every migration in --dir.
@@ -43,7 +44,7 @@ func (e *env) check(ctx context.Context, args []string) error {
 			return &fleetgate.ConfigError{Setting: "--dir", Msg: "empty directory"}
 		}
 		if _, err := os.Stat(e.c.dir); err != nil {
-			return &fleetgate.ConfigError{Setting: "--dir", Msg: fmt.Sprintf("migrations directory %s: %v", e.c.dir, unwrapPathErr(err))}
+			return &fleetgate.ConfigError{Setting: "--dir", Msg: fmt.Sprintf("migrations directory %s: %v", e.c.dir, source.PathCause(err))}
 		}
 		cfg := &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/"), AllowEmpty: e.c.allowEmpty}
 		if err := e.sourceConfig(cfg); err != nil {
@@ -101,7 +102,7 @@ func (e *env) checkFiles(ctx context.Context, files []string) (*fleetgate.CheckR
 	typed := map[string]string{}
 	for i, f := range files {
 		if _, err := os.Stat(f); err != nil {
-			return nil, &fleetgate.ConfigError{Setting: "check", Msg: fmt.Sprintf("%s: %v", f, unwrapPathErr(err))}
+			return nil, &fleetgate.ConfigError{Setting: "check", Msg: fmt.Sprintf("%s: %v", f, source.PathCause(err))}
 		}
 		abs, err := filepath.Abs(f)
 		if err != nil {
@@ -135,12 +136,4 @@ func (e *env) checkFiles(ctx context.Context, files []string) (*fleetgate.CheckR
 		}
 	}
 	return rep, err
-}
-
-func unwrapPathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

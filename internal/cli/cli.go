@@ -259,13 +259,48 @@ func (e *env) usageErr(err error) int {
 
 // fail prints err as one line on stderr.
 func (e *env) fail(err error) {
-	code := fleetgate.ExitCode(err)
+	e.failCode(err, fleetgate.ExitCode(err))
+}
+
+// failCode prints err like fail but with an exit status of our choosing:
+// one line, or one JSON object with --log-format json.
+func (e *env) failCode(err error, code int) int {
+	err = asFlags(err)
 	if e.c.logFormat == "json" {
 		b, _ := json.Marshal(map[string]any{"time": time.Now().UTC(), "level": "ERROR", "msg": err.Error(), "exit_code": code})
 		fmt.Fprintf(e.stderr, "%s\n", b)
-		return
+		return code
 	}
 	fmt.Fprintf(e.stderr, "%s", oneLine([]byte("fleetgate: "+err.Error()+"\n")))
+	return code
+}
+
+// flagOf names the flag that sets each library setting a
+// *fleetgate.ConfigError may name: the library speaks of its Config and
+// option fields, the command line of its flags.
+var flagOf = map[string]string{
+	"url": "--database", "Dialect": "--database",
+	"Config.Table": "--table", "Config.Dir": "--dir", "dir": "--dir", "Config.Format": "--format",
+	"Config.Checks": "--checks", "Config.LeaseTTL": "--lease", "Config.PollInterval": "--poll",
+	"Config.LockTimeout": "--lock-timeout", "Config.LegacyTable": "--legacy-table", "Config.InstanceTTL": "--instance-ttl",
+	"UpOpts.Phase": "--phase", "phase": "--phase", "UpOpts.To": "--to", "UpOpts.IfAhead": "--if-ahead",
+	"DownOpts": "down", "DownOpts.Steps": "--steps", "DownOpts.To": "--to", "DownOpts.Version": "--version",
+	"WaitOpts.To": "--to", "WaitOpts.Timeout": "--timeout", "WaitOpts.PollInterval": "--poll",
+	"AdoptOpts.From": "--from", "AdoptOpts.Table": "--from-table",
+	"ResolveOpts": "resolve", "ResolveOpts.RetryFrom": "--retry-from",
+	"Check": "check", "Fix": "fix", "name": "NAME",
+}
+
+// asFlags rewrites the setting a *fleetgate.ConfigError in err names to
+// the flag that sets it.
+func asFlags(err error) error {
+	var ce *fleetgate.ConfigError
+	if errors.As(err, &ce) {
+		if f, ok := flagOf[ce.Setting]; ok {
+			ce.Setting = f
+		}
+	}
+	return err
 }
 
 // parse parses a command's flags, allowing flags after positional

@@ -448,16 +448,6 @@ func statusOf(ws syscall.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// failCode prints err like fail but with an exit status of our choosing.
-func (e *env) failCode(err error, code int) int {
-	if e.c.logFormat == "json" {
-		e.log.Error(err.Error(), "exit_code", code)
-		return code
-	}
-	fmt.Fprintf(e.stderr, "%s", oneLine([]byte("fleetgate: "+err.Error()+"\n")))
-	return code
-}
-
 // register records this instance in the registry; a failure is logged, not
 // fatal: the application runs either way. nil when not registered.
 func (e *env) register(ctx context.Context, m *fleetgate.Migrator) *fleetgate.Registration {

@@ -53,12 +53,11 @@ type Adopter interface {
 	// without the tool's columns is ErrLegacyTable.
 	ReadLegacy(ctx context.Context, q Querier, tool, schema, table string) (rows []LegacyRow, found bool, err error)
 	// InsertAdopted inserts each row, marked adopted and stamped with lock
-	// generation gen, together with its event, in the transaction open on
-	// conn. Versions fleetgate already records are left as they are, and
-	// get no event. It returns the versions it inserted. The caller then
-	// commits with Commit, whose fence makes the batch count only while the
-	// lock is still held.
-	InsertAdopted(ctx context.Context, conn *sql.Conn, gen int64, rows []Adopted) ([]int64, error)
+	// generation gen, together with its event, in tx. Versions fleetgate
+	// already records are left as they are, and get no event. It returns
+	// the versions it inserted. The caller then commits tx, whose fence
+	// makes the batch count only while the lock is still held.
+	InsertAdopted(ctx context.Context, tx Tx, gen int64, rows []Adopted) ([]int64, error)
 }
 
 // Adopted is one version to record as applied without running it.

@@ -6,24 +6,13 @@ package driver
 import (
 	"context"
 	"database/sql"
-	sqldriver "database/sql/driver"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"regexp"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/dialect"
 	"github.com/fleetgate/fleetgate/internal/history"
 )
-
-// ErrLockLost means this runner no longer holds the migration lock: another
-// runner took it over after the lease expired or the session died. Work done
-// since is rolled back, never committed.
-var ErrLockLost = errors.New("lost the migration lock")
 
 // Tables are the validated names of fleetgate's own tables. Schema is empty
 // for the default schema (or for SQLite).
@@ -134,27 +123,20 @@ type Record struct {
 	Notify     bool
 }
 
-// StatementError is a database error with the fields callers report.
-type StatementError struct {
-	SQLState string
-	Message  string
-	Position int // 1-based character position in the statement, 0 if unknown
-	Err      error
-}
-
-func (e *StatementError) Error() string {
-	if e.SQLState != "" {
-		return fmt.Sprintf("%s (SQLSTATE %s)", e.Message, e.SQLState)
-	}
-	return e.Message
-}
-func (e *StatementError) Unwrap() error { return e.Err }
-
 // Driver is one database's implementation of fleetgate's storage and lock.
 // Methods taking a conn expect the caller to own it (a pinned *sql.Conn);
 // methods taking a Querier may use any connection.
 type Driver interface {
 	Dialect() dialect.Dialect
+	// Capabilities says what the database can do; callers branch on it,
+	// never on the dialect.
+	Capabilities() Capabilities
+	// Classify returns the class (ErrTransient, ErrBusy, ErrPermission,
+	// ErrLockTimeout, ErrExists, ErrNotExist) of an error the database
+	// reported in a form other than a StatementError carrying its class
+	// (a raw error of the client library, a message-only connection loss),
+	// nil when it has none. Callers use Is, which also tries this.
+	Classify(err error) error
 
 	// TablesExist reports whether fleetgate's tables are all present. It
 	// only reads, so it works with read-only credentials.
@@ -186,38 +168,22 @@ type Driver interface {
 	// ReadHolder returns the current holder, nil when the lock is free.
 	ReadHolder(ctx context.Context, q Querier) (*Holder, error)
 
-	// Begin opens a migration transaction on conn. On SQLite it takes the
-	// write lock at once (BEGIN IMMEDIATE).
-	Begin(ctx context.Context, conn *sql.Conn, opts *TxOptions) error
-	// Exec runs one statement of a migration, translating the error.
+	// Begin opens a migration transaction on conn and returns it; all work
+	// of the transaction goes through the Tx. On SQLite it takes the write
+	// lock at once (BEGIN IMMEDIATE).
+	Begin(ctx context.Context, conn *sql.Conn, opts *TxOptions) (Tx, error)
+	// Exec runs one statement of a migration in autocommit, outside any
+	// transaction (a no-transaction migration), translating the error.
 	Exec(ctx context.Context, conn *sql.Conn, stmt string) error
-	// Commit writes rec, checks the fence and commits, all at once. It
-	// returns ErrLockLost (after rolling back) if token no longer holds the
-	// lock: nothing of the transaction is then committed.
-	Commit(ctx context.Context, conn *sql.Conn, rec *Record) error
-	// Rollback aborts the open transaction, if any.
-	Rollback(ctx context.Context, conn *sql.Conn) error
 	// SaveProgress records, in its own fenced transaction, that a
 	// no-transaction migration has run its first done statements.
 	SaveProgress(ctx context.Context, conn *sql.Conn, rec *Record) error
-	// DeleteApplied removes a migration's row inside the open transaction
-	// (a rollback); Commit then records the event.
-	DeleteApplied(ctx context.Context, conn *sql.Conn, version int64) error
-	// IsUniqueViolation reports a duplicate history row: another runner
-	// recorded the same version first.
-	IsUniqueViolation(err error) bool
-	// IsLockTimeout reports a lock_timeout expiry, which is retried.
-	IsLockTimeout(err error) bool
 	// ReadProgress returns what a partly applied migration's row records
 	// beyond ReadApplied: its statement checksums and the session that
 	// was about to run its next statement outside a transaction. ok is
 	// false when there is no incomplete row of that version. Call it
 	// after EnsureTables, which adds the columns to older tables.
 	ReadProgress(ctx context.Context, q Querier, version int64) (p Progress, ok bool, err error)
-	// DeleteProgress removes the row of a partly applied migration inside
-	// the open transaction (`resolve --abandon`); a complete row is kept
-	// and an error returned.
-	DeleteProgress(ctx context.Context, conn *sql.Conn, version int64) error
 }
 
 // Progress is the resumable state of a partly applied migration.
@@ -249,12 +215,6 @@ type Backends interface {
 	TerminateBackend(ctx context.Context, q Querier, pid int) error
 }
 
-// IsBadConn reports an error that says the connection itself is broken, so
-// any lock bound to its session is gone with it.
-func IsBadConn(err error) bool {
-	return errors.Is(err, sqldriver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
-}
-
 // Conn pins a working connection. database/sql retries a broken pooled
 // connection for its own queries but not for a pinned *sql.Conn, so a
 // connection the server closed (restart, pooler recycling, idle timeout)
@@ -277,70 +237,6 @@ func Conn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 		return c, nil
 	}
 	return nil, last
-}
-
-// IsTransient reports an error that says the server or the way to it is
-// briefly unavailable, not that anything was refused: the connection broke
-// or was reset or refused, the server is shutting down or starting up
-// (SQLSTATE 57P01-57P03), or a connection exception (class 08). Waiting
-// and reconnecting may cure it; a statement it interrupted did not commit
-// unless its COMMIT had already reached the server.
-func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	if IsBadConn(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return true
-	}
-	if code := sqlState(err); code != "" {
-		// 25P03: the server ended the session because the migration's
-		// transaction sat idle past its idle_in_transaction_session_timeout
-		// (fleetgate sets it to the lease): a slow or starved network looks
-		// like that from the server. The transaction rolled back with the
-		// session, so it is a lost connection like the others.
-		return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03" || code == "25P03"
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	if errors.Is(err, ErrLockLost) {
-		// Its message may quote a transient error it does not wrap.
-		return false
-	}
-	// pgx reports a connection it already closed by message only.
-	msg := err.Error()
-	for _, s := range []string{"conn closed", "connection refused", "connection reset", "broken pipe", "unexpected EOF",
-		"the database system is starting up", "the database system is shutting down", "the database system is in recovery mode",
-		"server closed the connection", "failed to receive message", "failed to write startup message"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// sqlState digs out a PostgreSQL SQLSTATE, "" when err carries none. A
-// SQLSTATE has five characters; SQLite's result codes, which StatementError
-// also carries, have at most four digits.
-func sqlState(err error) string {
-	var se *StatementError
-	if errors.As(err, &se) && len(se.SQLState) == 5 {
-		return se.SQLState
-	}
-	var st interface{ SQLState() string }
-	if errors.As(err, &st) {
-		return st.SQLState()
-	}
-	return ""
-}
-
-// Busy is implemented by drivers whose writers exclude each other (SQLite):
-// IsBusy reports an error that only says another connection, possibly this
-// runner's own migration, holds the write lock.
-type Busy interface {
-	IsBusy(err error) bool
 }
 
 type serverCancelKey struct{}
@@ -368,4 +264,29 @@ func CancelsOnServer(ctx context.Context) bool {
 // stay behind on a pooler's shared server connection.
 type SessionKeeper interface {
 	KeepSession(ctx context.Context, conn *sql.Conn) error
+}
+
+// Capabilities are what a database can do, as far as code outside the
+// drivers needs to know.
+type Capabilities struct {
+	// TransactionalDDL: a schema change rolls back with its transaction,
+	// so a migration is recorded atomically with its effect.
+	TransactionalDDL bool
+	// Notifications: the driver implements Notifier, so waiters can be
+	// woken by a commit instead of polling.
+	Notifications bool
+	// SessionLiveness: on a direct session the database itself knows when
+	// the lock holder's session ends, so waiters take over at once.
+	SessionLiveness bool
+	// SingleWriter: writers exclude each other (SQLite), so an ErrBusy
+	// while renewing the lease means the write lock is held, most likely
+	// by this runner's own migration, and nobody can take the lock over
+	// meanwhile.
+	SingleWriter bool
+	// LockTimeout: a migration transaction honours TxOptions.LockTimeout,
+	// and statements that hit it are retried.
+	LockTimeout bool
+	// Checker is the dialect whose statement checks (internal/lint) apply
+	// to this database's migrations, "" when none do.
+	Checker dialect.Dialect
 }

@@ -1,8 +1,6 @@
 package driver
 
 import (
-	"context"
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -38,22 +36,4 @@ func TestNewTables(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
-}
-
-// Which failures up, down, wait and run ride out: a lost session, a server
-// going down or starting up, and a session the server ended for idling in
-// its transaction (a slow network), but never a plain SQL error, a timeout
-// the operator set, or the caller's own cancellation.
-func TestIsTransient(t *testing.T) {
-	t.Parallel()
-	state := func(code string) error { return &StatementError{SQLState: code, Message: "m"} }
-	for code, want := range map[string]bool{
-		"08006": true, "57P01": true, "57P02": true, "57P03": true, "25P03": true,
-		"42P01": false, "57014": false, "23505": false, "40001": false,
-	} {
-		require.Equal(t, want, IsTransient(state(code)), code)
-	}
-	require.True(t, IsTransient(errors.New("FATAL: the database system is starting up")))
-	require.False(t, IsTransient(context.Canceled))
-	require.False(t, IsTransient(nil))
 }

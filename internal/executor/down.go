@@ -77,25 +77,26 @@ func (r *Runner) revert(ctx context.Context, st plan.DownStep, first bool) error
 func (r *Runner) revertTxOnce(ctx context.Context, st plan.DownStep, start time.Time, first bool) error {
 	wctx, cancel := r.workCtx(ctx)
 	defer cancel()
+	tx, err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL})
+	if err != nil {
+		return r.failedAt(wctx, st.Version, st.Name, st.File, nil, err)
+	}
 	fail := func(i int, err error) error {
-		_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		if i < 0 {
 			return r.failedAt(wctx, st.Version, st.Name, st.File, nil, err)
 		}
 		return r.failedAt(wctx, st.Version, st.Name, st.File, &st.Statements[i], err)
 	}
-	if err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL}); err != nil {
-		return r.failedAt(wctx, st.Version, st.Name, st.File, nil, err)
-	}
 	for i, s := range st.Statements {
-		if err := r.D.Exec(wctx, r.Conn, s.SQL); err != nil {
+		if err := tx.Exec(wctx, s.SQL); err != nil {
 			return fail(i, err)
 		}
 	}
-	if err := r.D.DeleteApplied(wctx, r.Conn, st.Version); err != nil {
+	if err := tx.DeleteApplied(wctx, st.Version); err != nil {
 		return fail(-1, err)
 	}
-	return r.commitDown(wctx, st, start, first)
+	return r.commitDown(wctx, tx, st, start, first)
 }
 
 func (r *Runner) revertNoTx(ctx context.Context, st plan.DownStep, start time.Time, first bool) error {
@@ -111,21 +112,22 @@ func (r *Runner) revertNoTx(ctx context.Context, st plan.DownStep, start time.Ti
 			return err
 		}
 	}
-	if err := r.D.Begin(wctx, r.Conn, nil); err != nil {
+	tx, err := r.D.Begin(wctx, r.Conn, nil)
+	if err != nil {
 		return r.failedAt(wctx, st.Version, st.Name, st.File, nil, err)
 	}
-	if err := r.D.DeleteApplied(wctx, r.Conn, st.Version); err != nil {
-		_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+	if err := tx.DeleteApplied(wctx, st.Version); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return r.failedAt(wctx, st.Version, st.Name, st.File, nil, err)
 	}
-	return r.commitDown(wctx, st, start, first)
+	return r.commitDown(wctx, tx, st, start, first)
 }
 
 // commitDown appends the rollback event and commits, fenced: a runner
 // that lost the lease rolls everything back and gets ErrLockLost.
-func (r *Runner) commitDown(ctx context.Context, st plan.DownStep, start time.Time, first bool) error {
-	if err := r.legacyReverted(ctx, st.Version); err != nil {
-		_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+func (r *Runner) commitDown(ctx context.Context, tx driver.Tx, st plan.DownStep, start time.Time, first bool) error {
+	if err := r.legacyReverted(ctx, tx, st.Version); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return r.failedAt(ctx, st.Version, st.Name, st.File, nil, err)
 	}
 	rec := r.Lease.Record()
@@ -135,7 +137,7 @@ func (r *Runner) commitDown(ctx context.Context, st plan.DownStep, start time.Ti
 	}
 	// Waiters re-read on any notification; a rollback is a change too.
 	rec.Notify = true
-	if err := r.D.Commit(ctx, r.Conn, &rec); err != nil {
+	if err := tx.Commit(ctx, &rec); err != nil {
 		return r.failedAt(ctx, st.Version, st.Name, st.File, nil, err)
 	}
 	return nil

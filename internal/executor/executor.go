@@ -1,6 +1,6 @@
 // Package executor runs planned migrations on one pinned connection while a
 // lease is held. Each transactional migration commits together with its
-// history row and its event, fenced by the lease (R1, R3); a no-transaction
+// history row and its event, fenced by the lease; a no-transaction
 // migration records its progress after every statement, so a crash resumes
 // at the first statement not recorded as done.
 package executor
@@ -101,7 +101,7 @@ func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 		switch {
 		case err == nil:
 			res.Applied = append(res.Applied, st.Migration.Version)
-		case r.D.IsUniqueViolation(err):
+		case driver.Is(r.D, err, driver.ErrExists):
 			// Only possible if the lock was bypassed; the row proves the
 			// migration is applied, and our copy rolled back.
 			res.Skipped = append(res.Skipped, st.Migration.Version)
@@ -128,16 +128,7 @@ func (r *Runner) workCtx(ctx context.Context) (context.Context, context.CancelFu
 }
 
 func (r *Runner) applied(m *source.Migration, dur time.Duration, complete bool, done int) *history.Applied {
-	a := &history.Applied{Version: m.Version, Name: m.Name, Checksum: m.Checksum, Phase: string(m.Phase),
-		UpSQL: m.Up.SQL, HasDown: m.Down != nil, DurationMS: dur.Milliseconds(), Actor: r.Actor,
-		Complete: complete, StatementsDone: done}
-	if m.NoTransaction {
-		a.StatementChecksums = statementChecksums(m)
-	}
-	if m.Down != nil {
-		a.DownSQL, a.DownChecksum = m.Down.SQL, m.DownChecksum
-	}
-	return a
+	return history.NewApplied(m, r.Actor, dur, complete, done, m.NoTransaction)
 }
 
 func (r *Runner) event(kind string, m *source.Migration, dur time.Duration) *history.Event {
@@ -176,7 +167,7 @@ func (r *Runner) applyTx(ctx context.Context, m *source.Migration, start time.Ti
 func (r *Runner) retryLockTimeout(ctx context.Context, version int64, once func() error, failed func(error)) error {
 	for attempt := 0; ; attempt++ {
 		err := once()
-		if err == nil || !r.D.IsLockTimeout(err) || attempt >= r.Opts.LockRetries {
+		if err == nil || !driver.Is(r.D, err, driver.ErrLockTimeout) || attempt >= r.Opts.LockRetries {
 			return err
 		}
 		// Back off with jitter so the blocking transaction can finish and
@@ -201,17 +192,18 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 	// transaction, opened with its own BEGIN and committed with the history
 	// row instead of its COMMIT.
 	begin, stmts := m.Up.TxBody()
-	if err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin}); err != nil {
+	tx, err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin})
+	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	for _, s := range stmts {
-		if err := r.exec(wctx, m, s); err != nil {
-			_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+		if err := r.exec(wctx, tx, m, s); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
 			return r.stepErr(wctx, m, &s, err)
 		}
 	}
-	if err := r.legacyApplied(wctx, m); err != nil {
-		_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+	if err := r.legacyApplied(wctx, tx, m); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return r.stepErr(wctx, m, nil, err)
 	}
 	rec := r.Lease.Record()
@@ -221,7 +213,7 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 		rec.Event.LockWaitMS = r.Lease.Waited.Milliseconds()
 	}
 	rec.Notify = true
-	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	return nil
@@ -271,18 +263,19 @@ func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) e
 	// before): record it complete.
 	wctx, cancel := r.workCtx(ctx)
 	defer cancel()
-	if err := r.D.Begin(wctx, r.Conn, nil); err != nil {
+	tx, err := r.D.Begin(wctx, r.Conn, nil)
+	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
-	if err := r.legacyApplied(wctx, m); err != nil {
-		_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+	if err := r.legacyApplied(wctx, tx, m); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return r.stepErr(wctx, m, nil, err)
 	}
 	rec := r.Lease.Record()
 	rec.Applied = r.applied(m, time.Since(start), true, n)
 	rec.Event = r.event(history.KindApply, m, time.Since(start))
 	rec.Notify = true
-	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	return nil
@@ -383,7 +376,7 @@ func (r *Runner) recordFailureEvent(ctx context.Context, ev *history.Event, err 
 	// connection from the pool then, retried while the server comes back,
 	// within the same bound.
 	for n := 0; aerr != nil && r.Monitor != nil && cctx.Err() == nil; n++ {
-		if aerr = r.D.AppendEvent(cctx, r.Monitor, ev); aerr == nil || !driver.IsTransient(aerr) {
+		if aerr = r.D.AppendEvent(cctx, r.Monitor, ev); aerr == nil || !driver.IsTransient(r.D, aerr) {
 			break
 		}
 		select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -29,11 +30,11 @@ func (r *Runner) ensureLegacy(ctx context.Context) error {
 
 // legacyApplied records m in the legacy table, inside the open transaction
 // that records it in fleetgate's history.
-func (r *Runner) legacyApplied(ctx context.Context, m *source.Migration) error {
+func (r *Runner) legacyApplied(ctx context.Context, tx driver.Tx, m *source.Migration) error {
 	if r.Legacy == nil {
 		return nil
 	}
-	if err := r.D.Exec(ctx, r.Conn, r.Legacy.Applied(m)); err != nil {
+	if err := tx.Exec(ctx, r.Legacy.Applied(m)); err != nil {
 		return r.legacyErr(err)
 	}
 	return nil
@@ -42,13 +43,13 @@ func (r *Runner) legacyApplied(ctx context.Context, m *source.Migration) error {
 // legacyReverted removes version from the legacy table inside the open
 // transaction that removes it from fleetgate's history (already done, so
 // the highest version left is read from there).
-func (r *Runner) legacyReverted(ctx context.Context, version int64) error {
+func (r *Runner) legacyReverted(ctx context.Context, tx driver.Tx, version int64) error {
 	if r.Legacy == nil {
 		return nil
 	}
 	var prev int64
 	if r.Legacy.Format == source.FormatGolangMigrate {
-		applied, err := r.D.ReadApplied(ctx, r.Conn, false)
+		applied, err := r.D.ReadApplied(ctx, tx, false)
 		if err != nil {
 			return r.legacyErr(err)
 		}
@@ -58,7 +59,7 @@ func (r *Runner) legacyReverted(ctx context.Context, version int64) error {
 			}
 		}
 	}
-	if err := r.D.Exec(ctx, r.Conn, r.Legacy.Reverted(version, prev)); err != nil {
+	if err := tx.Exec(ctx, r.Legacy.Reverted(version, prev)); err != nil {
 		return r.legacyErr(err)
 	}
 	return nil

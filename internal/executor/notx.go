@@ -13,17 +13,6 @@ import (
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
-// statementChecksums are the checksums of m's up statements, stored with
-// its progress so that a fixed later statement can be told from an edited
-// earlier one.
-func statementChecksums(m *source.Migration) []string {
-	out := make([]string, len(m.Up.Statements))
-	for i, s := range m.Up.Statements {
-		out[i] = source.Checksum([]byte(s.SQL))
-	}
-	return out
-}
-
 // autocommit reports whether statement sql of a no-transaction migration
 // must run outside a transaction. On PostgreSQL the parser decides; on
 // SQLite every statement runs in a transaction except VACUUM, which SQLite
@@ -169,7 +158,7 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 				return r.stepErr(wctx, m, nil, err)
 			}
 		}
-		if err := r.exec(wctx, m, s); err != nil {
+		if err := r.exec(wctx, autocommit{r}, m, s); err != nil {
 			return r.stepErr(wctx, m, &s, err)
 		}
 	}
@@ -182,16 +171,17 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 		}
 		return nil
 	}
-	if err := r.D.Begin(wctx, r.Conn, nil); err != nil {
+	tx, err := r.D.Begin(wctx, r.Conn, nil)
+	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
-	if err := r.legacyApplied(wctx, m); err != nil {
-		_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+	if err := r.legacyApplied(wctx, tx, m); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return r.stepErr(wctx, m, nil, err)
 	}
 	rec.Event = r.event(history.KindApply, m, time.Since(start))
 	rec.Notify = true
-	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
 	return nil

@@ -47,19 +47,20 @@ func (r *Runner) applyUnitOnce(ctx context.Context, m *source.Migration, begin s
 	if len(body) > 0 {
 		first = &body[0]
 	}
-	if err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin}); err != nil {
+	tx, err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin})
+	if err != nil {
 		return r.stepErr(wctx, m, first, err)
 	}
 	for _, s := range body {
-		if err := r.exec(wctx, m, s); err != nil {
-			_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+		if err := r.exec(wctx, tx, m, s); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
 			return r.stepErr(wctx, m, &s, err)
 		}
 	}
 	last := end == len(m.Up.Statements)
 	if last {
-		if err := r.legacyApplied(wctx, m); err != nil {
-			_ = r.D.Rollback(context.WithoutCancel(ctx), r.Conn)
+		if err := r.legacyApplied(wctx, tx, m); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
 			return r.stepErr(wctx, m, nil, err)
 		}
 	}
@@ -69,7 +70,7 @@ func (r *Runner) applyUnitOnce(ctx context.Context, m *source.Migration, begin s
 		rec.Event = r.event(history.KindApply, m, time.Since(start))
 		rec.Notify = true
 	}
-	if err := r.D.Commit(wctx, r.Conn, &rec); err != nil {
+	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, &m.Up.Statements[end-1], err)
 	}
 	return nil

@@ -42,7 +42,7 @@ func (e *BlockedError) Unwrap() error { return e.Err }
 // notes whom it waits for (so that a lock timeout can name the blocking
 // sessions: once the statement gives up, PostgreSQL no longer knows) and
 // reports progress every ProgressEvery.
-func (r *Runner) exec(ctx context.Context, m *source.Migration, s source.Statement) error {
+func (r *Runner) exec(ctx context.Context, x execer, m *source.Migration, s source.Statement) error {
 	var sess driver.Session
 	mon, ok := r.D.(driver.Monitor)
 	if ok && r.Monitor != nil {
@@ -52,15 +52,29 @@ func (r *Runner) exec(ctx context.Context, m *source.Migration, s source.Stateme
 		mon = nil
 	}
 	if mon == nil && (r.Opts.Progress == nil || r.Opts.ProgressEvery <= 0) {
-		return r.D.Exec(ctx, r.Conn, s.SQL)
+		return x.Exec(ctx, s.SQL)
 	}
 	w := r.startWatch(ctx, mon, sess, m, s)
-	err := r.D.Exec(ctx, r.Conn, s.SQL)
+	err := x.Exec(ctx, s.SQL)
 	blockers := w.stop()
-	if err != nil && r.D.IsLockTimeout(err) && len(blockers) > 0 {
+	if err != nil && driver.Is(r.D, err, driver.ErrLockTimeout) && len(blockers) > 0 {
 		err = &BlockedError{Err: err, Blockers: blockers}
 	}
 	return err
+}
+
+// execer runs one statement: a driver.Tx inside its transaction, or
+// autocommit outside any.
+type execer interface {
+	Exec(ctx context.Context, stmt string) error
+}
+
+// autocommit runs statements on the runner's connection outside any
+// transaction (a no-transaction migration).
+type autocommit struct{ r *Runner }
+
+func (a autocommit) Exec(ctx context.Context, stmt string) error {
+	return a.r.D.Exec(ctx, a.r.Conn, stmt)
 }
 
 type watcher struct {

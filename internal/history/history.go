@@ -3,7 +3,13 @@
 // them lives in the drivers; this package only defines what is stored.
 package history
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/source"
+)
 
 // Actor is who and where a change came from. It is written into every
 // history row and event so an operator can trace a change to a deploy.
@@ -78,4 +84,33 @@ type Event struct {
 	DBUser         string
 	Actor          Actor
 	LockGeneration int64
+}
+
+// VersionList writes versions for messages: "3, 4, 7".
+func VersionList(vs []int64) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = strconv.FormatInt(v, 10)
+	}
+	return strings.Join(s, ", ")
+}
+
+// NewApplied is the history row that records migration m as applied by
+// actor: complete, or with its first done statements run. sums adds the
+// checksums of its up statements, which a resumed no-transaction migration
+// compares with its file.
+func NewApplied(m *source.Migration, actor Actor, dur time.Duration, complete bool, done int, sums bool) *Applied {
+	a := &Applied{Version: m.Version, Name: m.Name, Checksum: m.Checksum, Phase: string(m.Phase),
+		UpSQL: m.Up.SQL, HasDown: m.Down != nil, DurationMS: dur.Milliseconds(), Actor: actor,
+		Complete: complete, StatementsDone: done}
+	if sums {
+		a.StatementChecksums = make([]string, len(m.Up.Statements))
+		for i, s := range m.Up.Statements {
+			a.StatementChecksums[i] = source.Checksum([]byte(s.SQL))
+		}
+	}
+	if m.Down != nil {
+		a.DownSQL, a.DownChecksum = m.Down.SQL, m.DownChecksum
+	}
+	return a
 }

@@ -135,7 +135,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		defer cancel()
 	}
 	conn, err := driver.Conn(ctx, db)
-	if err != nil && !driver.IsTransient(err) {
+	if err != nil && !driver.IsTransient(d, err) {
 		return nil, fmt.Errorf("connect for lock: %w", errOr(ctx, err))
 	}
 	if err != nil {
@@ -177,7 +177,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		if err == nil {
 			gen, holder, err = d.TryAcquire(ctx, conn, p)
 		}
-		if err != nil && ctx.Err() == nil && driver.IsTransient(err) {
+		if err != nil && ctx.Err() == nil && driver.IsTransient(d, err) {
 			if outage.IsZero() {
 				outage, fails = time.Now(), 0
 			}
@@ -227,7 +227,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		}
 		if opts.Recheck != nil && (changed || attempt%3 == 2) {
 			done, err := opts.Recheck(ctx, conn)
-			if err != nil && ctx.Err() == nil && driver.IsTransient(err) {
+			if err != nil && ctx.Err() == nil && driver.IsTransient(d, err) {
 				closeConn(conn)
 				conn, listening = nil, false
 				continue
@@ -419,8 +419,7 @@ func (l *Lease) expired() bool {
 }
 
 func (l *Lease) busy(err error) bool {
-	b, ok := l.d.(driver.Busy)
-	return ok && b.IsBusy(err)
+	return l.d.Capabilities().SingleWriter && driver.Is(l.d, err, driver.ErrBusy)
 }
 
 func (l *Lease) lose(cause error) {

@@ -106,8 +106,9 @@ func TestExpiredLeaseIsTakenOverAndFenced(t *testing.T) {
 			defer l.Release(ctx)
 
 			// The paused holder's commit is refused inside its transaction.
-			require.NoError(t, b.d.Begin(ctx, conn, nil))
-			err = b.d.Commit(ctx, conn, &driver.Record{Token: "paused", Generation: gen, TTL: time.Second,
+			tx, err := b.d.Begin(ctx, conn, nil)
+			require.NoError(t, err)
+			err = tx.Commit(ctx, &driver.Record{Token: "paused", Generation: gen, TTL: time.Second,
 				Applied: &history.Applied{Version: 1, Name: "x", Checksum: "c", Phase: "pre", UpSQL: "SELECT 1", Complete: true, Actor: actor("other-host", 1)}})
 			require.ErrorIs(t, err, driver.ErrLockLost)
 			rows, err := b.d.ReadApplied(ctx, b.db, false)

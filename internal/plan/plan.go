@@ -129,7 +129,7 @@ func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, e
 			// fixed after it failed; the runner decides by statement.
 		case m.Checksum != a.Checksum:
 			problems = append(problems, Problem{Kind: Modified, Version: a.Version, Name: a.Name, File: m.File,
-				Detail: fmt.Sprintf("edited after it was applied (checksum %s, database has %s)", short(m.Checksum), short(a.Checksum))})
+				Detail: fmt.Sprintf("edited after it was applied (checksum %s, database has %s)", source.ShortSum(m.Checksum), source.ShortSum(a.Checksum))})
 		}
 		if a.Complete {
 			maxAll = max(maxAll, a.Version)
@@ -178,11 +178,4 @@ func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, e
 	}
 	p.Steps = append(pre, post...)
 	return p, nil
-}
-
-func short(sum string) string {
-	if len(sum) > 12 {
-		return sum[:12]
-	}
-	return sum
 }

@@ -286,7 +286,7 @@ func readFile(fsys fs.FS, file string) ([]byte, error) {
 		if len(buf) > MaxFileSize {
 			return nil, &Error{File: file, Msg: sizeMsg(int64(len(buf)))}
 		}
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return buf, nil
 		}
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io/fs"
 	"strconv"
 )
 
@@ -154,4 +156,22 @@ func normalize(b []byte) []byte {
 		return b
 	}
 	return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+}
+
+// ShortSum is a checksum cut to its first 12 characters, for messages.
+func ShortSum(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12]
+	}
+	return sum
+}
+
+// PathCause is what went wrong with a path (a *fs.PathError's own error),
+// for messages that name the path themselves.
+func PathCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

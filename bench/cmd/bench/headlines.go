@@ -178,7 +178,7 @@ func (r *report) evaluateHeadlines() {
 		}
 	}
 
-	// The applying instance with the checks at their default (issue 16).
+	// The applying instance with the checks at their default.
 	{
 		s := r.scenario("apply-1-onto-1000")
 		fg, why := fgOK(s)
@@ -209,7 +209,7 @@ func (r *report) evaluateHeadlines() {
 		}
 	}
 
-	// Memory held beside the command (issue 16).
+	// Memory held beside the command.
 	{
 		s := r.scenario("run-steady")
 		target := "`run` that applied with checks: steady-state RSS ≤ 20 MB while the command runs"

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -73,29 +74,26 @@ func (d *Driver) ReadLegacy(ctx context.Context, q driver.Querier, tool, schema,
 // InsertAdopted inserts one row and one adopt event per version, each row
 // only if the version is not recorded yet (ON CONFLICT DO NOTHING), inside
 // the open transaction.
-func (d *Driver) InsertAdopted(ctx context.Context, conn *sql.Conn, gen int64, rows []driver.Adopted) ([]int64, error) {
-	if err := d.flush(ctx, conn); err != nil {
-		return nil, err
-	}
+func (d *Driver) InsertAdopted(ctx context.Context, tx driver.Tx, gen int64, rows []driver.Adopted) ([]int64, error) {
 	var inserted []int64
 	for i := range rows {
 		a := &rows[i].Row
 		var v int64
-		err := conn.QueryRowContext(ctx, `INSERT INTO `+d.mig+` (version, name, checksum, phase, up_sql, down_sql, down_checksum,
+		err := tx.QueryRowContext(ctx, `INSERT INTO `+d.mig+` (version, name, checksum, phase, up_sql, down_sql, down_checksum,
 			reversible, duration_ms, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete, statements_done, adopted)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, $13, $14, true, $15, true)
 			ON CONFLICT (version) DO NOTHING RETURNING version`,
 			a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, nullable(a.DownSQL, a.HasDown), nullable(a.DownChecksum, a.HasDown),
 			a.HasDown, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion, gen, a.StatementsDone).Scan(&v)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			continue // already recorded
 		}
 		if err != nil {
 			return nil, fmt.Errorf("record adopted version %d: %w", a.Version, translate(err))
 		}
 		q, args := d.eventInsert(&rows[i].Event, fmt.Sprint(gen), 0)
-		if _, err := conn.ExecContext(ctx, q, args...); err != nil {
-			return nil, fmt.Errorf("record adopt event for %d: %w", a.Version, translate(err))
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return nil, fmt.Errorf("record adopt event for %d: %w", a.Version, err)
 		}
 		inserted = append(inserted, v)
 	}

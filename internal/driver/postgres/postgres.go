@@ -13,7 +13,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -35,11 +34,6 @@ type Driver struct {
 	events  string
 	lock    string
 	channel string // NOTIFY channel, derived from the table so apps sharing a database do not wake each other
-
-	// pending holds, per connection, a BEGIN batch not yet sent (see Begin).
-	pending sync.Map
-	// pids caches each pinned connection's backend pid (see BackendPID).
-	pids sync.Map
 
 	// SearchPath, when set, is the schema every migration transaction runs
 	// in: Begin adds SET LOCAL search_path right after BEGIN, so the
@@ -197,8 +191,7 @@ func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
 	q := "BEGIN;\nSELECT pg_advisory_xact_lock(hashtext(" + quoteLiteral(key) + "));\n" + d.ddl() + d.upgradeDDL() + "COMMIT;"
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		var se *driver.StatementError
-		if err = translate(err); errors.As(err, &se) && se.SQLState == "42501" {
+		if err = translate(err); errors.Is(err, driver.ErrPermission) {
 			// Tables an administrator created for another role: the
 			// columns this release needs can only be added by their owner.
 			return fmt.Errorf("add this release's columns (statement_checksums, running_pid, running_backend_start) to %s: %w; run fleetgate up once as the table's owner, or run: %s",
@@ -407,7 +400,7 @@ func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Hold
 
 // Begin sends BEGIN and the transaction-local settings in one round trip.
 // SET LOCAL is the only kind of setting that is safe through PgBouncer.
-func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptions) error {
+func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptions) (driver.Tx, error) {
 	q := "BEGIN"
 	if opts != nil && opts.Begin != "" {
 		q = opts.Begin
@@ -431,8 +424,13 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 	// The BEGIN batch is not sent yet: it goes out in the same round trip
 	// as the first statement (or the commit). A small migration then costs
 	// no more round trips than psql running BEGIN; stmt; COMMIT.
-	d.pending.Store(conn, q)
-	return nil
+	return &tx{TxConn: driver.NewTxConn(conn, q, translate), d: d}, nil
+}
+
+// tx is a PostgreSQL migration transaction.
+type tx struct {
+	*driver.TxConn
+	d *Driver
 }
 
 // serverVersion is the server's major version as reported in the startup
@@ -454,31 +452,16 @@ func serverVersion(conn *sql.Conn) int {
 	return v
 }
 
-// takePending returns the deferred BEGIN batch of conn, if any, with the
-// separator to put before what follows it.
-func (d *Driver) takePending(conn *sql.Conn) string {
-	if q, ok := d.pending.LoadAndDelete(conn); ok {
-		return q.(string) + ";\n"
-	}
-	return ""
-}
-
-// flush sends a deferred BEGIN batch on its own, for the calls that cannot
-// carry it in their own round trip.
-func (d *Driver) flush(ctx context.Context, conn *sql.Conn) error {
-	if q := d.takePending(conn); q != "" {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("begin: %w", translate(err))
-		}
-	}
-	return nil
-}
-
 func (d *Driver) Exec(ctx context.Context, conn *sql.Conn, stmt string) error {
+	_, err := conn.ExecContext(ctx, stmt)
+	return translate(err)
+}
+
+func (t *tx) Exec(ctx context.Context, stmt string) error {
 	// A deferred BEGIN cannot fail on its own account (its settings are
 	// constants), so an error from the batch is the statement's.
-	_, err := conn.ExecContext(ctx, d.takePending(conn)+stmt)
-	return translate(err)
+	_, err := t.ExecContext(ctx, stmt)
+	return err
 }
 
 // fenceCTE renews the lease inside the transaction and yields the
@@ -555,21 +538,26 @@ func nullable(s string, ok bool) any {
 	return s
 }
 
-func (d *Driver) Commit(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
+func (t *tx) Commit(ctx context.Context, rec *driver.Record) error {
+	if t.Done() {
+		return sql.ErrTxDone
+	}
+	d := t.d
 	q, args := d.recordSQL(rec, false)
 	if rec.Notify && rec.Applied != nil {
 		q += ";\nSELECT pg_notify(" + quoteLiteral(d.channel) + ", " + strconv.FormatInt(rec.Applied.Version, 10) + "::text)"
 	} else if rec.Notify {
 		q += ";\nSELECT pg_notify(" + quoteLiteral(d.channel) + ", 'down')"
 	}
-	q = d.takePending(conn) + q + ";\nCOMMIT"
-	if _, err := conn.ExecContext(ctx, q, args...); err != nil {
-		_ = d.Rollback(context.WithoutCancel(ctx), conn)
+	q += ";\nCOMMIT"
+	if _, err := t.ExecContext(ctx, q, args...); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
 		if d.isFenceViolation(err) {
 			return driver.ErrLockLost
 		}
-		return translate(err)
+		return err
 	}
+	t.End()
 	return nil
 }
 
@@ -581,18 +569,22 @@ func (d *Driver) isFenceViolation(err error) bool {
 	return (pe.Code == "23502" && pe.ColumnName == "lock_generation") || pe.Code == "22012"
 }
 
-func (d *Driver) Rollback(ctx context.Context, conn *sql.Conn) error {
-	if d.takePending(conn) != "" {
+func (t *tx) Rollback(ctx context.Context) error {
+	if t.Done() {
+		return nil
+	}
+	defer t.End()
+	if !t.Opened() {
 		return nil // the transaction was never opened on the server
 	}
-	_, err := conn.ExecContext(ctx, "ROLLBACK")
+	_, err := t.Conn().ExecContext(ctx, "ROLLBACK")
 	return translate(err)
 }
 
 func (d *Driver) SaveProgress(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
 	q, args := d.recordSQL(rec, true)
 	if _, err := conn.ExecContext(ctx, "BEGIN;\n"+q+";\nCOMMIT", args...); err != nil {
-		_ = d.Rollback(context.WithoutCancel(ctx), conn)
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		if d.isFenceViolation(err) {
 			return driver.ErrLockLost
 		}
@@ -601,19 +593,19 @@ func (d *Driver) SaveProgress(ctx context.Context, conn *sql.Conn, rec *driver.R
 	return nil
 }
 
-func (d *Driver) DeleteApplied(ctx context.Context, conn *sql.Conn, version int64) error {
-	if _, err := conn.ExecContext(ctx, d.takePending(conn)+"DELETE FROM "+d.mig+" WHERE version = $1", version); err != nil {
-		return fmt.Errorf("delete history row %d: %w", version, translate(err))
+func (t *tx) DeleteApplied(ctx context.Context, version int64) error {
+	if _, err := t.ExecContext(ctx, "DELETE FROM "+t.d.mig+" WHERE version = $1", version); err != nil {
+		return fmt.Errorf("delete history row %d: %w", version, err)
 	}
 	return nil
 }
 
-func (d *Driver) DeleteProgress(ctx context.Context, conn *sql.Conn, version int64) error {
-	if err := d.flush(ctx, conn); err != nil {
+func (t *tx) DeleteProgress(ctx context.Context, version int64) error {
+	if err := t.Flush(ctx); err != nil {
 		return err
 	}
 	var n int
-	err := conn.QueryRowContext(ctx, "WITH del AS (DELETE FROM "+d.mig+" WHERE version = $1 AND NOT complete RETURNING 1) SELECT count(*) FROM del", version).Scan(&n)
+	err := t.QueryRowContext(ctx, "WITH del AS (DELETE FROM "+t.d.mig+" WHERE version = $1 AND NOT complete RETURNING 1) SELECT count(*) FROM del", version).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("delete history row %d: %w", version, translate(err))
 	}
@@ -643,21 +635,74 @@ func (d *Driver) ReadProgress(ctx context.Context, q driver.Querier, version int
 	return p, true, nil
 }
 
-func (d *Driver) IsUniqueViolation(err error) bool {
-	var se *driver.StatementError
-	return errors.As(err, &se) && se.SQLState == "23505"
+// Capabilities: PostgreSQL rolls DDL back, announces commits with NOTIFY,
+// ends a dead client's session (and with it its lock), honours
+// lock_timeout, and its migrations are what internal/lint checks.
+func (d *Driver) Capabilities() driver.Capabilities {
+	return driver.Capabilities{TransactionalDDL: true, Notifications: true, SessionLiveness: true, LockTimeout: true,
+		Checker: dialect.Postgres}
 }
 
-func (d *Driver) IsLockTimeout(err error) bool {
-	var se *driver.StatementError
-	return errors.As(err, &se) && se.SQLState == "55P03"
+// Classify maps what translate did not see: a raw pgx error, or a
+// connection pgx already closed, which it reports by message only.
+func (d *Driver) Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return class(pe.Code)
+	}
+	msg := err.Error()
+	for _, s := range []string{"conn closed", "connection refused", "connection reset", "broken pipe", "unexpected EOF",
+		"the database system is starting up", "the database system is shutting down", "the database system is in recovery mode",
+		"server closed the connection", "failed to receive message", "failed to write startup message"} {
+		if strings.Contains(msg, s) {
+			return driver.ErrTransient
+		}
+	}
+	return nil
+}
+
+// class maps a SQLSTATE onto driver's error classes.
+func class(code string) error {
+	switch {
+	case strings.HasPrefix(code, "08"), code == "57P01", code == "57P02", code == "57P03":
+		// Connection exception; admin shutdown, crash shutdown, cannot
+		// connect now (starting up).
+		return driver.ErrTransient
+	case code == "25P03":
+		// The server ended the session because the migration's
+		// transaction sat idle past its idle_in_transaction_session_timeout
+		// (fleetgate sets it to the lease): a slow or starved network looks
+		// like that from the server. The transaction rolled back with the
+		// session, so it is a lost connection like the others.
+		return driver.ErrTransient
+	case strings.HasPrefix(code, "53"), strings.HasPrefix(code, "57P"):
+		// Insufficient resources (too many connections); the other
+		// operator interventions.
+		return driver.ErrBusy
+	case code == "42501":
+		return driver.ErrPermission
+	case code == "55P03":
+		return driver.ErrLockTimeout
+	case code == "23505":
+		// unique_violation only: a duplicate_table from a migration's own
+		// CREATE is a failed migration, not a row another runner wrote.
+		return driver.ErrExists
+	case code == "42P01", code == "3F000", code == "42704":
+		// undefined_table, invalid_schema_name, undefined_object
+		return driver.ErrNotExist
+	}
+	return nil
 }
 
 // translate turns pgx errors into driver.StatementError so that no caller
 // needs pgconn to inspect one.
 func translate(err error) error {
-	if err == nil {
-		return nil
+	var se *driver.StatementError
+	if err == nil || errors.As(err, &se) {
+		return err // nil, or translated already (by the Tx)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -665,7 +710,7 @@ func translate(err error) error {
 		if pe.Detail != "" {
 			msg += ": " + pe.Detail
 		}
-		return &driver.StatementError{SQLState: pe.Code, Message: msg, Position: int(pe.Position), Err: err}
+		return &driver.StatementError{SQLState: pe.Code, Message: msg, Position: int(pe.Position), Class: class(pe.Code), Err: err}
 	}
 	return err
 }

@@ -73,7 +73,7 @@ func (d *Driver) ReadLegacy(ctx context.Context, q driver.Querier, tool, schema,
 
 // InsertAdopted inserts one row and one adopt event per version not yet
 // recorded, inside the open (IMMEDIATE) transaction.
-func (d *Driver) InsertAdopted(ctx context.Context, conn *sql.Conn, gen int64, rows []driver.Adopted) ([]int64, error) {
+func (d *Driver) InsertAdopted(ctx context.Context, tx driver.Tx, gen int64, rows []driver.Adopted) ([]int64, error) {
 	var inserted []int64
 	for i := range rows {
 		a := &rows[i].Row
@@ -82,7 +82,7 @@ func (d *Driver) InsertAdopted(ctx context.Context, conn *sql.Conn, gen int64, r
 			down, downSum = a.DownSQL, a.DownChecksum
 		}
 		var v int64
-		err := conn.QueryRowContext(ctx, `INSERT INTO `+d.mig+` (version, name, checksum, phase, up_sql, down_sql, down_checksum,
+		err := tx.QueryRowContext(ctx, `INSERT INTO `+d.mig+` (version, name, checksum, phase, up_sql, down_sql, down_checksum,
 			reversible, applied_at, duration_ms, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete,
 			statements_done, adopted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, `+nowMS+`, 0, ?, ?, ?, ?, ?, ?, 1, ?, 1)
 			ON CONFLICT (version) DO NOTHING RETURNING version`,
@@ -96,7 +96,7 @@ func (d *Driver) InsertAdopted(ctx context.Context, conn *sql.Conn, gen int64, r
 		}
 		ev := rows[i].Event
 		ev.LockGeneration = gen
-		if err := d.AppendEvent(ctx, conn, &ev); err != nil {
+		if err := d.AppendEvent(ctx, tx, &ev); err != nil {
 			return nil, err
 		}
 		inserted = append(inserted, v)

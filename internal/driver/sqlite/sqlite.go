@@ -327,11 +327,22 @@ func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Hold
 	return &h, nil
 }
 
-func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, _ *driver.TxOptions) error {
+func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, _ *driver.TxOptions) (driver.Tx, error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("begin: %w", translate(err))
+		return nil, fmt.Errorf("begin: %w", translate(err))
 	}
-	return nil
+	return &tx{TxConn: driver.NewTxConn(conn, "", translate), d: d}, nil
+}
+
+// tx is a SQLite migration transaction, opened IMMEDIATE.
+type tx struct {
+	*driver.TxConn
+	d *Driver
+}
+
+func (t *tx) Exec(ctx context.Context, stmt string) error {
+	_, err := t.ExecContext(ctx, stmt)
+	return err
 }
 
 func (d *Driver) Exec(ctx context.Context, conn *sql.Conn, stmt string) error {
@@ -341,7 +352,7 @@ func (d *Driver) Exec(ctx context.Context, conn *sql.Conn, stmt string) error {
 
 // fence renews the lease inside the open transaction; zero rows means the
 // lock was taken over and the transaction must not commit.
-func (d *Driver) fence(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
+func (d *Driver) fence(ctx context.Context, conn driver.Querier, rec *driver.Record) error {
 	res, err := conn.ExecContext(ctx, `UPDATE `+d.lock+` SET renewed_at = `+nowMS+`, expires_at = `+nowMS+` + ?,
 		current_version = NULL, current_started_at = NULL WHERE name = ? AND holder = ? AND generation = ?`,
 		rec.TTL.Milliseconds(), lockName, rec.Token, rec.Generation)
@@ -354,7 +365,7 @@ func (d *Driver) fence(ctx context.Context, conn *sql.Conn, rec *driver.Record) 
 	return nil
 }
 
-func (d *Driver) write(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
+func (d *Driver) write(ctx context.Context, conn driver.Querier, rec *driver.Record) error {
 	if err := d.fence(ctx, conn, rec); err != nil {
 		return err
 	}
@@ -394,20 +405,28 @@ func (d *Driver) write(ctx context.Context, conn *sql.Conn, rec *driver.Record) 
 	return nil
 }
 
-func (d *Driver) Commit(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
-	if err := d.write(ctx, conn, rec); err != nil {
-		_ = d.Rollback(context.WithoutCancel(ctx), conn)
+func (t *tx) Commit(ctx context.Context, rec *driver.Record) error {
+	if t.Done() {
+		return sql.ErrTxDone
+	}
+	if err := t.d.write(ctx, t, rec); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		_ = d.Rollback(context.WithoutCancel(ctx), conn)
-		return fmt.Errorf("commit: %w", translate(err))
+	if _, err := t.ExecContext(ctx, "COMMIT"); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
+		return fmt.Errorf("commit: %w", err)
 	}
+	t.End()
 	return nil
 }
 
-func (d *Driver) Rollback(ctx context.Context, conn *sql.Conn) error {
-	_, err := conn.ExecContext(ctx, "ROLLBACK")
+func (t *tx) Rollback(ctx context.Context) error {
+	if t.Done() {
+		return nil
+	}
+	t.End()
+	_, err := t.Conn().ExecContext(ctx, "ROLLBACK")
 	if err != nil && strings.Contains(err.Error(), "no transaction is active") {
 		return nil
 	}
@@ -415,23 +434,24 @@ func (d *Driver) Rollback(ctx context.Context, conn *sql.Conn) error {
 }
 
 func (d *Driver) SaveProgress(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
-	if err := d.Begin(ctx, conn, nil); err != nil {
+	tx, err := d.Begin(ctx, conn, nil)
+	if err != nil {
 		return err
 	}
-	return d.Commit(ctx, conn, rec)
+	return tx.Commit(ctx, rec)
 }
 
-func (d *Driver) DeleteApplied(ctx context.Context, conn *sql.Conn, version int64) error {
-	if _, err := conn.ExecContext(ctx, "DELETE FROM "+d.mig+" WHERE version = ?", version); err != nil {
-		return fmt.Errorf("delete history row %d: %w", version, translate(err))
+func (t *tx) DeleteApplied(ctx context.Context, version int64) error {
+	if _, err := t.ExecContext(ctx, "DELETE FROM "+t.d.mig+" WHERE version = ?", version); err != nil {
+		return fmt.Errorf("delete history row %d: %w", version, err)
 	}
 	return nil
 }
 
-func (d *Driver) DeleteProgress(ctx context.Context, conn *sql.Conn, version int64) error {
-	res, err := conn.ExecContext(ctx, "DELETE FROM "+d.mig+" WHERE version = ? AND NOT complete", version)
+func (t *tx) DeleteProgress(ctx context.Context, version int64) error {
+	res, err := t.ExecContext(ctx, "DELETE FROM "+t.d.mig+" WHERE version = ? AND NOT complete", version)
 	if err != nil {
-		return fmt.Errorf("delete history row %d: %w", version, translate(err))
+		return fmt.Errorf("delete history row %d: %w", version, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("delete history row %d: no partly applied row of that version", version)
@@ -456,36 +476,56 @@ func (d *Driver) ReadProgress(ctx context.Context, q driver.Querier, version int
 	return p, true, nil
 }
 
-func (d *Driver) IsUniqueViolation(err error) bool {
-	var se *driver.StatementError
-	return errors.As(err, &se) && (se.SQLState == "1555" || se.SQLState == "2067")
+// Capabilities: SQLite rolls DDL back and has one writer at a time; it
+// has no notifications, no
+// sessions another process could watch, no lock timeout (it waits in its
+// busy handler instead) and no statement checks.
+func (d *Driver) Capabilities() driver.Capabilities {
+	return driver.Capabilities{TransactionalDDL: true, SingleWriter: true}
 }
 
-// IsLockTimeout: SQLite waits in its busy handler instead.
-func (d *Driver) IsLockTimeout(error) bool { return false }
-
-// IsBusy: the write lock is held elsewhere (perhaps by this runner's own
-// migration), or the wait for it ran out of time.
-func (d *Driver) IsBusy(err error) bool {
+// Classify maps a raw modernc error by its result code, and a wait for the
+// write lock that ran out of its own time (ErrBusy: the write lock is held
+// elsewhere, perhaps by this runner's own migration).
+func (d *Driver) Classify(err error) error {
 	var e *sqlite.Error
-	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_INTERRUPT {
-		return true
+	if errors.As(err, &e) {
+		return class(e.Code(), e.Error())
 	}
-	return isBusy(err) || errors.Is(err, context.DeadlineExceeded)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return driver.ErrBusy
+	}
+	return nil
 }
 
-func isBusy(err error) bool {
-	var e *sqlite.Error
-	return errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
+// class maps an extended result code (and, for SQLITE_ERROR, which covers
+// many things, its message) onto driver's error classes.
+func class(code int, msg string) error {
+	switch code & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT:
+		return driver.ErrBusy
+	case sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_AUTH:
+		return driver.ErrPermission
+	case sqlite3.SQLITE_CONSTRAINT:
+		if code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || code == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
+			return driver.ErrExists
+		}
+	case sqlite3.SQLITE_ERROR:
+		if strings.Contains(msg, "no such table") {
+			return driver.ErrNotExist
+		}
+	}
+	return nil
 }
 
 func translate(err error) error {
-	if err == nil {
-		return nil
+	var se *driver.StatementError
+	if err == nil || errors.As(err, &se) {
+		return err // nil, or translated already (by the Tx)
 	}
 	var e *sqlite.Error
 	if errors.As(err, &e) {
-		return &driver.StatementError{SQLState: strconv.Itoa(e.Code()), Message: trimMsg(e.Error()), Err: err}
+		return &driver.StatementError{SQLState: strconv.Itoa(e.Code()), Message: trimMsg(e.Error()), Class: class(e.Code(), e.Error()), Err: err}
 	}
 	return err
 }
@@ -497,4 +537,11 @@ func trimMsg(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// isBusy: another connection holds the write lock (not an interrupted
+// wait, which is the caller's own cancellation).
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }

@@ -1,0 +1,121 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/fleetgate/fleetgate/internal/dialect"
+	"github.com/fleetgate/fleetgate/internal/driver"
+)
+
+func init() {
+	driver.Register(driver.Engine{
+		Dialect: dialect.Postgres,
+		Name:    "PostgreSQL",
+		Schemes: []string{"postgres", "postgresql"},
+		Example: []string{"postgres://", "postgresql://"},
+		Open:    Open,
+		New:     func(t driver.Tables) (driver.Driver, error) { return New(t), nil },
+	})
+}
+
+// Open parses a postgres:// URL and opens the pool. A cancelled migration
+// statement is cancelled on the server and its answer awaited (pgx's
+// default closes the socket at once, leaving the server to run the
+// statement to its end, where it may still commit): a runner that stops
+// its migration, for a lost lease or a signal, then knows that it
+// stopped. A server that does not answer the cancel within cancelWait
+// gets the socket closed after all.
+func Open(raw string, redact func(string) string) (*sql.DB, error) {
+	u, perr := url.Parse(raw)
+	if perr != nil {
+		return nil, fmt.Errorf("malformed PostgreSQL URL %s: %s", redact(raw), urlProblem(perr))
+	}
+	if u.Host == "" && !strings.Contains(u.RawQuery, "host=") {
+		return nil, fmt.Errorf("malformed PostgreSQL URL %s: no host (want postgres://user@host:port/dbname)", redact(raw))
+	}
+	q := u.Query()
+	// Simple protocol: no prepared statements to strand on a
+	// transaction pooler's server connections, and one round trip for
+	// our multi-statement commits.
+	if q.Get("default_query_exec_mode") == "" {
+		q.Set("default_query_exec_mode", "simple_protocol")
+	}
+	if q.Get("application_name") == "" {
+		q.Set("application_name", "fleetgate")
+	}
+	if q.Get("connect_timeout") == "" {
+		q.Set("connect_timeout", "10")
+	}
+	u.RawQuery = q.Encode()
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", redact(raw), err)
+	}
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &stopHandler{
+			cancel:   pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelWait},
+			deadline: pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()},
+		}
+	}
+	return stdlib.OpenDB(*cfg), nil
+}
+
+// urlProblem says what url.Parse found wrong, without the URL (which the
+// caller prints redacted).
+func urlProblem(err error) string {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return "cannot be parsed"
+	}
+	msg := ue.Err.Error()
+	if port, ok := strings.CutPrefix(msg, "invalid port "); ok {
+		port, _, _ = strings.Cut(port, " after host")
+		return fmt.Sprintf("port %s is not a number", strings.TrimPrefix(strings.Trim(port, `"`), ":"))
+	}
+	if strings.Contains(msg, "invalid userinfo") {
+		return "the user or password has a character that must be percent-encoded (e.g. @ as %40, / as %2F)"
+	}
+	return "cannot be parsed: " + msg
+}
+
+// stopHandler cancels a migration statement on the server when its
+// context ends (a lost lease, a signal) and waits for the server's answer,
+// so a runner that stops its migration knows that it stopped. Elsewhere
+// (fleetgate's own short statements and waits) it drops the socket at
+// once, pgx's default: see driver.CancelOnServer.
+type stopHandler struct {
+	cancel    pgconn.CancelRequestContextWatcherHandler
+	deadline  pgconn.DeadlineContextWatcherHandler
+	cancelled bool
+}
+
+func (h *stopHandler) HandleCancel(ctx context.Context) {
+	h.cancelled = driver.CancelsOnServer(ctx)
+	if h.cancelled {
+		h.cancel.HandleCancel(ctx)
+	} else {
+		h.deadline.HandleCancel(ctx)
+	}
+}
+
+func (h *stopHandler) HandleUnwatchAfterCancel() {
+	if h.cancelled {
+		h.cancel.HandleUnwatchAfterCancel()
+	} else {
+		h.deadline.HandleUnwatchAfterCancel()
+	}
+}
+
+// cancelWait bounds the wait for the server's answer to a cancel request.
+const cancelWait = 5 * time.Second
