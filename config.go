@@ -2,6 +2,7 @@ package fleetgate
 
 import (
 	"fmt"
+	"github.com/fleetgate/fleetgate/internal/fleet"
 	"log/slog"
 	"os"
 	"os/user"
@@ -100,6 +101,17 @@ type Config struct {
 	// Format is the format of the migration files. Defaults to
 	// FormatAuto: detected from the files.
 	Format Format
+	// LegacyTable says whether the history table of the tool whose format
+	// the directory is in (golang-migrate's or dbmate's schema_migrations,
+	// goose's goose_db_version) is kept in step with fleetgate's, in the
+	// same transaction: LegacyAuto (the default) keeps it, creating it with
+	// the tool's own columns when missing; LegacyOff leaves it alone. A
+	// directory in fleetgate's own format has no such table.
+	LegacyTable LegacyMode
+	// InstanceTTL is how long a registered instance (Register, and the CLI's
+	// run and wait) counts as live after its last heartbeat; heartbeats go
+	// every InstanceTTL/3. Defaults to 30s; 3s to 1h.
+	InstanceTTL time.Duration
 	// AllowEmpty accepts a source with no migration files. Without it an
 	// empty source is a ConfigError naming the directory: a wrong --dir, or
 	// an embed.FS without the right Dir, would otherwise report "up to
@@ -123,6 +135,7 @@ const (
 	MinPollInterval = 10 * time.Millisecond
 	MaxPollInterval = time.Minute
 	MinLockTimeout  = 10 * time.Millisecond
+	MinInstanceTTL  = 3 * time.Second
 	MaxLockTimeout  = time.Hour
 )
 
@@ -146,6 +159,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := check("Config.PollInterval", c.PollInterval, MinPollInterval, MaxPollInterval); err != nil {
+		return err
+	}
+	if err := check("Config.InstanceTTL", c.InstanceTTL, MinInstanceTTL, MaxLeaseTTL); err != nil {
 		return err
 	}
 	if c.LockTimeout > 0 {
@@ -206,6 +222,9 @@ func (c *Config) withDefaults() Config {
 	if out.Checks == "" {
 		out.Checks = ChecksAuto
 	}
+	if out.InstanceTTL <= 0 {
+		out.InstanceTTL = fleet.DefaultTTL
+	}
 	return out
 }
 
@@ -250,3 +269,11 @@ func newActor(deployID string) history.Actor {
 
 // ToolVersion is the version recorded in history rows and events.
 func ToolVersion() string { return toolVersion() }
+
+// LegacyMode is Config.LegacyTable.
+type LegacyMode string
+
+const (
+	LegacyAuto LegacyMode = "auto"
+	LegacyOff  LegacyMode = "off"
+)

@@ -49,6 +49,11 @@ type DownOpts struct {
 	// of the deploy). It is idempotent: the set is recomputed under the
 	// lock. Defaults to false.
 	Unknown bool
+	// IgnoreFleet, when set, is the operator's reason to let Unknown go
+	// ahead although live registered instances run a build that ships
+	// what it reverts (recorded as a fleet_override event). Empty: Unknown
+	// waits until no live instance ships them (see Register).
+	IgnoreFleet string
 	// Timeout bounds the wait for the lock (ErrTimeout). Defaults to
 	// waiting as long as the holder is alive.
 	Timeout time.Duration
@@ -94,7 +99,7 @@ func (m *Migrator) Down(ctx context.Context, opts *DownOpts) (*DownResult, error
 	var res *DownResult
 	var reverted []int64
 	err = m.rideOut(ctx, opts.Timeout, func(left time.Duration) (bool, error) {
-		r, err := m.downTo(ctx, local, rows, target, left)
+		r, err := m.downTo(ctx, local, rows, target, left, opts.IgnoreFleet)
 		rows = nil // a retry reads afresh
 		if r != nil {
 			reverted = append(reverted, r.Reverted...)
@@ -155,7 +160,7 @@ func (m *Migrator) downTarget(ctx context.Context, opts *DownOpts) ([]*source.Mi
 	return local, rows, target, nil
 }
 
-func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows []history.Applied, target plan.DownTarget, timeout time.Duration) (*DownResult, error) {
+func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows []history.Applied, target plan.DownTarget, timeout time.Duration, ignoreFleet string) (*DownResult, error) {
 	res := &DownResult{}
 	if rows == nil {
 		var err error
@@ -171,6 +176,15 @@ func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows [
 		res.NothingToDo, res.At = true, newest(rows, nil)
 		m.log.InfoContext(ctx, "nothing to roll back", slog.Int64("at", res.At))
 		return res, nil
+	}
+	if target.Unknown {
+		vs := make([]int64, len(steps))
+		for i, st := range steps {
+			vs[i] = st.Version
+		}
+		if err := m.awaitRollback(ctx, vs, timeout, ignoreFleet); err != nil {
+			return res, err
+		}
 	}
 	recheck := func(ctx context.Context, q driver.Querier) (bool, error) {
 		rows, err := m.readApplied(ctx, q, true)
@@ -292,7 +306,7 @@ func (p IfAhead) valid() error {
 // every local file that a plan found. It returns the versions it rolled
 // back; the caller re-plans when there are any. Up calls it, and so can
 // Wait and Run. aheadNames are "<version>_<name>" for the messages.
-func (m *Migrator) resolveAhead(ctx context.Context, policy IfAhead, ahead []int64, aheadNames []string, timeout time.Duration) ([]int64, error) {
+func (m *Migrator) resolveAhead(ctx context.Context, policy IfAhead, ahead []int64, aheadNames []string, timeout time.Duration, ignoreFleet string) ([]int64, error) {
 	if len(ahead) == 0 {
 		return nil, nil
 	}
@@ -303,7 +317,7 @@ func (m *Migrator) resolveAhead(ctx context.Context, policy IfAhead, ahead []int
 	case IfAheadRollback:
 		m.log.InfoContext(ctx, "rolling back the migrations this build does not ship (--if-ahead=rollback)",
 			slog.Any("unknown_versions", ahead))
-		res, err := m.Down(ctx, &DownOpts{Unknown: true, Timeout: timeout})
+		res, err := m.Down(ctx, &DownOpts{Unknown: true, Timeout: timeout, IgnoreFleet: ignoreFleet})
 		if res != nil {
 			return res.Reverted, err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/history"
+	"github.com/fleetgate/fleetgate/internal/legacy"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -32,6 +33,7 @@ type Migrator struct {
 	loadOnce sync.Once
 	local    []*source.Migration
 	loadErr  error
+	format   source.Format // of the loaded files, detected when auto
 }
 
 // New returns a Migrator on a database the caller opened. fsys holds the
@@ -58,6 +60,11 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, cfg *Config) (*Migrator, error) {
 	}
 	if _, err := source.ParseFormat(string(c.Format)); err != nil {
 		return nil, configErr("Config.Format", "%v", err)
+	}
+	switch c.LegacyTable {
+	case "", LegacyAuto, LegacyOff:
+	default:
+		return nil, configErr("Config.LegacyTable", "legacy table mode %q: want auto or off", string(c.LegacyTable))
 	}
 	// The directory is looked at when the migrations are first loaded, not
 	// here: history reads only the database and works without it.
@@ -106,7 +113,7 @@ func (m *Migrator) migrations() ([]*source.Migration, error) {
 			m.loadErr = configErr("Config.Dir", "migrations directory %s: %v", m.cfg.Label, source.PathCause(err))
 			return
 		}
-		m.local, _, m.loadErr = source.LoadFormat(m.fsys, m.cfg.Dir, m.cfg.Format)
+		m.local, m.format, m.loadErr = source.LoadFormat(m.fsys, m.cfg.Dir, m.cfg.Format)
 		if m.loadErr == nil && len(m.local) == 0 && !m.cfg.AllowEmpty {
 			m.loadErr = m.emptySource()
 			return
@@ -172,4 +179,14 @@ func toPlan(rows []history.Applied) []plan.Applied {
 			Complete: r.Complete, StatementsDone: r.StatementsDone}
 	}
 	return out
+}
+
+// legacy is the other tool's history table to keep in step, nil when the
+// files are fleetgate's own or Config.LegacyTable is off. Only valid after
+// the migrations were loaded.
+func (m *Migrator) legacy() *legacy.Table {
+	if m.cfg.LegacyTable == LegacyOff {
+		return nil
+	}
+	return legacy.For(m.format, m.d.Dialect())
 }

@@ -29,7 +29,17 @@ func (m *Migrator) ensureTables(ctx context.Context) error {
 	}
 	// Also for tables that exist: EnsureTables adds the columns this
 	// release needs to tables an older release created.
-	return m.d.EnsureTables(ctx, m.db)
+	if err := m.d.EnsureTables(ctx, m.db); err != nil {
+		return err
+	}
+	// The registry is created by the role that migrates, so that roles
+	// that only wait need no CREATE to register (see Register).
+	if reg, ok := m.d.(driver.Registry); ok {
+		if err := reg.EnsureRegistry(ctx, m.db); err != nil {
+			m.log.WarnContext(ctx, "could not create the instance registry; instances will try themselves", "error", err.Error())
+		}
+	}
+	return nil
 }
 
 func (m *Migrator) guardNewHistory(ctx context.Context) error {

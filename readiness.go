@@ -24,6 +24,12 @@ type ReadinessOpts struct {
 	// AllowOutOfOrder counts pending migrations older than applied ones as
 	// pending rather than as a validation error. Defaults to false.
 	AllowOutOfOrder bool
+	// SkipRegister leaves this process out of the instance registry. By
+	// default the handler registers it (see Register) the first time the
+	// schema is ready, for the life of the process: its entry expires one
+	// InstanceTTL after the process ends, unless the app calls Register
+	// and Close itself.
+	SkipRegister bool
 }
 
 // Readiness is the JSON body ReadinessHandler answers with.
@@ -115,9 +121,15 @@ func (h *readiness) state(ctx context.Context) Readiness {
 
 	h.mu.Lock()
 	h.last, h.lastAt, h.inflight = st, time.Now(), nil
+	first := st.Ready && !h.ready
 	h.ready = st.Ready
 	h.mu.Unlock()
 	close(ch)
+	if first && !h.o.SkipRegister {
+		if _, err := h.m.Register(context.WithoutCancel(ctx)); err != nil {
+			h.m.log.WarnContext(ctx, "could not register this instance", "error", err.Error())
+		}
+	}
 	return st
 }
 

@@ -43,6 +43,11 @@ type UpOpts struct {
 	// or rollback (Down with Unknown, then go on). Defaults to
 	// IfAheadContinue.
 	IfAhead IfAhead
+	// IgnoreFleet, when set, is the operator's reason to apply post-phase
+	// migrations (or, with IfAheadRollback, to roll back) although live
+	// registered instances run builds that would break; it is recorded as
+	// a fleet_override event. Empty: wait for the fleet (see Register).
+	IgnoreFleet string
 }
 
 // UpResult reports what Up did.
@@ -118,6 +123,9 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 			res.UpToDate = true
 			m.log.InfoContext(ctx, "schema is up to date", slog.Int("migrations", len(local)))
 		}
+		return res, err
+	}
+	if err := m.awaitContract(ctx, p, opts); err != nil {
 		return res, err
 	}
 	recheck := func(ctx context.Context, q driver.Querier) (bool, error) {
@@ -226,7 +234,7 @@ func (m *Migrator) aheadFirst(ctx context.Context, opts *UpOpts, popts plan.Opti
 	}
 	_, names := aheadOf(p)
 	var err error
-	res.RolledBack, err = m.resolveAhead(ctx, opts.IfAhead, res.Ahead, names, opts.Timeout)
+	res.RolledBack, err = m.resolveAhead(ctx, opts.IfAhead, res.Ahead, names, opts.Timeout, opts.IgnoreFleet)
 	if err != nil {
 		return p, err
 	}
@@ -247,7 +255,7 @@ func (m *Migrator) lockedOpts(ctx context.Context, timeout time.Duration, reclai
 // runner runs migrations on the session's connection; progress reports
 // are for up.
 func (m *Migrator) runner(ctx context.Context, s *executor.Session, progress bool) *executor.Runner {
-	r := &executor.Runner{D: m.d, Conn: s.Conn, Lease: s.Lease, Actor: m.actor, Logger: m.log, Monitor: m.db,
+	r := &executor.Runner{D: m.d, Conn: s.Conn, Lease: s.Lease, Actor: m.actor, Logger: m.log, Monitor: m.db, Legacy: m.legacy(),
 		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries}}
 	if progress {
 		r.Opts.ProgressEvery, r.Opts.Progress = progressEvery, func(p executor.Progress) { m.logProgress(ctx, p) }

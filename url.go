@@ -1,6 +1,7 @@
 package fleetgate
 
 import (
+	"database/sql"
 	"strings"
 
 	"github.com/fleetgate/fleetgate/internal/dialect"
@@ -45,4 +46,28 @@ func URLSecrets(raw string) []string { return redact.Secrets(raw) }
 // containing another is replaced whole.
 func SecretScrubber(secrets []string) func(string) string {
 	return redact.NewScrubber(secrets...).String
+}
+
+// parseURL checks a database URL and names its dialect, without
+// connecting (opening a pool connects lazily).
+func parseURL(raw string) (Dialect, error) {
+	db, d, err := openURL(raw)
+	if err != nil {
+		return "", err
+	}
+	db.Close()
+	return d, nil
+}
+
+// openURL opens the pool of a database URL the way Open does.
+func openURL(raw string) (*sql.DB, Dialect, error) {
+	e, err := engineFor(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	db, err := e.Open(raw, RedactURL)
+	if err != nil {
+		return nil, "", configErr("url", "%v", err)
+	}
+	return db, e.Dialect, nil
 }

@@ -173,6 +173,12 @@ func TestPasswordNeverPrinted(t *testing.T) {
 	bad := writeFiles(t, map[string]string{"1_counter.sql": counterSQL, "2_bad.sql": "-- fleetgate:up\nSELECT * FROM missing_" + secret + ";\n"})
 	kv := filepath.Join(t.TempDir(), "kv")
 	require.NoError(t, os.MkdirAll(kv, 0o755))
+	// Fan-out: a targets file with the password as ${FG_PW} and verbatim,
+	// and one whose bad line holds it.
+	targets := filepath.Join(t.TempDir(), "targets.txt")
+	require.NoError(t, os.WriteFile(targets, []byte(strings.Replace(url, "postgres://postgres@", "postgres://postgres:${FG_PW}@", 1)+"\n"+refused+"\n"), 0o600))
+	badTargets := filepath.Join(t.TempDir(), "bad-targets.txt")
+	require.NoError(t, os.WriteFile(badTargets, []byte("postgres://postgres:${FG_PW}@[::1:bad/db\n"), 0o600))
 
 	type run struct {
 		name string
@@ -193,6 +199,11 @@ func TestPasswordNeverPrinted(t *testing.T) {
 		{"FleetgateEnvJSON", []string{"FLEETGATE_DATABASE_URL=" + refused, "FLEETGATE_LOG_FORMAT=json"}, []string{"up", "--dir", good}},
 		{"KeyValueDSN", nil, []string{"up", "-d", "host=127.0.0.1 password=" + secret, "--dir", good}},
 		{"MalformedURL", nil, []string{"up", "-d", "postgres://postgres:" + secret + "@[::1:bad/db", "--dir", good}},
+		{"TargetsFile", []string{"FG_PW=" + secret}, []string{"up", "--targets", targets, "--dir", bad, "--keep-going"}},
+		{"TargetsFileJSON", []string{"FG_PW=" + secret}, []string{"up", "--targets", targets, "--dir", bad, "--keep-going", "--log-format", "json"}},
+		{"TargetsStatusJSON", []string{"FG_PW=" + secret}, []string{"status", "--json", "--targets", targets, "--dir", good, "--keep-going"}},
+		{"TargetsBadLine", []string{"FG_PW=" + secret}, []string{"up", "--targets", badTargets, "--dir", good}},
+		{"TwoDatabases", nil, []string{"status", "-d", withPW, "-d", refused, "--dir", good, "--keep-going"}},
 	}
 	sawFailure := false
 	for _, rn := range runs {

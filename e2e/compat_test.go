@@ -137,7 +137,7 @@ func compatDump(t *testing.T, url string) string {
 		pgDump = filepath.Join(srv.BinDir, "pg_dump")
 	}
 	out, err := exec.Command(pgDump, "--schema-only", "--restrict-key=fleetgatecompat",
-		"-T", "fleetgate_migrations", "-T", "fleetgate_events", "-T", "fleetgate_events_id_seq", "-T", "fleetgate_lock",
+		"-T", "fleetgate_migrations", "-T", "fleetgate_events", "-T", "fleetgate_events_id_seq", "-T", "fleetgate_lock", "-T", "fleetgate_instances",
 		"-T", "schema_migrations", "-T", "goose_db_version", "-T", "goose_db_version_id_seq", "-d", url).Output()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

@@ -84,6 +84,8 @@ func TestRecipeGrantsFirstDeploy(t *testing.T) {
 	r = fg(t, []string{fleetgateTable}, "wait", "--timeout", "30s", "-d", app, "--dir", dir)
 	require.Equal(t, 0, r.Code, "the app's role waits\n%s", r)
 	require.NotContains(t, r.Stderr, "not readable", "the app may read the lock table")
+	require.NotContains(t, r.Stderr, "unregistered", "the app may write the instance registry")
+	require.Equal(t, 1, queryInt(t, openDB(t, migrator), "SELECT count(*) FROM fleetgate.fleetgate_instances"), "the app's wait registered it")
 
 	db := openDB(t, app)
 	_, err := db.Exec("INSERT INTO items (name) VALUES ('a')")

@@ -31,3 +31,24 @@ CREATE SCHEMA fleetgate AUTHORIZATION api_migrator;
 GRANT USAGE ON SCHEMA fleetgate TO api_app;
 ALTER DEFAULT PRIVILEGES FOR ROLE api_migrator IN SCHEMA fleetgate
   GRANT SELECT ON TABLES TO api_app;
+
+-- The instance registry, fleetgate_instances: every instance that starts
+-- through `fleetgate run` or `wait` records its build there (and removes
+-- itself when it stops), so that `up --phase post` waits until no old code
+-- runs. The app writes this one table; it is created here, with the same
+-- columns fleetgate creates it with, so that the grant can name it before
+-- the first deploy. Without the grant the app still runs, reported as
+-- "unregistered", and post-phase migrations cannot see it.
+CREATE TABLE IF NOT EXISTS fleetgate.fleetgate_instances (
+  instance_id text PRIMARY KEY,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  deploy_id text NOT NULL,
+  build text NOT NULL,
+  versions text NOT NULL,
+  max_version bigint NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  last_seen timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+ALTER TABLE fleetgate.fleetgate_instances OWNER TO api_migrator;
+GRANT SELECT, INSERT, UPDATE, DELETE ON fleetgate.fleetgate_instances TO api_app;

@@ -54,6 +54,12 @@ func (e *env) sourceConfig(cfg *fleetgate.Config) error {
 		return err
 	}
 	cfg.Format = f
+	switch mode := fleetgate.LegacyMode(e.c.legacyTable); mode {
+	case "", fleetgate.LegacyAuto, fleetgate.LegacyOff:
+		cfg.LegacyTable = mode
+	default:
+		return &fleetgate.ConfigError{Setting: "--legacy-table", Msg: fmt.Sprintf("unknown mode %q (want auto or off)", e.c.legacyTable)}
+	}
 	cfg.Checks, err = fleetgate.ParseCheckMode(e.c.checks)
 	return err
 }

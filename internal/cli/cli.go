@@ -56,11 +56,21 @@ common flags (also accepted before the command):
   --deploy-id ID       deploy id recorded with every change (env FLEETGATE_DEPLOY_ID; default detected)
   --log-format F       text or json (env FLEETGATE_LOG_FORMAT; default text)
   --lease D            lock lease: how long a silent holder keeps the lock (1s to 1h; default 10s)
+  --instance-ttl D     how long a registered instance counts as live after its last heartbeat
+                       (3s to 1h; env FLEETGATE_INSTANCE_TTL; default 30s; use one value fleet-wide)
   --allow-empty        accept a migrations directory without migration files (otherwise exit 2)
   --format F           migration files: fleetgate, golang-migrate, goose, dbmate or auto
                        (env FLEETGATE_FORMAT; default auto: detected from the files)
   --checks MODE        what up does with check findings: enforce, warn, off, or auto: enforce,
                        but only warn on a database with nothing applied yet (env FLEETGATE_CHECKS; default auto)
+  --legacy-table MODE  auto: keep golang-migrate's, goose's or dbmate's own history table in step when
+                       the files are in its format; off: leave it alone (env FLEETGATE_LEGACY_TABLE; default auto)
+
+many databases (up, down, status, validate, wait; see docs/fanout.md):
+  --targets FILE       one database URL per line (# comments, ${VAR} expanded); or -d more than once
+  --schemas PATTERN    PostgreSQL: every schema matching PATTERN (* ?), each with its own history
+  --schemas-from SQL   PostgreSQL: the schemas the query returns
+  --canary N, --parallel P (default 4), --keep-going
 
 exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
 3 timed out, 4 validation failed, 5 check refused a migration, 130/143 interrupted
@@ -69,22 +79,25 @@ exit status: 0 ok, 1 migration failed, 2 usage or configuration error,
 // common are the flags every command accepts.
 type common struct {
 	database, dir, table, deployID, logFormat string
-	lease                                     time.Duration
-	format, checks                            string
+	databases                                 []string // every -d given, for a fan-out
+	lease, instanceTTL                        time.Duration
+	format, checks, legacyTable               string
 	allowEmpty                                bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.database, "database", c.database, "database `URL`: postgres://... or sqlite:path")
-	fs.StringVar(&c.database, "d", c.database, "database `URL` (shorthand)")
+	fs.Var(dbList{c}, "database", "database `URL`: postgres://... or sqlite:path; more than once: each (up, down, status, validate, wait)")
+	fs.Var(dbList{c}, "d", "database `URL` (shorthand)")
 	fs.StringVar(&c.dir, "dir", c.dir, "migrations directory `PATH`")
 	fs.StringVar(&c.table, "table", c.table, "history `TABLE`, may be schema.name")
 	fs.StringVar(&c.deployID, "deploy-id", c.deployID, "deploy `ID` recorded with every change")
 	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "log `FORMAT`: text or json")
 	fs.DurationVar(&c.lease, "lease", c.lease, "lock lease: how long a silent holder keeps the lock, 1s to 1h")
+	fs.DurationVar(&c.instanceTTL, "instance-ttl", c.instanceTTL, "how long a registered instance counts as live after its last heartbeat, 3s to 1h")
 	fs.StringVar(&c.format, "format", c.format, "migration file `FORMAT`: fleetgate, golang-migrate, goose, dbmate or auto")
 	fs.StringVar(&c.checks, "checks", c.checks, "what up does with check findings, `MODE`: enforce, warn, off or auto")
 	fs.BoolVar(&c.allowEmpty, "allow-empty", c.allowEmpty, "accept a migrations directory without migration files")
+	fs.StringVar(&c.legacyTable, "legacy-table", c.legacyTable, "keep the legacy tool's history table in step, `MODE`: auto or off")
 }
 
 func fromEnv(getenv func(string) string) common {
@@ -103,6 +116,17 @@ func fromEnv(getenv func(string) string) common {
 	}
 	c.format = getenv("FLEETGATE_FORMAT")
 	c.checks = getenv("FLEETGATE_CHECKS")
+	c.legacyTable = getenv("FLEETGATE_LEGACY_TABLE")
+	if v := getenv("FLEETGATE_INSTANCE_TTL"); v != "" {
+		// An unparsable value is reported by the flag's own parse below
+		// only when given as a flag; from the environment it is kept as
+		// an invalid duration so that open reports it.
+		if d, err := time.ParseDuration(v); err == nil {
+			c.instanceTTL = d
+		} else {
+			c.instanceTTL = -1
+		}
+	}
 	return c
 }
 
@@ -258,8 +282,8 @@ var flagOf = map[string]string{
 	"url": "--database", "Dialect": "--database",
 	"Config.Table": "--table", "Config.Dir": "--dir", "dir": "--dir", "Config.Format": "--format",
 	"Config.Checks": "--checks", "Config.LeaseTTL": "--lease", "Config.PollInterval": "--poll",
-	"Config.LockTimeout": "--lock-timeout",
-	"UpOpts.Phase":       "--phase", "phase": "--phase", "UpOpts.To": "--to", "UpOpts.IfAhead": "--if-ahead",
+	"Config.LockTimeout": "--lock-timeout", "Config.LegacyTable": "--legacy-table", "Config.InstanceTTL": "--instance-ttl",
+	"UpOpts.Phase": "--phase", "phase": "--phase", "UpOpts.To": "--to", "UpOpts.IfAhead": "--if-ahead",
 	"DownOpts": "down", "DownOpts.Steps": "--steps", "DownOpts.To": "--to", "DownOpts.Version": "--version",
 	"WaitOpts.To": "--to", "WaitOpts.Timeout": "--timeout", "WaitOpts.PollInterval": "--poll",
 	"AdoptOpts.From": "--from", "AdoptOpts.Table": "--from-table",
@@ -327,11 +351,14 @@ func (e *env) open(ctx context.Context) (*fleetgate.Migrator, error) {
 		return nil, &fleetgate.ConfigError{Setting: "--database",
 			Msg: "no database given: pass --database URL or set FLEETGATE_DATABASE_URL (fleetgate never picks a default database)"}
 	}
+	if len(e.c.databases) > 1 {
+		return nil, &fleetgate.ConfigError{Setting: "--database", Msg: "given more than once: only up, down, status, validate and wait run over many databases"}
+	}
 	if e.c.dir == "" {
 		return nil, &fleetgate.ConfigError{Setting: "--dir", Msg: "empty directory"}
 	}
 	cfg := &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/"), Table: e.c.table, DeployID: e.c.deployID,
-		Logger: e.log, LeaseTTL: e.c.lease, AllowEmpty: e.c.allowEmpty}
+		Logger: e.log, LeaseTTL: e.c.lease, InstanceTTL: e.c.instanceTTL, AllowEmpty: e.c.allowEmpty}
 	if e.c.lease < 0 {
 		return nil, &fleetgate.ConfigError{Setting: "--lease", Msg: fmt.Sprintf("%s is out of range: want %s to %s (default 10s)",
 			e.c.lease, fleetgate.MinLeaseTTL, fleetgate.MaxLeaseTTL)}

@@ -23,6 +23,9 @@ func (e *env) up(ctx context.Context, args []string) error {
 	lockRetries := fs.Int("lock-retries", 10, "PostgreSQL: retry a migration that hit --lock-timeout this many times, with backoff")
 	dryRun := fs.Bool("dry-run", false, "print what would run (as fleetgate plan does); write nothing, take no lock")
 	initDB := fs.Bool("init", false, "create the history tables even in a database that has user tables or another fleetgate history, and their schema")
+	var fan fanFlags
+	fan.register(fs)
+	ignoreFleet := fs.String("ignore-fleet", "", "apply post-phase migrations (or roll back with --if-ahead=rollback) although live instances run builds that would break; `REASON` is recorded")
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -40,6 +43,13 @@ func (e *env) up(ctx context.Context, args []string) error {
 		return err
 	}
 	e.setInit(*initDB)
+	if e.fanning(&fan) {
+		if *dryRun {
+			return configErrf("--dry-run", "works on one database; run plan against one target")
+		}
+		return e.upOver(ctx, &fan, &fleetgate.UpOpts{To: *to, Phase: fleetgate.Phase(*phase), AllowOutOfOrder: *ooo, Timeout: *timeout,
+			IfAhead: fleetgate.IfAhead(*ifAhead), IgnoreFleet: *ignoreFleet})
+	}
 	if *dryRun {
 		return e.dryRunUp(ctx, &fleetgate.UpOpts{To: *to, Phase: fleetgate.Phase(*phase), AllowOutOfOrder: *ooo, Timeout: *timeout})
 	}
@@ -50,7 +60,7 @@ func (e *env) up(ctx context.Context, args []string) error {
 	defer m.Close()
 	start := time.Now()
 	res, err := m.Up(ctx, &fleetgate.UpOpts{To: *to, Phase: fleetgate.Phase(*phase), AllowOutOfOrder: *ooo, Timeout: *timeout,
-		IfAhead: fleetgate.IfAhead(*ifAhead)})
+		IfAhead: fleetgate.IfAhead(*ifAhead), IgnoreFleet: *ignoreFleet})
 	if res != nil && len(res.Applied) > 0 {
 		e.log.Info("done", "applied", len(res.Applied), "elapsed", time.Since(start).Round(time.Millisecond))
 	}
@@ -100,12 +110,17 @@ func (e *env) resolve(ctx context.Context, args []string) error {
 func (e *env) status(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
+	var fan fanFlags
+	fan.register(fs)
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return configErrf("status", "unexpected argument %q", pos[0])
+	}
+	if e.fanning(&fan) {
+		return e.statusOver(ctx, &fan, *asJSON)
 	}
 	m, err := e.open(ctx)
 	if err != nil {
@@ -116,9 +131,18 @@ func (e *env) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return e.printJSON(st)
+	fl, ferr := m.Fleet(ctx)
+	if ferr != nil {
+		e.log.Warn("could not read the instance registry", "error", ferr.Error())
+		fl = nil
 	}
+	if *asJSON {
+		return e.printJSON(struct {
+			*fleetgate.Status
+			Fleet *fleetgate.FleetStatus `json:"fleet,omitempty"`
+		}{st, fl})
+	}
+	defer e.printFleet(fl)
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tNAME\tPHASE\tSTATE\tAPPLIED AT\tBY")
 	for _, s := range st.Migrations {
@@ -206,9 +230,15 @@ func (e *env) history(ctx context.Context, args []string) error {
 	return tw.Flush()
 }
 
-// fmtMS prints a duration in milliseconds for people: 850ms, 5.0s, 2m3s.
+// fmtMS prints a duration in milliseconds for people: <1ms, 850ms, 5.0s,
+// 2m3s. A recorded 0 is a migration whose statements took under a
+// millisecond (the history row is written inside the migration's own
+// transaction, so the commit's flush to disk is never part of it); "0ms"
+// read as if nothing had run.
 func fmtMS(ms int64) string {
 	switch d := time.Duration(ms) * time.Millisecond; {
+	case ms <= 0:
+		return "<1ms"
 	case ms < 1000:
 		return fmt.Sprintf("%dms", ms)
 	case d < time.Minute:
@@ -220,12 +250,17 @@ func fmtMS(ms int64) string {
 
 func (e *env) validate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	var fan fanFlags
+	fan.register(fs)
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return configErrf("validate", "unexpected argument %q", pos[0])
+	}
+	if e.fanning(&fan) {
+		return e.validateOver(ctx, &fan)
 	}
 	m, err := e.open(ctx)
 	if err != nil {
@@ -285,4 +320,35 @@ func (e *env) lockFlags(timeout time.Duration, retries int) error {
 		}
 	}
 	return nil
+}
+
+// printFleet lists the live instances by build, what each build holds
+// back, and the stale entries.
+func (e *env) printFleet(fl *fleetgate.FleetStatus) {
+	if fl == nil || !fl.Supported {
+		return
+	}
+	n := 0
+	for _, b := range fl.Builds {
+		n += len(b.Instances)
+	}
+	fmt.Fprintf(e.stdout, "fleet: %d live instance(s) in %d build(s)", n, len(fl.Builds))
+	if len(fl.Stale) > 0 {
+		fmt.Fprintf(e.stdout, ", %d stale", len(fl.Stale))
+	}
+	fmt.Fprintln(e.stdout)
+	for _, b := range fl.Builds {
+		hosts := make([]string, 0, len(b.Instances))
+		for _, in := range b.Instances {
+			hosts = append(hosts, fmt.Sprintf("%s/%d", in.Host, in.PID))
+		}
+		fmt.Fprintf(e.stdout, "  build %s (up to %d): %d instance(s): %s", b.Build, b.MaxVersion, len(b.Instances), strings.Join(hosts, " "))
+		if len(b.Blocks) > 0 {
+			fmt.Fprintf(e.stdout, "; holds back post-phase %s", joinInts(b.Blocks))
+		}
+		fmt.Fprintln(e.stdout)
+	}
+	for _, in := range fl.Stale {
+		fmt.Fprintf(e.stdout, "  stale: %s/%d build %s, last seen %s ago\n", in.Host, in.PID, in.Build, fl.Now.Sub(in.LastSeen).Round(time.Second))
+	}
 }

@@ -18,7 +18,10 @@ func (e *env) down(ctx context.Context, args []string) error {
 	version := fs.Int64("version", 0, "revert exactly this version, the newest applied; nothing if it is already reverted (use this in a fleet)")
 	unknown := fs.Bool("unknown", false, "revert every applied migration this build's directory does not contain")
 	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
+	ignoreFleet := fs.String("ignore-fleet", "", "with --unknown: roll back although live instances run a build that ships those migrations; `REASON` is recorded")
 	dryRun := fs.Bool("dry-run", false, "print what would be rolled back (as fleetgate plan --down does); write nothing, take no lock")
+	var fan fanFlags
+	fan.register(fs)
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -26,7 +29,7 @@ func (e *env) down(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return &fleetgate.ConfigError{Setting: "down", Msg: fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
-	opts := &fleetgate.DownOpts{Steps: *steps, Unknown: *unknown, Version: *version, Timeout: *timeout}
+	opts := &fleetgate.DownOpts{Steps: *steps, Unknown: *unknown, Version: *version, Timeout: *timeout, IgnoreFleet: *ignoreFleet}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
@@ -46,6 +49,12 @@ func (e *env) down(ctx context.Context, args []string) error {
 	}
 	if *timeout < 0 {
 		return configErrf("--timeout", "must not be negative (0: wait as long as the holder lives)")
+	}
+	if e.fanning(&fan) {
+		if *dryRun {
+			return configErrf("--dry-run", "works on one database; run plan --down against one target")
+		}
+		return e.downOver(ctx, &fan, opts)
 	}
 	m, err := e.open(ctx)
 	if err != nil {

@@ -82,24 +82,28 @@ func lookupCommand(name string) *command {
 
 // envOf names the environment variables a common flag falls back to.
 var envOf = map[string]string{
-	"database":   "FLEETGATE_DATABASE_URL, then DATABASE_URL",
-	"dir":        "FLEETGATE_DIR",
-	"table":      "FLEETGATE_TABLE",
-	"deploy-id":  "FLEETGATE_DEPLOY_ID",
-	"log-format": "FLEETGATE_LOG_FORMAT",
-	"format":     "FLEETGATE_FORMAT",
-	"checks":     "FLEETGATE_CHECKS",
+	"database":     "FLEETGATE_DATABASE_URL, then DATABASE_URL",
+	"dir":          "FLEETGATE_DIR",
+	"table":        "FLEETGATE_TABLE",
+	"deploy-id":    "FLEETGATE_DEPLOY_ID",
+	"log-format":   "FLEETGATE_LOG_FORMAT",
+	"format":       "FLEETGATE_FORMAT",
+	"checks":       "FLEETGATE_CHECKS",
+	"legacy-table": "FLEETGATE_LEGACY_TABLE",
+	"instance-ttl": "FLEETGATE_INSTANCE_TTL",
 }
 
 // commonDefault are the defaults of common flags that the FlagSet cannot
 // show, because they are applied later (by the library, or from the
 // environment).
 var commonDefault = map[string]string{
-	"table":     "fleetgate_migrations",
-	"deploy-id": "detected from the platform",
-	"lease":     "10s",
-	"format":    "auto",
-	"checks":    "auto",
+	"table":        "fleetgate_migrations",
+	"deploy-id":    "detected from the platform",
+	"lease":        "10s",
+	"format":       "auto",
+	"checks":       "auto",
+	"legacy-table": "auto",
+	"instance-ttl": "30s",
 }
 
 // isCommon says whether a flag is one every command accepts.

@@ -238,6 +238,7 @@ func TestSmallerItems(t *testing.T) {
 	})
 	t.Run("DurationsForPeople", func(t *testing.T) {
 		require.Equal(t, "5ms", fmtMS(5))
+		require.Equal(t, "<1ms", fmtMS(0), "a sub-millisecond migration did run")
 		require.Equal(t, "5.0s", fmtMS(5001))
 		require.Equal(t, "2m3s", fmtMS(123_400))
 	})
@@ -267,6 +268,25 @@ func TestTableTypoGuardSQLite(t *testing.T) {
 		// --init says a second history is intended.
 		code, _, stderr = runCLI(t, nil, "up", "-d", url, "--dir", dir, "--table", "other_migrations", "--init", "--checks", "off")
 		require.Equal(t, 1, code, "the migrations run again, and CREATE TABLE a fails: %s", stderr)
+	})
+	t.Run("RunInit", func(t *testing.T) {
+		// The first instance of a fleet started with `run` on a database
+		// that has the app's tables but no history: refused like up, and
+		// --init says it is intended, as for up.
+		t.Parallel()
+		url := "sqlite:" + filepath.Join(t.TempDir(), "x.db")
+		db := openSQL(t, url)
+		_, err := db.Exec("CREATE TABLE users (id integer)")
+		require.NoError(t, err)
+		marker := filepath.Join(t.TempDir(), "ran")
+		code, _, stderr := runCLI(t, nil, "run", "-d", url, "--dir", dir, "--", "touch", marker)
+		require.Equal(t, 2, code, stderr)
+		require.Contains(t, stderr, "--init")
+		require.NoFileExists(t, marker, "the gate stayed closed")
+		code, _, stderr = runCLI(t, nil, "run", "-d", url, "--dir", dir, "--init", "--", "touch", marker)
+		require.Equal(t, 0, code, stderr)
+		require.FileExists(t, marker)
+		require.Equal(t, 1, countRows(t, db, "a"), "the data migration ran once")
 	})
 	t.Run("UserTablesNoHistory", func(t *testing.T) {
 		t.Parallel()

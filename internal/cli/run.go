@@ -35,18 +35,20 @@ func abortsGate(s os.Signal) bool {
 	return false
 }
 
-const runUsage = "usage: fleetgate run [--wait-only] [--timeout D] [--to V] [--keep-env] [--gate-exit-offset N] -- CMD [ARGS]"
+const runUsage = "usage: fleetgate run [--wait-only] [--init] [--timeout D] [--to V] [--keep-env] [--gate-exit-offset N] -- CMD [ARGS]"
 
 // runFlags are run's own flags, beside the gate's.
 type runFlags struct {
 	waitOnly bool
 	keepEnv  bool
+	init     bool
 	offset   int
 }
 
 func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&r.waitOnly, "wait-only", false, "only wait for the schema; never migrate")
 	fs.BoolVar(&r.keepEnv, "keep-env", false, "pass fleetgate's own FLEETGATE_* variables on to the command")
+	fs.BoolVar(&r.init, "init", false, "create the history tables even in a database that has user tables or another fleetgate history (as up --init)")
 	fs.IntVar(&r.offset, "gate-exit-offset", 0, "exit with N plus fleetgate's code when the gate fails, to tell it from the command's status")
 }
 
@@ -101,6 +103,9 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	if err == nil {
 		err = r.check()
 	}
+	if err == nil {
+		e.setInit(r.init)
+	}
 	if err == nil && len(cmdArgs) == 0 {
 		err = &fleetgate.ConfigError{Setting: "run", Msg: "no command given; " + runUsage}
 	}
@@ -143,6 +148,12 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 		return e.failCode(err, r.offset+fleetgate.ExitCode(err))
 	}
 
+	// The command counts as a running instance of this build from before
+	// it starts until it exits: post-phase migrations and rollbacks that
+	// would break it wait for it (see fleetgate.Register).
+	// Not tied to ctx: a SIGTERM cancels it, but a draining command still
+	// serves, and must still count, until it exits.
+	reg := e.register(context.WithoutCancel(ctx), m)
 	cmd := exec.Command(path)
 	cmd.Args = cmdArgs
 	cmd.Env = childEnv(os.Environ(), r.keepEnv)
@@ -152,11 +163,28 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	// fleetgate's connections are no use to the command: drop them once
 	// it runs (after, not before, so as not to delay it), or once the
 	// background Up has ended.
-	if bg == nil {
-		m.Close()
+	// The registration's heartbeat, one statement every few seconds, opens
+	// a connection each time rather than keep one idle beside the command.
+	letGo := func() {
+		if reg == nil {
+			m.Close()
+		} else {
+			m.DB().SetMaxIdleConns(0)
+		}
 		releaseMemory()
+	}
+	if bg == nil {
+		letGo()
 	} else {
-		go func() { <-bg; m.Close(); releaseMemory() }()
+		go func() { <-bg; letGo() }()
+	}
+	if reg != nil {
+		defer func() {
+			if err := reg.Close(); err != nil {
+				e.log.Warn("could not remove this instance from the registry; it expires on its own", "error", err.Error())
+			}
+			m.Close()
+		}()
 	}
 	if err != nil {
 		return e.failCode(fmt.Errorf("run: %w", err), startFailure(err))
@@ -418,4 +446,18 @@ func statusOf(ws syscall.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// register records this instance in the registry; a failure is logged, not
+// fatal: the application runs either way. nil when not registered.
+func (e *env) register(ctx context.Context, m *fleetgate.Migrator) *fleetgate.Registration {
+	reg, err := m.Register(ctx)
+	if err != nil {
+		e.log.Warn("could not register this instance; post-phase migrations cannot see it", "error", err.Error())
+		return nil
+	}
+	if !reg.Registered {
+		return nil
+	}
+	return reg
 }

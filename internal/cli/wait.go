@@ -40,6 +40,8 @@ func (e *env) wait(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
 	var g gateFlags
 	g.register(fs)
+	var fan fanFlags
+	fan.register(fs)
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -50,6 +52,9 @@ func (e *env) wait(ctx context.Context, args []string) error {
 	if err := g.check(); err != nil {
 		return err
 	}
+	if e.fanning(&fan) {
+		return e.waitOver(ctx, &fan, &g)
+	}
 	m, err := e.open(ctx)
 	if err != nil {
 		return err
@@ -58,7 +63,17 @@ func (e *env) wait(ctx context.Context, args []string) error {
 	if err := m.CheckTarget(g.to); err != nil {
 		return err
 	}
-	return e.waitFor(ctx, m, &g)
+	if err := e.waitFor(ctx, m, &g); err != nil {
+		return err
+	}
+	// The instance this wait gates (an init container's app) is recorded
+	// as starting with this build. wait exits now, so nothing keeps the
+	// entry fresh: it counts for one instance TTL, time enough for the
+	// app to start; apps tracked while they serve use run or Register.
+	if reg := e.register(context.WithoutCancel(ctx), m); reg != nil {
+		e.log.Debug("registered until it expires", "instance", reg.ID)
+	}
+	return nil
 }
 
 // waitFor runs Wait and logs its outcome.

@@ -21,14 +21,16 @@ type Tables struct {
 	Migrations string
 	Events     string
 	Lock       string
+	// Instances is the instance registry (see Registry).
+	Instances string
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// NewTables derives the three table names from the history table name the
+// NewTables derives the table names from the history table name the
 // user chose, "name" or "schema.name". A name ending in "_migrations" gives
-// "_events" and "_lock" siblings (fleetgate_migrations → fleetgate_events),
-// anything else gets the suffixes appended.
+// "_events", "_lock" and "_instances" siblings (fleetgate_migrations →
+// fleetgate_events), anything else gets the suffixes appended.
 func NewTables(spec string) (Tables, error) {
 	schema, name := "", spec
 	for i := 0; i < len(spec); i++ {
@@ -53,7 +55,7 @@ func NewTables(spec string) (Tables, error) {
 	if len(base) > len("_migrations") && base[len(base)-len("_migrations"):] == "_migrations" {
 		base = base[:len(base)-len("_migrations")]
 	}
-	return Tables{Schema: schema, Migrations: name, Events: base + "_events", Lock: base + "_lock"}, nil
+	return Tables{Schema: schema, Migrations: name, Events: base + "_events", Lock: base + "_lock", Instances: base + "_instances"}, nil
 }
 
 // Querier is what both *sql.Conn and *sql.DB offer.

@@ -13,9 +13,9 @@ func TestNewTables(t *testing.T) {
 		want       Tables
 		err        bool
 	}{
-		{name: "Default", spec: "fleetgate_migrations", want: Tables{Migrations: "fleetgate_migrations", Events: "fleetgate_events", Lock: "fleetgate_lock"}},
-		{name: "Schema", spec: "ops.app_migrations", want: Tables{Schema: "ops", Migrations: "app_migrations", Events: "app_events", Lock: "app_lock"}},
-		{name: "OtherName", spec: "schema_history", want: Tables{Migrations: "schema_history", Events: "schema_history_events", Lock: "schema_history_lock"}},
+		{name: "Default", spec: "fleetgate_migrations", want: Tables{Migrations: "fleetgate_migrations", Events: "fleetgate_events", Lock: "fleetgate_lock", Instances: "fleetgate_instances"}},
+		{name: "Schema", spec: "ops.app_migrations", want: Tables{Schema: "ops", Migrations: "app_migrations", Events: "app_events", Lock: "app_lock", Instances: "app_instances"}},
+		{name: "OtherName", spec: "schema_history", want: Tables{Migrations: "schema_history", Events: "schema_history_events", Lock: "schema_history_lock", Instances: "schema_history_instances"}},
 		{name: "Injection", spec: "x; DROP TABLE users; --", err: true},
 		{name: "Quote", spec: `a"b`, err: true},
 		{name: "Empty", spec: "", err: true},

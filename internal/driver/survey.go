@@ -42,7 +42,7 @@ var HistoryColumns = []string{"up_sql", "fleetgate_version", "lock_generation", 
 func IsOwn(table string, t Tables, histories []History) bool {
 	match := func(tt Tables) bool {
 		return table == qualify(tt.Schema, tt.Migrations) || table == qualify(tt.Schema, tt.Events) ||
-			table == qualify(tt.Schema, tt.Lock)
+			table == qualify(tt.Schema, tt.Lock) || table == qualify(tt.Schema, tt.Instances)
 	}
 	if match(t) {
 		return true

@@ -23,6 +23,11 @@ import (
 func (r *Runner) Down(ctx context.Context, steps []plan.DownStep) ([]int64, error) {
 	var done []int64
 	r.noteSession()
+	if len(steps) > 0 {
+		if err := r.ensureLegacy(ctx); err != nil {
+			return done, err
+		}
+	}
 	for i, st := range steps {
 		if err := r.leaseErr(); err != nil {
 			return done, err
@@ -121,6 +126,10 @@ func (r *Runner) revertNoTx(ctx context.Context, st plan.DownStep, start time.Ti
 // commitDown appends the rollback event and commits, fenced: a runner
 // that lost the lease rolls everything back and gets ErrLockLost.
 func (r *Runner) commitDown(ctx context.Context, tx driver.Tx, st plan.DownStep, start time.Time, first bool) error {
+	if err := r.legacyReverted(ctx, tx, st.Version); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return r.failedAt(ctx, st.Version, st.Name, st.File, nil, err)
+	}
 	rec := r.Lease.Record()
 	rec.Event = r.downEvent(history.KindRollback, st, time.Since(start))
 	if first {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/history"
+	"github.com/fleetgate/fleetgate/internal/legacy"
 	"github.com/fleetgate/fleetgate/internal/lock"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
@@ -67,6 +68,9 @@ type Runner struct {
 	// statements are watched: the sessions a lock wait is blocked by, and
 	// index build progress. nil: not watched.
 	Monitor driver.Querier
+	// Legacy is another tool's history table kept in step with fleetgate's
+	// (see internal/legacy); nil: none.
+	Legacy *legacy.Table
 
 	session      driver.Session // of Conn, see settle
 	sessionKnown bool
@@ -82,6 +86,11 @@ type Result struct {
 func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 	res := &Result{}
 	r.noteSession()
+	if len(steps) > 0 {
+		if err := r.ensureLegacy(ctx); err != nil {
+			return res, err
+		}
+	}
 	for i, st := range steps {
 		if err := r.leaseErr(); err != nil {
 			return res, err
@@ -193,6 +202,10 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 			return r.stepErr(wctx, m, &s, err)
 		}
 	}
+	if err := r.legacyApplied(wctx, tx, m); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return r.stepErr(wctx, m, nil, err)
+	}
 	rec := r.Lease.Record()
 	rec.Applied = r.applied(m, time.Since(start), true, len(m.Up.Statements))
 	rec.Event = r.event(history.KindApply, m, time.Since(start))
@@ -252,6 +265,10 @@ func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) e
 	defer cancel()
 	tx, err := r.D.Begin(wctx, r.Conn, nil)
 	if err != nil {
+		return r.stepErr(wctx, m, nil, err)
+	}
+	if err := r.legacyApplied(wctx, tx, m); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return r.stepErr(wctx, m, nil, err)
 	}
 	rec := r.Lease.Record()

@@ -175,6 +175,10 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
+	if err := r.legacyApplied(wctx, tx, m); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return r.stepErr(wctx, m, nil, err)
+	}
 	rec.Event = r.event(history.KindApply, m, time.Since(start))
 	rec.Notify = true
 	if err := tx.Commit(wctx, &rec); err != nil {

@@ -58,6 +58,12 @@ func (r *Runner) applyUnitOnce(ctx context.Context, m *source.Migration, begin s
 		}
 	}
 	last := end == len(m.Up.Statements)
+	if last {
+		if err := r.legacyApplied(wctx, tx, m); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			return r.stepErr(wctx, m, nil, err)
+		}
+	}
 	rec := r.Lease.Record()
 	rec.Applied = r.applied(m, time.Since(start), last, end)
 	if last {

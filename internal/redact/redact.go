@@ -48,6 +48,10 @@ func Secrets(dsn string) []string {
 		if at := strings.LastIndex(rest, "@"); at >= 0 {
 			if c := strings.Index(rest[:at], ":"); c >= 0 {
 				add(rest[c+1 : at])
+				// golang-migrate's MySQL form percent-decodes it.
+				if p, err := url.QueryUnescape(rest[c+1 : at]); err == nil {
+					add(p)
+				}
 			}
 		}
 	}
@@ -59,19 +63,21 @@ func Secrets(dsn string) []string {
 func URL(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil || u.Scheme == "" {
-		if strings.Contains(dsn, "=") {
-			return kvRE.ReplaceAllString(dsn, "$1=xxxxx")
-		}
 		if i := strings.Index(dsn, "://"); i >= 0 {
 			// Show what was typed, so its mistake can be seen, with the
-			// password masked the way url.Parse would have found it.
+			// password masked the way url.Parse would have found it. This
+			// is also golang-migrate's MySQL form, user:pass@tcp(host)/db,
+			// which url.Parse cannot read, parameters or not.
 			rest := dsn[i+3:]
 			if at := strings.LastIndex(rest, "@"); at >= 0 {
 				if c := strings.Index(rest[:at], ":"); c >= 0 {
 					rest = rest[:c+1] + "xxxxx" + rest[at:]
 				}
 			}
-			return dsn[:i+3] + rest
+			return kvRE.ReplaceAllString(dsn[:i+3]+rest, "$1=xxxxx")
+		}
+		if strings.Contains(dsn, "=") {
+			return kvRE.ReplaceAllString(dsn, "$1=xxxxx")
 		}
 		return "(unparsable URL)"
 	}

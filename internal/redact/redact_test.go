@@ -19,6 +19,12 @@ func TestRedaction(t *testing.T) {
 		{name: "SSLPassword", dsn: "postgres://app@db/app?sslpassword=s3cr3t%2Fpa%3Ass%40word"},
 		{name: "KeyValue", dsn: "host=db user=app password='s3cr3t/pa:ss@word' dbname=app"},
 		{name: "KeyValueBare", dsn: "host=db password=s3cr3t/pa:ss@word dbname=app"},
+		// golang-migrate's MySQL form, which url.Parse cannot read: with
+		// parameters, its password once went through unmasked.
+		{name: "MySQLDriverForm", dsn: "mysql://app:s3cr3t%2Fpa%3Ass%40word@tcp(db:3306)/app"},
+		{name: "MySQLDriverFormWithParams", dsn: "mysql://app:s3cr3t%2Fpa%3Ass%40word@tcp(db:3306)/app?tls=true&parseTime=true"},
+		{name: "MySQLDriverFormRawPassword", dsn: "mysql://app:s3cr3t/pa:ss@word@tcp(db:3306)/app?tls=true"},
+		{name: "MariaDB", dsn: "mariadb://app:s3cr3t%2Fpa%3Ass%40word@db:3306/app?tls=true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

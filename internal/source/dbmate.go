@@ -19,8 +19,9 @@ import (
 // its lexer and runs it with the same transaction semantics, made
 // resumable (see Section.NoTransaction).
 
-func parseDbmate(file string, fn fileName, data []byte) (*Migration, error) {
-	m, err := parseDbmateText(fn, data)
+func parseDbmate(file string, fn fileName, data []byte, lx lexer) (*Migration, error) {
+	lx.noDelimiter = "DELIMITER is a command of the mysql client; dbmate sends the section to the server, which rejects it: write the trigger or procedure without DELIMITER (its BEGIN ... END body stays one statement)"
+	m, err := parseDbmateText(fn, data, lx)
 	if err != nil {
 		return nil, inFile(err, file)
 	}
@@ -33,7 +34,7 @@ var (
 	dbmateCommentRE   = regexp.MustCompile(`^\s*--`)
 )
 
-func parseDbmateText(fn fileName, data []byte) (*Migration, error) {
+func parseDbmateText(fn fileName, data []byte, lx lexer) (*Migration, error) {
 	norm, err := decode(data)
 	if err != nil {
 		return nil, err
@@ -67,11 +68,11 @@ func parseDbmateText(fn fileName, data []byte) (*Migration, error) {
 	}
 	downStart := upStart + downs[0][0]
 
-	up, err := dbmateSection(text[upStart:downStart], lineAt(upStart), noTx)
+	up, err := dbmateSection(text[upStart:downStart], lineAt(upStart), noTx, lx)
 	if err != nil {
 		return nil, err
 	}
-	down, err := dbmateSection(text[downStart:], lineAt(downStart), noTx)
+	down, err := dbmateSection(text[downStart:], lineAt(downStart), noTx, lx)
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +85,8 @@ func parseDbmateText(fn fileName, data []byte) (*Migration, error) {
 
 // dbmateSection splits one section, whose first line is its marker, and
 // applies the marker's transaction option.
-func dbmateSection(sql string, line int, noTx bool) (*Section, error) {
-	stmts, err := Split(sql, line)
+func dbmateSection(sql string, line int, noTx bool, lx lexer) (*Section, error) {
+	stmts, err := split(sql, line, lx)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +94,7 @@ func dbmateSection(sql string, line int, noTx bool) (*Section, error) {
 	if !dbmateTransaction(sql) {
 		noTx = true
 	}
-	if err := sec.planTx(noTx); err != nil {
+	if err := sec.planTxLex(noTx, lx); err != nil {
 		return nil, err
 	}
 	return sec, nil

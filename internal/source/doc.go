@@ -15,7 +15,11 @@
 //
 // The statement splitter understands the lexical rules of PostgreSQL and
 // SQLite (quotes, E'...' strings, dollar quoting, nested block comments, trigger
-// bodies). It is deliberately not a parser: it only has to find the
+// bodies), and, when the caller names dialect.MySQL (LoadDialect,
+// ParseDialect, SplitDialect), those of MySQL and MariaDB: backslash escapes,
+// backticks, # comments, /*! ... */ conditional code, compound statement
+// bodies and DELIMITER blocks (mysql.go). The dialect is never guessed from
+// the text, since the same file splits differently under each. It is deliberately not a parser: it only has to find the
 // semicolons that end statements, and it must do so in linear time on any
 // input, because it runs on every file at every start of every instance.
 package source

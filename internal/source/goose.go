@@ -47,8 +47,9 @@ func gooseAnnotation(line string) (string, error) {
 	return "", fmt.Errorf("unknown goose annotation %q", cmd)
 }
 
-func parseGoose(file string, fn fileName, data []byte) (*Migration, error) {
-	m, err := parseGooseText(fn, data)
+func parseGoose(file string, fn fileName, data []byte, lx lexer) (*Migration, error) {
+	lx.noDelimiter = "DELIMITER is a command of the mysql client; goose sends it to the server, which rejects it: wrap the trigger or procedure in -- +goose StatementBegin and -- +goose StatementEnd instead"
+	m, err := parseGooseText(fn, data, lx)
 	if err != nil {
 		return nil, inFile(err, file)
 	}
@@ -70,11 +71,11 @@ type gooseSection struct {
 
 // flushPlain splits the text between the last annotation and end with the
 // lexer.
-func (s *gooseSection) flushPlain(text string, end int) error {
+func (s *gooseSection) flushPlain(text string, end int, lx lexer) error {
 	if end <= s.plain {
 		return nil
 	}
-	stmts, err := Split(text[s.plain:end], s.plainLine)
+	stmts, err := split(text[s.plain:end], s.plainLine, lx)
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func (s *gooseSection) section(text string) Section {
 	return Section{SQL: text[s.start:s.end], StartLine: s.line, Statements: s.stmts}
 }
 
-func parseGooseText(fn fileName, data []byte) (*Migration, error) {
+func parseGooseText(fn fileName, data []byte, lx lexer) (*Migration, error) {
 	norm, err := decode(data)
 	if err != nil {
 		return nil, err
@@ -141,7 +142,7 @@ func parseGooseText(fn fileName, data []byte) (*Migration, error) {
 			case down != nil:
 				return nil, &Error{Line: line, Msg: fmt.Sprintf("duplicate -- +goose Down (first at line %d)", down.line-1)}
 			}
-			if err := up.flushPlain(text, off); err != nil {
+			if err := up.flushPlain(text, off, lx); err != nil {
 				return nil, err
 			}
 			up.end = off
@@ -154,7 +155,7 @@ func parseGooseText(fn fileName, data []byte) (*Migration, error) {
 			case block >= 0:
 				return nil, &Error{Line: line, Msg: fmt.Sprintf("-- +goose StatementBegin inside the block of line %d; end it with StatementEnd first", beginLine)}
 			}
-			if err := cur.flushPlain(text, off); err != nil {
+			if err := cur.flushPlain(text, off, lx); err != nil {
 				return nil, err
 			}
 			block, blockLine, beginLine = next, line+1, line
@@ -163,7 +164,7 @@ func parseGooseText(fn fileName, data []byte) (*Migration, error) {
 				return nil, &Error{Line: line, Msg: "-- +goose StatementEnd without StatementBegin"}
 			}
 			if st, ok := gooseBlock(text[block:off], blockLine); ok {
-				if err := checkGooseBlock(st); err != nil {
+				if err := checkGooseBlock(st, lx); err != nil {
 					return nil, err
 				}
 				cur.stmts = append(cur.stmts, st)
@@ -184,7 +185,7 @@ func parseGooseText(fn fileName, data []byte) (*Migration, error) {
 	case block >= 0:
 		return nil, &Error{Line: beginLine, Msg: "-- +goose StatementBegin without StatementEnd"}
 	}
-	if err := cur.flushPlain(text, len(text)); err != nil {
+	if err := cur.flushPlain(text, len(text), lx); err != nil {
 		return nil, err
 	}
 	if down == nil {
@@ -194,13 +195,13 @@ func parseGooseText(fn fileName, data []byte) (*Migration, error) {
 		sec := down.section(text)
 		m.Down = &sec
 		m.DownChecksum = Checksum(norm[down.start:down.end])
-		if err := m.Down.planTx(noTx); err != nil {
+		if err := m.Down.planTxLex(noTx, lx); err != nil {
 			return nil, err
 		}
 	}
 	m.Up = up.section(text)
 	m.Checksum = Checksum(norm[up.start:up.end])
-	if err := m.Up.planTx(noTx); err != nil {
+	if err := m.Up.planTxLex(noTx, lx); err != nil {
 		return nil, err
 	}
 	m.NoTransaction = m.Up.NoTransaction
@@ -232,13 +233,14 @@ func gooseBlock(body string, firstLine int) (Statement, bool) {
 // checkGooseBlock refuses transaction control inside a block that holds
 // several statements: the block is sent as one query, and a COMMIT in it
 // would commit fleetgate's transaction before the history row.
-func checkGooseBlock(st Statement) error {
-	sub, err := Split(st.SQL, st.Line)
+func checkGooseBlock(st Statement, lx lexer) error {
+	lx.noDelimiter = ""
+	sub, err := split(st.SQL, st.Line, lx)
 	if err != nil || len(sub) < 2 {
 		return nil
 	}
 	for _, s := range sub {
-		switch c, _ := classify(s.SQL); c {
+		switch c, _ := classify(s.SQL, lx); c {
 		case clsBegin, clsCommit, clsRollback, clsChain, clsSetTx:
 			return &Error{Line: s.Line, Msg: "transaction control inside a -- +goose StatementBegin block of several statements; put BEGIN and COMMIT outside the block, one per line"}
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/fleetgate/fleetgate/internal/dialect"
 )
 
 type fileKind uint8
@@ -93,6 +95,15 @@ func Load(fsys fs.FS, dir string) ([]*Migration, error) {
 // always gives the same error and a misnamed file is reported without
 // reading hundreds of others first.
 func LoadFormat(fsys fs.FS, dir string, f Format) ([]*Migration, Format, error) {
+	return LoadDialect(fsys, dir, f, dialect.Postgres)
+}
+
+// LoadDialect is LoadFormat with the statements split by the lexical rules
+// of dialect d (see SplitDialect): the caller knows which database the
+// migrations are for, and MySQL's backslash escapes, # comments and
+// DELIMITER blocks would be misread by PostgreSQL's rules.
+func LoadDialect(fsys fs.FS, dir string, f Format, d dialect.Dialect) ([]*Migration, Format, error) {
+	lx := lexFor(d)
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, f, fmt.Errorf("read migrations directory: %w", err)
@@ -184,14 +195,14 @@ func LoadFormat(fsys fs.FS, dir string, f Format) ([]*Migration, Format, error) 
 		var m *Migration
 		switch detected {
 		case FormatGoose:
-			m, err = parseGoose(g.up, g.upName, g.upData)
+			m, err = parseGoose(g.up, g.upName, g.upData, lx)
 		case FormatDbmate:
-			m, err = parseDbmate(g.up, g.upName, g.upData)
+			m, err = parseDbmate(g.up, g.upName, g.upData, lx)
 		default:
 			var noTx bool
-			m, noTx, err = parseFile(g.up, g.upName, g.upData)
+			m, noTx, err = parseFile(g.up, g.upName, g.upData, lx)
 			if err == nil && g.down != "" {
-				m.Down, err = parseDownFile(g.down, g.downData, noTx)
+				m.Down, err = parseDownFile(g.down, g.downData, noTx, lx)
 				if err == nil {
 					m.DownFile = g.down
 					m.DownChecksum = Checksum([]byte(m.Down.SQL))

@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fleetgate/fleetgate/internal/dialect"
 )
 
 const directivePrefix = "fleetgate:"
@@ -29,6 +31,13 @@ type directive struct {
 //
 // Errors about the content are *Error values naming file and line.
 func Parse(file string, data []byte) (*Migration, error) {
+	return ParseDialect(file, data, dialect.Postgres)
+}
+
+// ParseDialect is Parse with the statements split by the lexical rules of
+// dialect d (see SplitDialect).
+func ParseDialect(file string, data []byte, d dialect.Dialect) (*Migration, error) {
+	lx := lexFor(d)
 	fn, err := parseFileName(path.Base(file))
 	if err != nil {
 		return nil, &Error{File: file, Msg: err.Error()}
@@ -39,11 +48,11 @@ func Parse(file string, data []byte) (*Migration, error) {
 	var m *Migration
 	switch detectFile(fn.kind, data) {
 	case FormatGoose:
-		m, err = parseGoose(file, fn, data)
+		m, err = parseGoose(file, fn, data, lx)
 	case FormatDbmate:
-		m, err = parseDbmate(file, fn, data)
+		m, err = parseDbmate(file, fn, data, lx)
 	default:
-		m, _, err = parseFile(file, fn, data)
+		m, _, err = parseFile(file, fn, data, lx)
 	}
 	if err != nil {
 		return nil, err
@@ -54,8 +63,8 @@ func Parse(file string, data []byte) (*Migration, error) {
 // parseFile parses a file of the fleetgate format or a golang-migrate
 // .up.sql file. noTx reports the file's own no-transaction directive, which
 // also governs a .down.sql file read later.
-func parseFile(file string, fn fileName, data []byte) (m *Migration, noTx bool, err error) {
-	m, noTx, err = parseText(fn, data)
+func parseFile(file string, fn fileName, data []byte, lx lexer) (m *Migration, noTx bool, err error) {
+	m, noTx, err = parseText(fn, data, lx)
 	if err != nil {
 		return nil, false, inFile(err, file)
 	}
@@ -71,6 +80,7 @@ func parseFile(file string, fn fileName, data []byte) (m *Migration, noTx bool, 
 // however many sections and directives it has.
 type fileParser struct {
 	kind      fileKind
+	lx        lexer
 	text      string
 	m         *Migration
 	sc        *scanner
@@ -84,17 +94,17 @@ type fileParser struct {
 	phaseLine int
 }
 
-func parseText(fn fileName, data []byte) (*Migration, bool, error) {
-	m, err := parseSections(fn, data)
+func parseText(fn fileName, data []byte, lx lexer) (*Migration, bool, error) {
+	m, err := parseSections(fn, data, lx)
 	if err != nil {
 		return nil, false, err
 	}
 	noTx := m.NoTransaction
-	if err := m.Up.planTx(noTx); err != nil {
+	if err := m.Up.planTxLex(noTx, lx); err != nil {
 		return nil, false, err
 	}
 	if m.Down != nil {
-		if err := m.Down.planTx(noTx); err != nil {
+		if err := m.Down.planTxLex(noTx, lx); err != nil {
 			return nil, false, err
 		}
 	}
@@ -102,7 +112,7 @@ func parseText(fn fileName, data []byte) (*Migration, bool, error) {
 	return m, noTx, nil
 }
 
-func parseSections(fn fileName, data []byte) (*Migration, error) {
+func parseSections(fn fileName, data []byte, lx lexer) (*Migration, error) {
 	norm, err := decode(data)
 	if err != nil {
 		return nil, err
@@ -110,9 +120,10 @@ func parseSections(fn fileName, data []byte) (*Migration, error) {
 	text := string(norm)
 	p := &fileParser{
 		kind: fn.kind,
+		lx:   lx,
 		text: text,
 		m:    &Migration{Version: fn.version, Name: fn.name, Phase: PhasePre},
-		sc:   newScanner(text, 1),
+		sc:   lx.scanner(text, 1),
 		// The whole .up.sql file is the up section.
 		inSection: fn.kind == fileUp,
 	}
@@ -132,7 +143,9 @@ func parseSections(fn fileName, data []byte) (*Migration, error) {
 			continue
 		}
 		if p.inSection {
-			p.sp.add(tok)
+			if err := p.sp.add(tok); err != nil {
+				return nil, err
+			}
 		} else if p.sqlLine == 0 && tok.kind != tokLineComment {
 			p.sqlLine = tok.line
 		}
@@ -247,10 +260,10 @@ func (p *fileParser) downMarker(d directive) error {
 // and silently ignoring them would surprise whoever wrote them.
 //
 // noTx is the .up.sql file's no-transaction directive, which covers both.
-func parseDownFile(file string, data []byte, noTx bool) (*Section, error) {
-	sec, err := parseDownText(data)
+func parseDownFile(file string, data []byte, noTx bool, lx lexer) (*Section, error) {
+	sec, err := parseDownText(data, lx)
 	if err == nil {
-		err = sec.planTx(noTx)
+		err = sec.planTxLex(noTx, lx)
 	}
 	if err != nil {
 		return nil, inFile(err, file)
@@ -258,13 +271,13 @@ func parseDownFile(file string, data []byte, noTx bool) (*Section, error) {
 	return sec, nil
 }
 
-func parseDownText(data []byte) (*Section, error) {
+func parseDownText(data []byte, lx lexer) (*Section, error) {
 	norm, err := decode(data)
 	if err != nil {
 		return nil, err
 	}
 	text := string(norm)
-	sc := newScanner(text, 1)
+	sc := lx.scanner(text, 1)
 	sp := newSplitter(text, sc)
 	for {
 		tok, err := sc.next()
@@ -282,7 +295,9 @@ func parseDownText(data []byte) (*Section, error) {
 				return nil, &Error{Line: d.line, Msg: fmt.Sprintf("unknown directive %q", d.name)}
 			}
 		}
-		sp.add(tok)
+		if err := sp.add(tok); err != nil {
+			return nil, err
+		}
 	}
 	sp.flush()
 	return &Section{SQL: text, StartLine: 1, Statements: sp.stmts}, nil
@@ -312,7 +327,7 @@ func lineAfter(text string, end int) int {
 // cut a migration in two. Space after "--" and after the colon is tolerated;
 // the directive name itself is case-sensitive.
 func directiveAt(text string, tok token) (directive, bool) {
-	if tok.kind != tokLineComment || !tok.atLineStart {
+	if tok.kind != tokLineComment || !tok.atLineStart || text[tok.start] != '-' {
 		return directive{}, false
 	}
 	body := strings.TrimLeft(text[tok.start+2:tok.end], " \t")

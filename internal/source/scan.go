@@ -17,6 +17,9 @@ const (
 	tokSemicolon
 	tokOther // strings, quoted identifiers, numbers' neighbours, operators, punctuation
 	tokLineComment
+	// tokDelimiterCmd is a MySQL client "DELIMITER x" line; the scanner has
+	// already switched to the new delimiter.
+	tokDelimiterCmd
 )
 
 type token struct {
@@ -39,6 +42,14 @@ type scanner struct {
 	line     int
 	lineOff  int  // byte offset where the current line starts
 	lineBusy bool // a token or comment has been seen on the current line
+
+	// mysql switches to MySQL's lexical rules (see mysql.go); delim is the
+	// statement delimiter a DELIMITER line set, "" for ';'; noDelimiter,
+	// when set, is the error a DELIMITER line gets instead (formats whose
+	// tool sends the text to the server, which does not know the command).
+	mysql       bool
+	delim       string
+	noDelimiter string
 
 	// Column cache: columns are counted in characters, and statement starts
 	// only move forward, so counting from the previous answer keeps many
@@ -66,6 +77,13 @@ func (s *scanner) next() (token, error) {
 		}
 		tok := token{start: s.pos, line: s.line, lineOff: s.lineOff, atLineStart: !s.lineBusy}
 		s.lineBusy = true
+		if s.mysql {
+			tok, skip, err := s.nextMySQL(tok)
+			if skip {
+				continue
+			}
+			return tok, err
+		}
 		var err error
 		switch {
 		case c == '-' && s.peek(1) == '-':
@@ -147,14 +165,15 @@ func (s *scanner) advance(end int) {
 
 // quoted consumes a string or quoted identifier whose opening quote is at
 // s.pos; a doubled quote stands for itself, and with backslash set (E'...'
-// strings) a backslash escapes the next byte.
+// strings, MySQL strings) a backslash escapes the next byte.
 func (s *scanner) quoted(q byte, backslash bool) error {
 	line := s.line
 	i := s.pos + 1
 	for {
 		var j int
 		if backslash {
-			j = strings.IndexAny(s.src[i:], `'\`) // only E'...' strings take backslashes
+			// E'...' strings in PostgreSQL, and every string in MySQL
+			j = strings.IndexAny(s.src[i:], string(q)+`\`)
 		} else {
 			j = strings.IndexByte(s.src[i:], q)
 		}

@@ -1,6 +1,11 @@
 package source
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/fleetgate/fleetgate/internal/dialect"
+)
 
 // stmtKind tracks what the first words of a statement say about how its
 // body may contain semicolons.
@@ -11,6 +16,8 @@ const (
 	kindCreate                  // "CREATE", possibly followed by TEMP/OR REPLACE
 	kindTrigger                 // CREATE ... TRIGGER: SQLite bodies are BEGIN ...; ...; END
 	kindRoutine                 // CREATE ... FUNCTION/PROCEDURE: PostgreSQL BEGIN ATOMIC ... END
+	kindMyBody                  // MySQL CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT, or BEGIN NOT ATOMIC
+	kindMyBegin                 // MySQL statement starting with BEGIN: a transaction, or BEGIN NOT ATOMIC
 	kindOther
 )
 
@@ -29,7 +36,18 @@ const (
 // An unterminated string, quoted identifier, dollar quote or block comment is
 // an *Error naming the line where it starts, with File empty.
 func Split(sql string, firstLine int) ([]Statement, error) {
-	sc := newScanner(sql, firstLine)
+	return SplitDialect(sql, firstLine, dialect.Postgres)
+}
+
+// SplitDialect is Split by the lexical rules of dialect d: PostgreSQL's for
+// Postgres and SQLite, MySQL's for MySQL (see mysql.go), where DELIMITER
+// lines are also understood.
+func SplitDialect(sql string, firstLine int, d dialect.Dialect) ([]Statement, error) {
+	return split(sql, firstLine, lexFor(d))
+}
+
+func split(sql string, firstLine int, lx lexer) ([]Statement, error) {
+	sc := lx.scanner(sql, firstLine)
 	sp := newSplitter(sql, sc)
 	for {
 		tok, err := sc.next()
@@ -40,7 +58,9 @@ func Split(sql string, firstLine int) ([]Statement, error) {
 			sp.flush()
 			return sp.stmts, nil
 		}
-		sp.add(tok)
+		if err := sp.add(tok); err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -56,6 +76,10 @@ type splitter struct {
 	kind       stmtKind
 	depth      int // open BEGIN/CASE blocks inside a trigger or routine body
 	afterBegin bool
+	// pendingEnd is a MySQL END inside a body whose next word decides
+	// whether it closes a block: END IF, END LOOP, END WHILE and END REPEAT
+	// close statements that were not counted.
+	pendingEnd bool
 }
 
 func newSplitter(src string, sc *scanner) splitter {
@@ -69,18 +93,30 @@ func (sp *splitter) flush() {
 		sp.cur.Index = len(sp.stmts)
 		sp.stmts = append(sp.stmts, sp.cur)
 	}
-	sp.start, sp.kind, sp.depth, sp.afterBegin = -1, kindStart, 0, false
+	sp.start, sp.kind, sp.depth, sp.afterBegin, sp.pendingEnd = -1, kindStart, 0, false, false
 }
 
-// add feeds one token other than tokEOF.
-func (sp *splitter) add(tok token) {
+// add feeds one token other than tokEOF. The only error is a DELIMITER line
+// in the middle of a statement.
+func (sp *splitter) add(tok token) error {
 	switch tok.kind {
 	case tokLineComment:
-		return
+		return nil
+	case tokDelimiterCmd:
+		if sp.start >= 0 {
+			return &Error{Line: tok.line, Msg: fmt.Sprintf("DELIMITER inside the statement that starts at line %d; end that statement first", sp.cur.Line)}
+		}
+		return nil
 	case tokSemicolon:
-		if sp.depth == 0 {
+		if sp.pendingEnd {
+			sp.pendingEnd = false
+			sp.depth--
+		}
+		// Under a DELIMITER other than ';', the delimiter ends the
+		// statement whatever the nesting: that is what it is for.
+		if sp.depth <= 0 || sp.sc.delim != "" {
 			sp.flush()
-			return
+			return nil
 		}
 	}
 	if sp.start < 0 {
@@ -89,16 +125,26 @@ func (sp *splitter) add(tok token) {
 	}
 	sp.end = tok.end
 	if tok.kind != tokWord {
-		if sp.kind == kindStart || sp.kind == kindCreate {
+		switch {
+		case sp.pendingEnd:
+			sp.pendingEnd = false
+			sp.depth--
+		case sp.kind == kindCreate && sp.sc.mysql:
+			// DEFINER = `user`@`host` comes before TRIGGER or PROCEDURE
+		case sp.kind == kindStart || sp.kind == kindCreate || sp.kind == kindMyBegin:
 			sp.kind = kindOther
 		}
 		sp.afterBegin = false
-		return
+		return nil
 	}
 	if sp.kind == kindOther {
-		return // the common case: no keyword matters any more
+		return nil // the common case: no keyword matters any more
 	}
 	w := sp.src[tok.start:tok.end]
+	if sp.sc.mysql {
+		sp.addMySQLWord(w)
+		return nil
+	}
 	switch sp.kind {
 	case kindStart:
 		sp.kind = kindOther
@@ -135,6 +181,57 @@ func (sp *splitter) add(tok token) {
 		}
 	}
 	sp.afterBegin = keyword(w, "BEGIN")
+	return nil
+}
+
+// addMySQLWord follows the nesting of a MySQL compound statement body:
+// BEGIN ... END and CASE ... END [CASE] count; IF, LOOP, WHILE and REPEAT
+// are not counted, so their END IF, END LOOP, ... must not close anything.
+func (sp *splitter) addMySQLWord(w string) {
+	switch sp.kind {
+	case kindStart:
+		switch {
+		case keyword(w, "CREATE"):
+			sp.kind = kindCreate
+		case keyword(w, "BEGIN"):
+			sp.kind = kindMyBegin
+		default:
+			sp.kind = kindOther
+		}
+	case kindMyBegin:
+		sp.kind = kindOther
+		if keyword(w, "NOT") { // MariaDB's BEGIN NOT ATOMIC ... END
+			sp.kind, sp.depth = kindMyBody, 1
+		}
+	case kindCreate:
+		switch {
+		case keyword(w, "TRIGGER"), keyword(w, "PROCEDURE"), keyword(w, "FUNCTION"), keyword(w, "EVENT"):
+			sp.kind = kindMyBody
+		case keyword(w, "TABLE"), keyword(w, "INDEX"), keyword(w, "VIEW"), keyword(w, "DATABASE"), keyword(w, "SCHEMA"),
+			keyword(w, "UNIQUE"), keyword(w, "FULLTEXT"), keyword(w, "SPATIAL"), keyword(w, "USER"), keyword(w, "ROLE"):
+			sp.kind = kindOther
+		}
+	case kindMyBody:
+		if sp.pendingEnd {
+			sp.pendingEnd = false
+			switch {
+			case keyword(w, "IF"), keyword(w, "LOOP"), keyword(w, "WHILE"), keyword(w, "REPEAT"):
+				return
+			case keyword(w, "CASE"):
+				sp.depth-- // END CASE closes a counted CASE
+				return
+			}
+			sp.depth-- // END, or END label
+		}
+		switch {
+		case keyword(w, "BEGIN"):
+			sp.depth++
+		case sp.depth > 0 && keyword(w, "CASE"):
+			sp.depth++
+		case sp.depth > 0 && keyword(w, "END"):
+			sp.pendingEnd = true
+		}
+	}
 }
 
 // keyword reports whether w is the upper-case keyword kw in any case.

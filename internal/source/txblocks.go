@@ -3,6 +3,8 @@ package source
 import (
 	"fmt"
 	"strings"
+
+	"github.com/fleetgate/fleetgate/internal/dialect"
 )
 
 // Unit is a part of a section that runs, and is recorded, as one: a single
@@ -89,8 +91,9 @@ const (
 // CONCURRENTLY anywhere outside strings and comments. It lexes the
 // statement with the file scanner, so a keyword inside a string, a quoted
 // identifier or a dollar-quoted body never counts.
-func classify(sql string) (stmtClass, string) {
-	sc := newScanner(sql, 1)
+func classify(sql string, lx lexer) (stmtClass, string) {
+	lx.noDelimiter = ""
+	sc := lx.scanner(sql, 1)
 	var words []string
 	concurrently := false
 	for {
@@ -125,6 +128,8 @@ func classify(sql string) (stmtClass, string) {
 	}
 	chain := has("CHAIN") && !has("NO")
 	switch w0, w1 := word(0), word(1); {
+	case lx.mysql && w0 == "BEGIN" && w1 == "NOT":
+		return clsOther, "" // MariaDB's BEGIN NOT ATOMIC ... END compound statement
 	case w0 == "BEGIN", w0 == "START" && w1 == "TRANSACTION":
 		return clsBegin, ""
 	case w0 == "SET" && w1 == "TRANSACTION":
@@ -173,12 +178,14 @@ func classify(sql string) (stmtClass, string) {
 // could not make safe (a COMMIT with no BEGIN, a ROLLBACK of the whole
 // block, a BEGIN never committed, COMMIT AND CHAIN) is an error naming the
 // line, found before anything runs.
-func (s *Section) planTx(noTx bool) error {
+func (s *Section) planTx(noTx bool) error { return s.planTxLex(noTx, lexer{}) }
+
+func (s *Section) planTxLex(noTx bool, lx lexer) error {
 	var units []Unit
 	blocks, open, nOpen := 0, -1, 0
 	reason := ""
 	for i, st := range s.Statements {
-		c, what := classify(st.SQL)
+		c, what := classify(st.SQL, lx)
 		switch c {
 		case clsBegin:
 			if open >= 0 {
@@ -233,15 +240,22 @@ func (s *Section) planTx(noTx bool) error {
 // still says transaction:false; goose's NO TRANSACTION is a file-level
 // annotation outside the sections and is not stored.
 func NewSection(sql string, firstLine int, noTx bool) (*Section, error) {
+	return NewSectionDialect(sql, firstLine, noTx, dialect.Postgres)
+}
+
+// NewSectionDialect is NewSection with the statements split by the lexical
+// rules of dialect d (see SplitDialect).
+func NewSectionDialect(sql string, firstLine int, noTx bool, d dialect.Dialect) (*Section, error) {
+	lx := lexFor(d)
 	if dbmateDirectiveRE.MatchString(sql) && !dbmateTransaction(sql) {
 		noTx = true
 	}
-	stmts, err := Split(sql, firstLine)
+	stmts, err := split(sql, firstLine, lx)
 	if err != nil {
 		return nil, err
 	}
 	s := &Section{SQL: sql, StartLine: firstLine, Statements: stmts}
-	if err := s.planTx(noTx); err != nil {
+	if err := s.planTxLex(noTx, lx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -253,7 +267,7 @@ func NewSection(sql string, firstLine int, noTx bool) (*Section, error) {
 // knows, so a caller may use it to decide whether a closer look (a parse)
 // is worth it.
 func NoTxReason(stmt string) string {
-	if c, what := classify(stmt); c == clsNoTx {
+	if c, what := classify(stmt, lexer{}); c == clsNoTx {
 		return what
 	}
 	return ""

@@ -227,4 +227,32 @@ func (r *report) evaluateHeadlines() {
 				fmt.Sprintf("largest sample %.1f MB (%.1f MiB), of which %.1f MB anonymous; the rest is the binary's own pages", float64(worst)/1e6, float64(worst)/(1<<20), float64(anon)/1e6))
 		}
 	}
+
+	// Schema fan-out (issue 13).
+	{
+		s := r.scenario("fanout-schemas")
+		target := "schema fan-out: fleetgate wall ≤ 0.3× the fastest shell loop over a peer"
+		fg, why := fgOK(s)
+		peer := (*toolResult)(nil)
+		if s != nil {
+			peer = fastestPeer(s)
+		}
+		switch {
+		case fg == nil:
+			add(target, "not measured", why)
+		case peer == nil:
+			add(target, "not measured", "no verified peer loop")
+		default:
+			ratio := fg.Seconds.Median / peer.Seconds.Median
+			peakFG, peakPeer := 0, 0
+			for _, t := range fg.Trials {
+				peakFG = max(peakFG, t.PeakConns)
+			}
+			for _, t := range peer.Trials {
+				peakPeer = max(peakPeer, t.PeakConns)
+			}
+			add(target, map[bool]string{true: "met", false: "missed"}[ratio <= 0.3],
+				fmt.Sprintf("%s: fleetgate %s (peak %d connections) vs %s loop %s (peak %d): %.2f×", s.Title, fmtDur(fg.Seconds.Median), peakFG, peer.Tool, fmtDur(peer.Seconds.Median), peakPeer, ratio))
+		}
+	}
 }

@@ -107,7 +107,7 @@ func (r *report) markdown() string {
 		b.WriteString("**The machine was busy with other work during this run** (load average above its CPU count): absolute times are inflated and noisier than usual; the min columns are the least disturbed.\n\n")
 	}
 	if len(r.Headlines) > 0 {
-		b.WriteString("## Headline targets (issues 6 and 16)\n\n")
+		b.WriteString("## Headline targets (issues 6, 13 and 16)\n\n")
 		b.WriteString(r.headlineTable())
 		b.WriteString("\n")
 	}
@@ -130,6 +130,19 @@ func (r *report) markdown() string {
 					continue
 				}
 				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", tr.Tool, yesNo(tr.OK), tr.timesCells(), fmtRatio(tr), fmtMinRatio(tr), tr.rssCell(r.RSSFloorMB))
+			}
+		case "fanout":
+			b.WriteString("| tool | verified | min | median | max | ratio | ratio of mins | peak connections | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n")
+			for _, tr := range s.Tools {
+				if tr.Unavailable != "" {
+					fmt.Fprintf(&b, "| %s | %s | — | — | — | — | — | — | — |\n", tr.Tool, mdEscape(tr.Unavailable))
+					continue
+				}
+				peak := 0
+				for _, t := range tr.Trials {
+					peak = max(peak, t.PeakConns)
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s |\n", tr.Tool, yesNo(tr.OK), tr.timesCells(), fmtRatio(tr), fmtMinRatio(tr), peak, tr.rssCell(r.RSSFloorMB))
 			}
 		case "steady":
 			b.WriteString("| tool | verified | steady RSS min | median | max | peak RSS | until the command started (median) |\n|---|---|---|---|---|---|---|\n")

@@ -34,6 +34,12 @@ type Driver struct {
 	events  string
 	lock    string
 	channel string // NOTIFY channel, derived from the table so apps sharing a database do not wake each other
+
+	// SearchPath, when set, is the schema every migration transaction runs
+	// in: Begin adds SET LOCAL search_path right after BEGIN, so the
+	// setting ends with the transaction and a pooled or PgBouncer server
+	// connection never keeps it. Used for schema-per-tenant fan-out.
+	SearchPath string
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -398,6 +404,9 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 	q := "BEGIN"
 	if opts != nil && opts.Begin != "" {
 		q = opts.Begin
+	}
+	if d.SearchPath != "" {
+		q += "; SET LOCAL search_path TO " + quoteIdent(d.SearchPath)
 	}
 	if opts != nil {
 		if opts.LockTimeout > 0 {

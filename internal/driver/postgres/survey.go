@@ -25,6 +25,13 @@ func (d *Driver) Survey(ctx context.Context, q driver.Querier, t driver.Tables) 
 		}
 		s.SchemaMissing = !ok
 	}
+	// A schema fan-out target (SearchPath set) expects its siblings to have
+	// histories of their own: they are no sign of a mistyped --table, and
+	// counting each of a thousand schemas' rows for each of them would
+	// make the fan-out quadratic. Its own schema's tables are still looked at.
+	if d.SearchPath != "" {
+		return s, d.surveyUserTables(ctx, q, t, schema, s)
+	}
 	rows, err := q.QueryContext(ctx, `SELECT table_schema, table_name FROM information_schema.columns
 		WHERE column_name::text = ANY($1::text[]) AND table_schema NOT IN ('pg_catalog', 'information_schema')
 		GROUP BY 1, 2 HAVING count(*) = $2::int ORDER BY 1, 2`,
@@ -63,13 +70,18 @@ func (d *Driver) Survey(ctx context.Context, q driver.Querier, t driver.Tables) 
 			s.Histories = append(s.Histories, driver.History{Table: x.schema + "." + x.name, Applied: n})
 		}
 	}
+	return s, d.surveyUserTables(ctx, q, t, schema, s)
+}
+
+// surveyUserTables lists the tables in schema that are not fleetgate's.
+func (d *Driver) surveyUserTables(ctx context.Context, q driver.Querier, t driver.Tables, schema string, s *driver.Survey) error {
 	if s.SchemaMissing {
-		return s, nil
+		return nil
 	}
-	rows, err = q.QueryContext(ctx, `SELECT table_name FROM information_schema.tables
+	rows, err := q.QueryContext(ctx, `SELECT table_name FROM information_schema.tables
 		WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY 1`, schema)
 	if err != nil {
-		return nil, translate(err)
+		return translate(err)
 	}
 	defer rows.Close()
 	own := t
@@ -77,11 +89,11 @@ func (d *Driver) Survey(ctx context.Context, q driver.Querier, t driver.Tables) 
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
-			return nil, translate(err)
+			return translate(err)
 		}
 		if !driver.IsOwn(schema+"."+name, own, s.Histories) {
 			s.UserTables = append(s.UserTables, name)
 		}
 	}
-	return s, translate(rows.Err())
+	return translate(rows.Err())
 }

@@ -31,6 +31,7 @@ const nowMS = `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`
 // Driver implements driver.Driver for SQLite 3.35+ (RETURNING).
 type Driver struct {
 	mig, events, lock string
+	instances         string
 	// migName and schemaName are the history table's unquoted name and
 	// attached database, for pragma_table_info.
 	migName, schemaName string
@@ -47,7 +48,8 @@ func New(t driver.Tables) *Driver {
 		}
 		return quoteIdent(n)
 	}
-	return &Driver{mig: q(t.Migrations), events: q(t.Events), lock: q(t.Lock), migName: t.Migrations, schemaName: t.Schema}
+	return &Driver{mig: q(t.Migrations), events: q(t.Events), lock: q(t.Lock), instances: q(t.Instances),
+		migName: t.Migrations, schemaName: t.Schema}
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -1,0 +1,137 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/fleet"
+)
+
+var _ driver.Registry = (*Driver)(nil)
+
+func (d *Driver) instances() string {
+	if d.t.Schema != "" {
+		return quoteIdent(d.t.Schema) + "." + quoteIdent(d.t.Instances)
+	}
+	return quoteIdent(d.t.Instances)
+}
+
+func (d *Driver) EnsureRegistry(ctx context.Context, q driver.Querier) error {
+	_, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+d.instances()+` (
+	instance_id text PRIMARY KEY,
+	host text NOT NULL,
+	pid integer NOT NULL,
+	deploy_id text NOT NULL,
+	build text NOT NULL,
+	versions text NOT NULL,
+	max_version bigint NOT NULL,
+	started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	last_seen timestamptz NOT NULL DEFAULT clock_timestamp()
+)`)
+	if err = translate(err); err != nil {
+		if isCode(err, "42501") {
+			return fmt.Errorf("create %s: %w: %w", d.instances(), driver.ErrNoRegistry, err)
+		}
+		// Two first instances creating it at once race on the catalog;
+		// the loser finds it there.
+		if isCode(err, "23505") || isCode(err, "42P07") {
+			return nil
+		}
+		return fmt.Errorf("create %s: %w", d.instances(), err)
+	}
+	return nil
+}
+
+func isCode(err error, code string) bool {
+	var se *driver.StatementError
+	return errors.As(err, &se) && se.SQLState == code
+}
+
+func (d *Driver) RegisterInstance(ctx context.Context, q driver.Querier, in *fleet.Instance) error {
+	query := `INSERT INTO ` + d.instances() + ` (instance_id, host, pid, deploy_id, build, versions, max_version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (instance_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, deploy_id = excluded.deploy_id,
+			build = excluded.build, versions = excluded.versions, max_version = excluded.max_version,
+			started_at = clock_timestamp(), last_seen = clock_timestamp()`
+	args := []any{in.ID, in.Host, in.PID, in.DeployID, in.Build, fleet.Encode(in.Versions), in.MaxVersion}
+	_, err := q.ExecContext(ctx, query, args...)
+	if err = translate(err); isCode(err, "42P01") {
+		if err := d.EnsureRegistry(ctx, q); err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx, query, args...)
+		err = translate(err)
+	}
+	if isCode(err, "42501") {
+		return fmt.Errorf("register in %s: %w: %w", d.instances(), driver.ErrNoRegistry, err)
+	}
+	if err != nil {
+		return fmt.Errorf("register in %s: %w", d.instances(), err)
+	}
+	return nil
+}
+
+func (d *Driver) TouchInstance(ctx context.Context, q driver.Querier, id string) (bool, error) {
+	res, err := q.ExecContext(ctx, `UPDATE `+d.instances()+` SET last_seen = clock_timestamp() WHERE instance_id = $1`, id)
+	if err != nil {
+		return false, fmt.Errorf("heartbeat in %s: %w", d.instances(), translate(err))
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (d *Driver) RemoveInstance(ctx context.Context, q driver.Querier, id string) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM `+d.instances()+` WHERE instance_id = $1`, id); err != nil {
+		return fmt.Errorf("deregister from %s: %w", d.instances(), translate(err))
+	}
+	return nil
+}
+
+func (d *Driver) ReapInstances(ctx context.Context, q driver.Querier, before time.Time) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM `+d.instances()+` WHERE last_seen < $1`, before); err != nil {
+		return fmt.Errorf("reap %s: %w", d.instances(), translate(err))
+	}
+	return nil
+}
+
+func (d *Driver) ReadInstances(ctx context.Context, q driver.Querier) ([]fleet.Instance, time.Time, error) {
+	// The clock comes with the rows (a lateral join keeps it one
+	// statement); an empty table still gives it through the outer join.
+	rows, err := q.QueryContext(ctx, `SELECT now.t, r.instance_id, r.host, r.pid, r.deploy_id, r.build, r.versions,
+		r.max_version, r.started_at, r.last_seen
+		FROM (SELECT clock_timestamp() AS t) now LEFT JOIN `+d.instances()+` r ON true ORDER BY r.started_at, r.instance_id`)
+	if err = translate(err); isCode(err, "42P01") {
+		var now time.Time
+		err := q.QueryRowContext(ctx, `SELECT clock_timestamp()`).Scan(&now)
+		return nil, now, translate(err)
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("read %s: %w", d.instances(), err)
+	}
+	defer rows.Close()
+	var out []fleet.Instance
+	var now time.Time
+	for rows.Next() {
+		var id, host, deploy, build, versions sql.NullString
+		var pid sql.NullInt64
+		var maxV sql.NullInt64
+		var started, seen sql.NullTime
+		if err := rows.Scan(&now, &id, &host, &pid, &deploy, &build, &versions, &maxV, &started, &seen); err != nil {
+			return nil, time.Time{}, translate(err)
+		}
+		if !id.Valid {
+			continue
+		}
+		vs, err := fleet.Decode(versions.String)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("read %s: instance %s: %w", d.instances(), id.String, err)
+		}
+		out = append(out, fleet.Instance{ID: id.String, Host: host.String, PID: int(pid.Int64), DeployID: deploy.String,
+			Build: build.String, Versions: vs, MaxVersion: maxV.Int64, StartedAt: started.Time, LastSeen: seen.Time})
+	}
+	return out, now, translate(rows.Err())
+}

@@ -1,0 +1,123 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/fleet"
+)
+
+var _ driver.Registry = (*Driver)(nil)
+
+func (d *Driver) EnsureRegistry(ctx context.Context, q driver.Querier) error {
+	_, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+d.instances+` (
+	instance_id TEXT PRIMARY KEY,
+	host TEXT NOT NULL,
+	pid INTEGER NOT NULL,
+	deploy_id TEXT NOT NULL,
+	build TEXT NOT NULL,
+	versions TEXT NOT NULL,
+	max_version INTEGER NOT NULL,
+	started_at INTEGER NOT NULL,
+	last_seen INTEGER NOT NULL
+)`)
+	if err != nil {
+		if isReadOnly(err) {
+			return fmt.Errorf("create %s: %w: %w", d.instances, driver.ErrNoRegistry, translate(err))
+		}
+		return fmt.Errorf("create %s: %w", d.instances, translate(err))
+	}
+	return nil
+}
+
+func isNoTable(err error) bool { return err != nil && strings.Contains(err.Error(), "no such table") }
+
+// isReadOnly is a database file this process may read but not write.
+func isReadOnly(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "readonly") || strings.Contains(err.Error(), "read-only"))
+}
+
+func (d *Driver) RegisterInstance(ctx context.Context, q driver.Querier, in *fleet.Instance) error {
+	query := `INSERT INTO ` + d.instances + ` (instance_id, host, pid, deploy_id, build, versions, max_version, started_at, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ` + nowMS + `, ` + nowMS + `)
+		ON CONFLICT (instance_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, deploy_id = excluded.deploy_id,
+			build = excluded.build, versions = excluded.versions, max_version = excluded.max_version,
+			started_at = excluded.started_at, last_seen = excluded.last_seen`
+	args := []any{in.ID, in.Host, in.PID, in.DeployID, in.Build, fleet.Encode(in.Versions), in.MaxVersion}
+	_, err := q.ExecContext(ctx, query, args...)
+	if isNoTable(err) {
+		if err := d.EnsureRegistry(ctx, q); err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx, query, args...)
+	}
+	if isReadOnly(err) {
+		return fmt.Errorf("register in %s: %w: %w", d.instances, driver.ErrNoRegistry, translate(err))
+	}
+	if err != nil {
+		return fmt.Errorf("register in %s: %w", d.instances, translate(err))
+	}
+	return nil
+}
+
+func (d *Driver) TouchInstance(ctx context.Context, q driver.Querier, id string) (bool, error) {
+	res, err := q.ExecContext(ctx, `UPDATE `+d.instances+` SET last_seen = `+nowMS+` WHERE instance_id = ?`, id)
+	if err != nil {
+		return false, fmt.Errorf("heartbeat in %s: %w", d.instances, translate(err))
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (d *Driver) RemoveInstance(ctx context.Context, q driver.Querier, id string) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM `+d.instances+` WHERE instance_id = ?`, id); err != nil {
+		return fmt.Errorf("deregister from %s: %w", d.instances, translate(err))
+	}
+	return nil
+}
+
+func (d *Driver) ReapInstances(ctx context.Context, q driver.Querier, before time.Time) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM `+d.instances+` WHERE last_seen < ?`, before.UnixMilli()); err != nil {
+		return fmt.Errorf("reap %s: %w", d.instances, translate(err))
+	}
+	return nil
+}
+
+func (d *Driver) ReadInstances(ctx context.Context, q driver.Querier) ([]fleet.Instance, time.Time, error) {
+	rows, err := q.QueryContext(ctx, `SELECT now.t, r.instance_id, r.host, r.pid, r.deploy_id, r.build, r.versions,
+		r.max_version, r.started_at, r.last_seen
+		FROM (SELECT `+nowMS+` AS t) now LEFT JOIN `+d.instances+` r ON 1 ORDER BY r.started_at, r.instance_id`)
+	if isNoTable(err) {
+		var ms int64
+		err := q.QueryRowContext(ctx, `SELECT `+nowMS).Scan(&ms)
+		return nil, time.UnixMilli(ms), translate(err)
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("read %s: %w", d.instances, translate(err))
+	}
+	defer rows.Close()
+	var out []fleet.Instance
+	var now int64
+	for rows.Next() {
+		var id, host, deploy, build, versions sql.NullString
+		var pid, maxV, started, seen sql.NullInt64
+		if err := rows.Scan(&now, &id, &host, &pid, &deploy, &build, &versions, &maxV, &started, &seen); err != nil {
+			return nil, time.Time{}, translate(err)
+		}
+		if !id.Valid {
+			continue
+		}
+		vs, err := fleet.Decode(versions.String)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("read %s: instance %s: %w", d.instances, id.String, err)
+		}
+		out = append(out, fleet.Instance{ID: id.String, Host: host.String, PID: int(pid.Int64), DeployID: deploy.String,
+			Build: build.String, Versions: vs, MaxVersion: maxV.Int64, StartedAt: time.UnixMilli(started.Int64),
+			LastSeen: time.UnixMilli(seen.Int64)})
+	}
+	return out, time.UnixMilli(now), translate(rows.Err())
+}

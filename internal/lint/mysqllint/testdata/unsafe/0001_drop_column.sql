@@ -1,0 +1,2 @@
+-- fleetgate:up
+ALTER TABLE users DROP COLUMN legacy, ALGORITHM=INSTANT;

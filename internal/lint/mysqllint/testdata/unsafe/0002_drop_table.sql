@@ -1,0 +1,2 @@
+-- fleetgate:up
+DROP TABLE old_sessions;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+ALTER TABLE users RENAME COLUMN name TO full_name, ALGORITHM=INSTANT;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+RENAME TABLE users TO accounts;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+ALTER TABLE users CHANGE COLUMN nick nickname VARCHAR(50) NULL, ALGORITHM=INPLACE, LOCK=NONE;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+ALTER TABLE users ADD COLUMN tenant_id BIGINT NOT NULL, ALGORITHM=INSTANT;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+ALTER TABLE users ADD COLUMN bio TEXT NULL;

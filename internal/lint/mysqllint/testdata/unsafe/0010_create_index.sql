@@ -1,0 +1,2 @@
+-- fleetgate:up
+CREATE INDEX idx_created ON orders (created_at);

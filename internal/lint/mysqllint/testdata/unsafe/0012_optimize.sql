@@ -1,0 +1,2 @@
+-- fleetgate:up
+OPTIMIZE TABLE orders;

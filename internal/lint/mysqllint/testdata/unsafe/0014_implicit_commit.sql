@@ -1,0 +1,5 @@
+-- fleetgate:up
+START TRANSACTION;
+INSERT INTO audit (what) VALUES ('add column');
+ALTER TABLE users ADD COLUMN x INT NULL, ALGORITHM=INSTANT;
+COMMIT;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+UPDATE users SET flags = 0;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+DELETE FROM sessions;

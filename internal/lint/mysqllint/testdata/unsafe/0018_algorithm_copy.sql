@@ -1,0 +1,2 @@
+-- fleetgate:up
+ALTER TABLE users ENGINE=InnoDB, ALGORITHM=COPY;

@@ -1,0 +1,2 @@
+-- fleetgate:up
+DROP INDEX idx_old ON users;

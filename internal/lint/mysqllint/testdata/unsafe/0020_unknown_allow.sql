@@ -1,0 +1,3 @@
+-- fleetgate:up
+-- fleetgate:allow nonexistent-rule because
+SELECT 1;

@@ -1,0 +1,66 @@
+package fleetgate_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fleetgate/fleetgate"
+)
+
+// TestRegistryGatesContract on both engines, through the library: a
+// registered instance of the old build holds a post-phase migration back
+// (a FleetError that is an ErrTimeout, exit 3); once it closes its
+// registration, the contract is applied.
+func TestRegistryGatesContract(t *testing.T) {
+	t.Parallel()
+	v1 := fstest.MapFS{"1_t.sql": {Data: []byte("-- fleetgate:up\nCREATE TABLE t (id integer, name text);\n")}}
+	v2 := fstest.MapFS{
+		"1_t.sql":    v1["1_t.sql"],
+		"2_drop.sql": {Data: []byte("-- fleetgate:phase post\n-- fleetgate:up\nCREATE TABLE contracted (id integer);\n")},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			url := b.url(t)
+			cfg := &fleetgate.Config{InstanceTTL: 3 * time.Second}
+			old, err := fleetgate.Open(ctx, url, v1, cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { old.Close() })
+			_, err = old.Up(ctx, nil)
+			require.NoError(t, err)
+			reg, err := old.Register(ctx)
+			require.NoError(t, err)
+			require.True(t, reg.Registered)
+
+			next, err := fleetgate.Open(ctx, url, v2, cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { next.Close() })
+			fl, err := next.Fleet(ctx)
+			require.NoError(t, err)
+			require.Len(t, fl.Builds, 1)
+			require.Equal(t, []int64{2}, fl.Builds[0].Blocks, "the old build holds back 2")
+
+			_, err = next.Up(ctx, &fleetgate.UpOpts{Phase: fleetgate.PhasePost, Timeout: 500 * time.Millisecond})
+			var fe *fleetgate.FleetError
+			require.ErrorAs(t, err, &fe)
+			require.True(t, errors.Is(err, fleetgate.ErrTimeout))
+			require.Equal(t, 3, fleetgate.ExitCode(err))
+			require.Len(t, fe.Instances, 1)
+			require.Equal(t, reg.ID, fe.Instances[0].ID)
+
+			require.NoError(t, reg.Close())
+			res, err := next.Up(ctx, &fleetgate.UpOpts{Phase: fleetgate.PhasePost, Timeout: 5 * time.Second})
+			require.NoError(t, err)
+			require.Equal(t, []int64{2}, res.Applied)
+			fl, err = next.Fleet(ctx)
+			require.NoError(t, err)
+			require.Empty(t, fl.Builds, "Close removed the entry")
+		})
+	}
+}
