@@ -198,7 +198,7 @@ func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows [
 	ran, err := executor.Locked(ctx, m.d, m.db, m.lockedOpts(ctx, timeout, "", "reverted", nil, recheck),
 		func(ctx context.Context, s *executor.Session) error {
 			res.LockWait = s.Lease.Waited
-			if rows, err = m.readApplied(ctx, m.db, true); err != nil {
+			if rows, err = m.readApplied(ctx, s.Conn, true); err != nil {
 				return err
 			}
 			if steps, err = plan.BuildDown(local, toStored(rows), target); err != nil || len(steps) == 0 {

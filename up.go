@@ -138,7 +138,7 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 			st.token, res.LockWait = s.Lease.Token, s.Lease.Waited
 			// Re-read under the lock: whatever we saw before may have been
 			// applied by the runner we waited for.
-			p, err := m.plan(ctx, local, popts)
+			p, err := m.planOn(ctx, s.Conn, local, popts)
 			if err != nil || len(p.Steps) == 0 {
 				res.UpToDate = err == nil
 				return err
