@@ -24,6 +24,18 @@ func fleetBuilds(t *testing.T) (v1, v2 string) {
 	return v1, v2
 }
 
+// fleetAtV1 is a database of its own with build v1 applied, and the two
+// builds' directories.
+func fleetAtV1(t *testing.T) (v1, v2, url string, db *sql.DB) {
+	t.Helper()
+	v1, v2 = fleetBuilds(t)
+	url = dbtest.Postgres(t)
+	db = openDB(t, url)
+	r := fg(t, ttl, "up", "-d", url, "--dir", v1)
+	require.Equal(t, 0, r.Code, r.String())
+	return v1, v2, url, db
+}
+
 // ttl keeps the registry tests short: instances count as live 3 s after
 // their last heartbeat (one a second).
 var ttl = []string{"FLEETGATE_INSTANCE_TTL=3s"}
@@ -51,15 +63,11 @@ func versionApplied(t *testing.T, db *sql.DB, v int) bool {
 // applied, after its exit and not before.
 func TestFleetGatesContract(t *testing.T) {
 	t.Parallel()
-	v1, v2 := fleetBuilds(t)
-	url := dbtest.Postgres(t)
-	db := openDB(t, url)
-	r := fg(t, ttl, "up", "-d", url, "--dir", v1)
-	require.Equal(t, 0, r.Code, r.String())
+	v1, v2, url, db := fleetAtV1(t)
 	old := serve(t, db, url, v1)
 	serve(t, db, url, v2) // a new instance does not hold it back
 
-	r = fg(t, ttl, "up", "-d", url, "--dir", v2, "--phase", "post", "--timeout", "2s")
+	r := fg(t, ttl, "up", "-d", url, "--dir", v2, "--phase", "post", "--timeout", "2s")
 	require.Equal(t, 3, r.Code, r.String())
 	require.Contains(t, r.Stderr, "post-phase migration(s) 2")
 	require.Contains(t, r.Stderr, "1 live instance(s) would break")
@@ -92,18 +100,14 @@ func TestFleetGatesContract(t *testing.T) {
 // heartbeat, shows as stale in status, and then no longer counts.
 func TestFleetSilentInstanceExpires(t *testing.T) {
 	t.Parallel()
-	v1, v2 := fleetBuilds(t)
-	url := dbtest.Postgres(t)
-	db := openDB(t, url)
-	r := fg(t, ttl, "up", "-d", url, "--dir", v1)
-	require.Equal(t, 0, r.Code, r.String())
+	v1, v2, url, db := fleetAtV1(t)
 	old := serve(t, db, url, v1)
 	require.NoError(t, syscall.Kill(-old.cmd.Process.Pid, syscall.SIGKILL))
 	old.wait(t, 10*time.Second)
 	killed := time.Now()
 	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_instances"), "a killed instance leaves its row")
 
-	r = fg(t, ttl, "up", "-d", url, "--dir", v2, "--phase", "post", "--timeout", "60s")
+	r := fg(t, ttl, "up", "-d", url, "--dir", v2, "--phase", "post", "--timeout", "60s")
 	require.Equal(t, 0, r.Code, r.String())
 	require.True(t, versionApplied(t, db, 2))
 	require.GreaterOrEqual(t, time.Since(killed), 1500*time.Millisecond, "it waited for the silent instance's TTL")
@@ -117,13 +121,9 @@ func TestFleetSilentInstanceExpires(t *testing.T) {
 // instances it overrode.
 func TestFleetIgnoreRecordsOverride(t *testing.T) {
 	t.Parallel()
-	v1, v2 := fleetBuilds(t)
-	url := dbtest.Postgres(t)
-	db := openDB(t, url)
-	r := fg(t, ttl, "up", "-d", url, "--dir", v1)
-	require.Equal(t, 0, r.Code, r.String())
+	v1, v2, url, db := fleetAtV1(t)
 	old := serve(t, db, url, v1)
-	r = fg(t, ttl, "up", "-d", url, "--dir", v2, "--phase", "post", "--timeout", "2s", "--ignore-fleet", "hotfix INC-42")
+	r := fg(t, ttl, "up", "-d", url, "--dir", v2, "--phase", "post", "--timeout", "2s", "--ignore-fleet", "hotfix INC-42")
 	require.Equal(t, 0, r.Code, r.String())
 	require.True(t, versionApplied(t, db, 2))
 	var msg string
@@ -163,17 +163,13 @@ func TestFleetGatesRollback(t *testing.T) {
 // unregistered, not failed.
 func TestFleetRoleCannotRegister(t *testing.T) {
 	t.Parallel()
-	v1, _ := fleetBuilds(t)
-	url := dbtest.Postgres(t)
-	db := openDB(t, url)
-	r := fg(t, ttl, "up", "-d", url, "--dir", v1)
-	require.Equal(t, 0, r.Code, r.String())
+	v1, _, url, db := fleetAtV1(t)
 	_, err := db.Exec(`CREATE ROLE app_ro LOGIN PASSWORD 'ro-secret';
 		GRANT SELECT ON fleetgate_migrations TO app_ro;`)
 	require.NoError(t, err)
 	roURL := strings.Replace(url, "postgres://postgres@", "postgres://app_ro:ro-secret@", 1)
 	require.NotEqual(t, url, roURL, "the test's URL has the expected user: %s", url)
-	r = fg(t, ttl, "run", "-d", roURL, "--dir", v1, "--wait-only", "--", "true")
+	r := fg(t, ttl, "run", "-d", roURL, "--dir", v1, "--wait-only", "--", "true")
 	require.Equal(t, 0, r.Code, r.String())
 	require.Contains(t, r.Stderr, "unregistered")
 	require.NotContains(t, r.Stderr, "ro-secret")
