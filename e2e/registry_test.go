@@ -175,3 +175,30 @@ func TestFleetRoleCannotRegister(t *testing.T) {
 	require.NotContains(t, r.Stderr, "ro-secret")
 	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_instances"))
 }
+
+// TestFleetGatesContractThroughPgBouncer: the registry's statements (one
+// each, no session state) work through a transaction-mode pooler: the
+// instance registers and heartbeats through PgBouncer, holds the contract
+// back, and deregisters on exit, after which the contract applies.
+func TestFleetGatesContractThroughPgBouncer(t *testing.T) {
+	t.Parallel()
+	v1, v2, direct, db := fleetAtV1(t)
+	url := dbtest.PgBouncer(t, direct)
+	old := serve(t, db, url, v1)
+	// Heartbeats through the pooler keep the entry fresh past its TTL.
+	waitFor(t, 30*time.Second, func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM fleetgate_instances WHERE last_seen - started_at > interval '4 seconds'") == 1
+	})
+	r := fg(t, ttl, "up", "-d", url, "--dir", v2, "--phase", "post", "--timeout", "2s")
+	require.Equal(t, 3, r.Code, "the old instance, seen live through PgBouncer, holds the contract back\n%s", r)
+	require.Contains(t, r.Stderr, fmt.Sprintf("pid %d", old.cmd.Process.Pid))
+	require.False(t, versionApplied(t, db, 2))
+
+	old.signal(syscall.SIGTERM)
+	res := old.wait(t, 30*time.Second)
+	require.Equal(t, 143, res.Code, res.String())
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_instances"), "it deregistered through the pooler")
+	r = fg(t, ttl, "up", "-d", url, "--dir", v2, "--phase", "post", "--timeout", "30s")
+	require.Equal(t, 0, r.Code, r.String())
+	require.True(t, versionApplied(t, db, 2))
+}
