@@ -64,3 +64,31 @@ func TestRegistryGatesContract(t *testing.T) {
 		})
 	}
 }
+
+// TestRegistryBeforeAnyUp: on a database where up never ran (no registry
+// table yet), reading the fleet finds none, and registering creates the
+// table where the role may, on both engines.
+func TestRegistryBeforeAnyUp(t *testing.T) {
+	t.Parallel()
+	files := fstest.MapFS{"1_t.sql": {Data: []byte("-- fleetgate:up\nCREATE TABLE t (id integer);\n")}}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			m, err := fleetgate.Open(ctx, b.url(t), files, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { m.Close() })
+			fl, err := m.Fleet(ctx)
+			require.NoError(t, err, "a missing registry reads as an empty fleet")
+			require.True(t, fl.Supported)
+			require.Empty(t, fl.Builds)
+			reg, err := m.Register(ctx)
+			require.NoError(t, err)
+			require.True(t, reg.Registered, "the registry table was created on demand")
+			fl, err = m.Fleet(ctx)
+			require.NoError(t, err)
+			require.Len(t, fl.Builds, 1)
+			require.NoError(t, reg.Close())
+		})
+	}
+}

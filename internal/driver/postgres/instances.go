@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -33,22 +32,17 @@ func (d *Driver) EnsureRegistry(ctx context.Context, q driver.Querier) error {
 	last_seen timestamptz NOT NULL DEFAULT clock_timestamp()
 )`)
 	if err = translate(err); err != nil {
-		if isCode(err, "42501") {
+		if driver.Is(d, err, driver.ErrPermission) {
 			return fmt.Errorf("create %s: %w: %w", d.instances(), driver.ErrNoRegistry, err)
 		}
-		// Two first instances creating it at once race on the catalog;
-		// the loser finds it there.
-		if isCode(err, "23505") || isCode(err, "42P07") {
+		// Two first instances creating it at once race on the catalog's
+		// unique index; the loser finds it there.
+		if driver.Is(d, err, driver.ErrExists) {
 			return nil
 		}
 		return fmt.Errorf("create %s: %w", d.instances(), err)
 	}
 	return nil
-}
-
-func isCode(err error, code string) bool {
-	var se *driver.StatementError
-	return errors.As(err, &se) && se.SQLState == code
 }
 
 func (d *Driver) RegisterInstance(ctx context.Context, q driver.Querier, in *fleet.Instance) error {
@@ -59,14 +53,14 @@ func (d *Driver) RegisterInstance(ctx context.Context, q driver.Querier, in *fle
 			started_at = clock_timestamp(), last_seen = clock_timestamp()`
 	args := []any{in.ID, in.Host, in.PID, in.DeployID, in.Build, fleet.Encode(in.Versions), in.MaxVersion}
 	_, err := q.ExecContext(ctx, query, args...)
-	if err = translate(err); isCode(err, "42P01") {
+	if err = translate(err); driver.Is(d, err, driver.ErrNotExist) {
 		if err := d.EnsureRegistry(ctx, q); err != nil {
 			return err
 		}
 		_, err = q.ExecContext(ctx, query, args...)
 		err = translate(err)
 	}
-	if isCode(err, "42501") {
+	if driver.Is(d, err, driver.ErrPermission) {
 		return fmt.Errorf("register in %s: %w: %w", d.instances(), driver.ErrNoRegistry, err)
 	}
 	if err != nil {
@@ -104,7 +98,7 @@ func (d *Driver) ReadInstances(ctx context.Context, q driver.Querier) ([]fleet.I
 	rows, err := q.QueryContext(ctx, `SELECT now.t, r.instance_id, r.host, r.pid, r.deploy_id, r.build, r.versions,
 		r.max_version, r.started_at, r.last_seen
 		FROM (SELECT clock_timestamp() AS t) now LEFT JOIN `+d.instances()+` r ON true ORDER BY r.started_at, r.instance_id`)
-	if err = translate(err); isCode(err, "42P01") {
+	if err = translate(err); driver.Is(d, err, driver.ErrNotExist) {
 		var now time.Time
 		err := q.QueryRowContext(ctx, `SELECT clock_timestamp()`).Scan(&now)
 		return nil, now, translate(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -26,19 +25,12 @@ func (d *Driver) EnsureRegistry(ctx context.Context, q driver.Querier) error {
 	last_seen INTEGER NOT NULL
 )`)
 	if err != nil {
-		if isReadOnly(err) {
+		if driver.Is(d, err, driver.ErrPermission) {
 			return fmt.Errorf("create %s: %w: %w", d.instances, driver.ErrNoRegistry, translate(err))
 		}
 		return fmt.Errorf("create %s: %w", d.instances, translate(err))
 	}
 	return nil
-}
-
-func isNoTable(err error) bool { return err != nil && strings.Contains(err.Error(), "no such table") }
-
-// isReadOnly is a database file this process may read but not write.
-func isReadOnly(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "readonly") || strings.Contains(err.Error(), "read-only"))
 }
 
 func (d *Driver) RegisterInstance(ctx context.Context, q driver.Querier, in *fleet.Instance) error {
@@ -49,13 +41,13 @@ func (d *Driver) RegisterInstance(ctx context.Context, q driver.Querier, in *fle
 			started_at = excluded.started_at, last_seen = excluded.last_seen`
 	args := []any{in.ID, in.Host, in.PID, in.DeployID, in.Build, fleet.Encode(in.Versions), in.MaxVersion}
 	_, err := q.ExecContext(ctx, query, args...)
-	if isNoTable(err) {
+	if driver.Is(d, err, driver.ErrNotExist) {
 		if err := d.EnsureRegistry(ctx, q); err != nil {
 			return err
 		}
 		_, err = q.ExecContext(ctx, query, args...)
 	}
-	if isReadOnly(err) {
+	if driver.Is(d, err, driver.ErrPermission) {
 		return fmt.Errorf("register in %s: %w: %w", d.instances, driver.ErrNoRegistry, translate(err))
 	}
 	if err != nil {
@@ -91,7 +83,7 @@ func (d *Driver) ReadInstances(ctx context.Context, q driver.Querier) ([]fleet.I
 	rows, err := q.QueryContext(ctx, `SELECT now.t, r.instance_id, r.host, r.pid, r.deploy_id, r.build, r.versions,
 		r.max_version, r.started_at, r.last_seen
 		FROM (SELECT `+nowMS+` AS t) now LEFT JOIN `+d.instances+` r ON 1 ORDER BY r.started_at, r.instance_id`)
-	if isNoTable(err) {
+	if driver.Is(d, err, driver.ErrNotExist) {
 		var ms int64
 		err := q.QueryRowContext(ctx, `SELECT `+nowMS).Scan(&ms)
 		return nil, time.UnixMilli(ms), translate(err)
