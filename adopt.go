@@ -191,7 +191,7 @@ func (m *Migrator) unrecorded(ctx context.Context, q driver.Querier, todo []driv
 	if len(todo) == 0 {
 		return nil, nil
 	}
-	rows, err := m.readApplied(ctx, q, false)
+	rows, err := m.readApplied(ctx, q, driver.RowColumns)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/lint"
 	"github.com/fleetgate/fleetgate/internal/plan"
@@ -166,7 +167,7 @@ func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, er
 	if err := lintAll(rep, sel); err != nil {
 		return nil, err
 	}
-	rows, err := m.readApplied(ctx, m.db, false)
+	rows, err := m.readApplied(ctx, m.db, driver.RowColumns)
 	if err != nil {
 		return nil, err
 	}

@@ -138,7 +138,7 @@ func (m *Migrator) downTarget(ctx context.Context, opts *DownOpts) ([]*source.Mi
 	if err != nil {
 		return nil, nil, target, err
 	}
-	rows, err := m.readApplied(ctx, m.db, true)
+	rows, err := m.readApplied(ctx, m.db, driver.ScriptColumns)
 	if err != nil {
 		return nil, nil, target, err
 	}
@@ -164,7 +164,7 @@ func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows [
 	res := &DownResult{}
 	if rows == nil {
 		var err error
-		if rows, err = m.readApplied(ctx, m.db, true); err != nil {
+		if rows, err = m.readApplied(ctx, m.db, driver.ScriptColumns); err != nil {
 			return nil, err
 		}
 	}
@@ -187,7 +187,7 @@ func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows [
 		}
 	}
 	recheck := func(ctx context.Context, q driver.Querier) (bool, error) {
-		rows, err := m.readApplied(ctx, q, true)
+		rows, err := m.readApplied(ctx, q, driver.ScriptColumns)
 		if err != nil {
 			return false, err
 		}
@@ -198,7 +198,7 @@ func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows [
 	ran, err := executor.Locked(ctx, m.d, m.db, m.lockedOpts(ctx, timeout, "", "reverted", nil, recheck),
 		func(ctx context.Context, s *executor.Session) error {
 			res.LockWait = s.Lease.Waited
-			if rows, err = m.readApplied(ctx, s.Conn, true); err != nil {
+			if rows, err = m.readApplied(ctx, s.Conn, driver.ScriptColumns); err != nil {
 				return err
 			}
 			if steps, err = plan.BuildDown(local, toStored(rows), target); err != nil || len(steps) == 0 {
@@ -228,7 +228,7 @@ func (m *Migrator) downReport(ctx context.Context, res *DownResult, rows []histo
 		}
 		return res, fmt.Errorf("roll back: %w; the database is at version %d%s", err, res.At, revertedNote(res.Reverted))
 	case !ran:
-		if rows, err = m.readApplied(ctx, m.db, false); err != nil {
+		if rows, err = m.readApplied(ctx, m.db, driver.RowColumns); err != nil {
 			return nil, err
 		}
 		res.NothingToDo, res.At = true, newest(rows, nil)

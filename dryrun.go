@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/lint"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
@@ -77,7 +78,7 @@ func (m *Migrator) PlanUp(ctx context.Context, opts *UpOpts) (*PlanReport, error
 	if err := checkTarget(local, opts.To, m.cfg.Label); err != nil {
 		return nil, err
 	}
-	rows, err := m.readApplied(ctx, m.db, false)
+	rows, err := m.readApplied(ctx, m.db, driver.RowColumns)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +165,7 @@ func (m *Migrator) PlanDown(ctx context.Context, opts *DownOpts) (*PlanReport, e
 	if err != nil {
 		return nil, err
 	}
-	rows, err := m.readApplied(ctx, m.db, true)
+	rows, err := m.readApplied(ctx, m.db, driver.ScriptColumns)
 	if err != nil {
 		return nil, err
 	}

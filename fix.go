@@ -6,6 +6,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/fleetgate/fleetgate/internal/driver"
 )
 
 // timestampVersion is the smallest version read as a timestamp
@@ -31,7 +33,7 @@ func (m *Migrator) FixPlan(ctx context.Context) ([]Rename, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := m.readApplied(ctx, m.db, false)
+	rows, err := m.readApplied(ctx, m.db, driver.RowColumns)
 	if err != nil {
 		return nil, err
 	}

@@ -156,8 +156,8 @@ func cutPrefixDir(file, dir string) (string, bool) {
 
 // readApplied returns the history rows; none when the tables do not exist
 // yet (nothing applied), without creating them.
-func (m *Migrator) readApplied(ctx context.Context, q driver.Querier, full bool) ([]history.Applied, error) {
-	rows, err := m.d.ReadApplied(ctx, q, full)
+func (m *Migrator) readApplied(ctx context.Context, q driver.Querier, cols driver.Columns) ([]history.Applied, error) {
+	rows, err := m.d.ReadApplied(ctx, q, cols)
 	if err == nil {
 		return rows, nil
 	}
@@ -169,7 +169,7 @@ func (m *Migrator) readApplied(ctx context.Context, q driver.Querier, full bool)
 		return nil, nil
 	}
 	// Another runner created the tables between our two reads.
-	return m.d.ReadApplied(ctx, q, full)
+	return m.d.ReadApplied(ctx, q, cols)
 }
 
 func toPlan(rows []history.Applied) []plan.Applied {

@@ -170,7 +170,7 @@ func (r *Registration) lookForSchemaChange(ctx context.Context) {
 
 // appliedVersions are the completely applied migrations, ascending.
 func (m *Migrator) appliedVersions(ctx context.Context) ([]int64, error) {
-	rows, err := m.d.ReadApplied(ctx, m.db, false)
+	rows, err := m.d.ReadApplied(ctx, m.db, driver.PlanColumns)
 	if err != nil {
 		return nil, fmt.Errorf("read the history: %w", err)
 	}

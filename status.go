@@ -60,7 +60,7 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := m.readApplied(ctx, m.db, false)
+	rows, err := m.readApplied(ctx, m.db, driver.RowColumns)
 	if err != nil {
 		return nil, err
 	}

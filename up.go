@@ -206,7 +206,7 @@ func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options,
 	}
 	rowsCh := make(chan read, 1)
 	go func() {
-		rows, err := m.readApplied(ctx, m.db, false)
+		rows, err := m.readApplied(ctx, m.db, driver.PlanColumns)
 		rowsCh <- read{rows, err}
 	}()
 	local, err := m.migrations()
@@ -271,7 +271,7 @@ func (m *Migrator) plan(ctx context.Context, local []*source.Migration, popts pl
 // planOn is plan on a given connection: a waiter re-checks on the
 // connection it polls the lock with, so it holds one, not two.
 func (m *Migrator) planOn(ctx context.Context, q driver.Querier, local []*source.Migration, popts plan.Options) (*plan.Plan, error) {
-	rows, err := m.readApplied(ctx, q, false)
+	rows, err := m.readApplied(ctx, q, driver.PlanColumns)
 	if err != nil {
 		return nil, err
 	}

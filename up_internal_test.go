@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/lock"
 )
@@ -37,7 +38,7 @@ func TestUpTimeoutNamesHolder(t *testing.T) {
 	require.Equal(t, "holder-host", te.Holder.Host)
 	require.Equal(t, 4242, te.Holder.PID)
 	require.Contains(t, err.Error(), `lock held by holder-host pid 4242 deploy "d1"`)
-	rows, err := m.d.ReadApplied(ctx, m.db, false)
+	rows, err := m.d.ReadApplied(ctx, m.db, driver.RowColumns)
 	require.NoError(t, err)
 	require.Empty(t, rows)
 }

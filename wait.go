@@ -281,7 +281,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 
 // read plans against the history without ever creating the tables.
 func (w *waiter) read(ctx context.Context) (*plan.Plan, error) {
-	rows, err := w.m.readApplied(ctx, w.querier(), false)
+	rows, err := w.m.readApplied(ctx, w.querier(), driver.PlanColumns)
 	if err != nil {
 		return nil, err
 	}

@@ -145,9 +145,9 @@ type Driver interface {
 	// once.
 	EnsureTables(ctx context.Context, db *sql.DB) error
 
-	// ReadApplied returns the migration rows in version order. full also
-	// loads the stored up and down SQL, which a plain status never needs.
-	ReadApplied(ctx context.Context, q Querier, full bool) ([]history.Applied, error)
+	// ReadApplied returns the migration rows in version order, with the
+	// columns cols selects (the others are left zero).
+	ReadApplied(ctx context.Context, q Querier, cols Columns) ([]history.Applied, error)
 	// ReadEvents returns events newest first, at most limit (0: all).
 	ReadEvents(ctx context.Context, q Querier, version int64, since time.Time, limit int) ([]history.Event, error)
 	// AppendEvent writes one event outside any migration transaction.
@@ -185,6 +185,24 @@ type Driver interface {
 	// after EnsureTables, which adds the columns to older tables.
 	ReadProgress(ctx context.Context, q Querier, version int64) (p Progress, ok bool, err error)
 }
+
+// Columns select what ReadApplied loads of each history row. Every
+// instance of a fleet reads the history at every start, mostly to find
+// nothing to do, so that read loads only what planning needs.
+type Columns int
+
+const (
+	// PlanColumns: version, name, checksum, phase, complete and
+	// statements_done, what planning and checksum verification need.
+	PlanColumns Columns = iota
+	// RowColumns add who applied each migration, when, how long it took,
+	// under which lock generation, whether it has a down section (status,
+	// history, down).
+	RowColumns
+	// ScriptColumns add the stored up and down SQL (a rollback of
+	// migrations whose files are gone).
+	ScriptColumns
+)
 
 // Progress is the resumable state of a partly applied migration.
 type Progress struct {

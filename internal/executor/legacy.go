@@ -49,7 +49,7 @@ func (r *Runner) legacyReverted(ctx context.Context, tx driver.Tx, version int64
 	}
 	var prev int64
 	if r.Legacy.Format == source.FormatGolangMigrate {
-		applied, err := r.D.ReadApplied(ctx, tx, false)
+		applied, err := r.D.ReadApplied(ctx, tx, driver.PlanColumns)
 		if err != nil {
 			return r.legacyErr(err)
 		}

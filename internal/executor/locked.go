@@ -144,7 +144,7 @@ func inFlight(ctx context.Context, d driver.Driver, db *sql.DB, lease *lock.Leas
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	rows, err := d.ReadApplied(rctx, db, false)
+	rows, err := d.ReadApplied(rctx, db, driver.RowColumns)
 	if err != nil {
 		return fmt.Sprintf("version %d: its statement was stopped, but whether it committed first is unknown (the history could not be read: %v); `fleetgate status` shows it", v, err)
 	}

@@ -119,7 +119,7 @@ func TestExpiredLeaseIsTakenOverAndFenced(t *testing.T) {
 			err = tx.Commit(ctx, &driver.Record{Token: "paused", Generation: gen, TTL: time.Second,
 				Applied: &history.Applied{Version: 1, Name: "x", Checksum: "c", Phase: "pre", UpSQL: "SELECT 1", Complete: true, Actor: actor("other-host", 1)}})
 			require.ErrorIs(t, err, driver.ErrLockLost)
-			rows, err := b.d.ReadApplied(ctx, b.db, false)
+			rows, err := b.d.ReadApplied(ctx, b.db, driver.RowColumns)
 			require.NoError(t, err)
 			require.Empty(t, rows, "a fenced-out holder committed its history row")
 			require.ErrorIs(t, b.d.Renew(ctx, conn, "paused", gen, time.Second, 0), driver.ErrLockLost)

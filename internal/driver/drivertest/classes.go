@@ -120,7 +120,7 @@ func errorClasses(t testing.TB, open Opener) {
 		ok, err := d.TablesExist(ctx, ro)
 		require.NoError(t, err, "read-only credentials cannot see the tables")
 		require.True(t, ok)
-		rows, err := d.ReadApplied(ctx, ro, false)
+		rows, err := d.ReadApplied(ctx, ro, driver.RowColumns)
 		require.NoError(t, err, "read-only credentials cannot read the history")
 		require.Len(t, rows, 1)
 		err = d.AppendEvent(ctx, ro, event(history.KindLockWait, 0))

@@ -117,7 +117,7 @@ func adoptRecords(t testing.TB, open Opener) {
 	got, err := adopt(gen, 1, 2, 3)
 	require.NoError(t, err)
 	require.Equal(t, []int64{2, 3}, got, "the versions it inserted")
-	rows, err := d.ReadApplied(ctx, tg.DB, false)
+	rows, err := d.ReadApplied(ctx, tg.DB, driver.RowColumns)
 	require.NoError(t, err)
 	require.Len(t, rows, 3)
 	require.False(t, rows[0].Adopted, "an applied version was turned adopted")
@@ -139,7 +139,7 @@ func adoptRecords(t testing.TB, open Opener) {
 
 	_, err = adopt(gen+1, 4)
 	require.ErrorIs(t, err, driver.ErrLockLost, "a stale holder adopted")
-	rows, err = d.ReadApplied(ctx, tg.DB, false)
+	rows, err = d.ReadApplied(ctx, tg.DB, driver.RowColumns)
 	require.NoError(t, err)
 	require.Len(t, rows, 3, "a fenced-out adoption left a row")
 }

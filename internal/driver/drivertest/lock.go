@@ -187,7 +187,7 @@ func expiryTakeover(t testing.TB, open Opener) {
 	require.ErrorIs(t, d.Renew(ctx, a, "a", genA, time.Hour, 0), driver.ErrLockLost)
 	require.NoError(t, d.Release(ctx, tg.DB, "a", genA))
 	require.Equal(t, "b", holder(t, d, tg.DB).Token, "the stale holder's release freed the new holder's lock")
-	rows, err := d.ReadApplied(ctx, tg.DB, false)
+	rows, err := d.ReadApplied(ctx, tg.DB, driver.RowColumns)
 	require.NoError(t, err)
 	require.Empty(t, rows, "a fenced-out holder left history rows")
 	evs, err := d.ReadEvents(ctx, tg.DB, 0, time.Time{}, 0)
@@ -197,7 +197,7 @@ func expiryTakeover(t testing.TB, open Opener) {
 	// The new holder commits under its own generation, on the same
 	// connection kind the stale one used.
 	require.NoError(t, migrate(t, d, b, record("b", genB, applied(1, true), event(history.KindApply, 1)), "SELECT 1"))
-	rows, err = d.ReadApplied(ctx, tg.DB, false)
+	rows, err = d.ReadApplied(ctx, tg.DB, driver.RowColumns)
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	require.Equal(t, genB, rows[0].LockGeneration)

@@ -205,14 +205,17 @@ func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
 const appliedCols = `version, name, checksum, phase, reversible, coalesce(down_checksum, ''), applied_at, duration_ms, db_user,
 	os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete, statements_done, adopted`
 
-func (d *Driver) ReadApplied(ctx context.Context, q driver.Querier, full bool) ([]history.Applied, error) {
-	cols := appliedCols
-	if full {
-		cols += ", up_sql, coalesce(down_sql, '')"
-	} else {
-		cols += ", '', ''"
+func (d *Driver) ReadApplied(ctx context.Context, q driver.Querier, cols driver.Columns) ([]history.Applied, error) {
+	if cols == driver.PlanColumns {
+		return d.readPlanRows(ctx, q)
 	}
-	rows, err := q.QueryContext(ctx, "SELECT "+cols+" FROM "+d.mig+" ORDER BY version")
+	sel := appliedCols
+	if cols == driver.ScriptColumns {
+		sel += ", up_sql, coalesce(down_sql, '')"
+	} else {
+		sel += ", '', ''"
+	}
+	rows, err := q.QueryContext(ctx, "SELECT "+sel+" FROM "+d.mig+" ORDER BY version")
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", d.mig, translate(err))
 	}
@@ -223,6 +226,26 @@ func (d *Driver) ReadApplied(ctx context.Context, q driver.Querier, full bool) (
 		if err := rows.Scan(&a.Version, &a.Name, &a.Checksum, &a.Phase, &a.HasDown, &a.DownChecksum, &a.AppliedAt,
 			&a.DurationMS, &a.DBUser, &a.Actor.OSUser, &a.Actor.Host, &a.Actor.PID, &a.Actor.DeployID,
 			&a.Actor.ToolVersion, &a.LockGeneration, &a.Complete, &a.StatementsDone, &a.Adopted, &a.UpSQL, &a.DownSQL); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, a)
+	}
+	return out, translate(rows.Err())
+}
+
+// readPlanRows reads the six columns planning needs: on 1,000 rows the
+// server formats and sends a quarter of what the full row costs (the
+// timestamps and the actor's text columns), and the client scans less.
+func (d *Driver) readPlanRows(ctx context.Context, q driver.Querier) ([]history.Applied, error) {
+	rows, err := q.QueryContext(ctx, "SELECT version, name, checksum, phase, complete, statements_done FROM "+d.mig+" ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", d.mig, translate(err))
+	}
+	defer rows.Close()
+	var out []history.Applied
+	for rows.Next() {
+		var a history.Applied
+		if err := rows.Scan(&a.Version, &a.Name, &a.Checksum, &a.Phase, &a.Complete, &a.StatementsDone); err != nil {
 			return nil, translate(err)
 		}
 		out = append(out, a)
@@ -464,19 +487,26 @@ func (t *tx) Exec(ctx context.Context, stmt string) error {
 	return err
 }
 
-// fenceCTE renews the lease inside the transaction and yields the
-// generation only while token holds it. The history row stores that value
-// in a NOT NULL column, so a runner that lost the lock fails its own insert
-// and the whole transaction rolls back: the fence is enforced by the
-// database, not by a check the client could race.
+// fenceCTE yields the generation only while token holds the lease, and
+// keeps it so until the transaction ends: FOR SHARE conflicts with every
+// UPDATE of the lock row, so a waiter's TryAcquire (FOR UPDATE SKIP
+// LOCKED) cannot take the lock over before this transaction has
+// committed, and one that took it over first leaves the fence empty (a
+// locking read re-checks the newest row). The history row stores that
+// value in a NOT NULL column, so a runner that lost the lock fails its own
+// insert and the whole transaction rolls back: the fence is enforced by
+// the database, not by a check the client could race. It only reads:
+// renewing the lease is the heartbeat's work, so a migration writes no
+// row version of the lock table.
 func (d *Driver) fenceCTE(rec *driver.Record) (string, []any) {
-	return `WITH fence AS (UPDATE ` + d.lock + ` SET renewed_at = clock_timestamp(),
-		expires_at = clock_timestamp() + $1 * interval '1 millisecond', current_version = NULL, current_started_at = NULL
-		WHERE name = $2 AND holder = $3 AND generation = $4 RETURNING generation) `,
-		[]any{rec.TTL.Milliseconds(), lockName, rec.Token, rec.Generation}
+	return `WITH fence AS (SELECT generation FROM ` + d.lock + `
+		WHERE name = $1 AND holder = $2 AND generation = $3 FOR SHARE)`,
+		[]any{lockName, rec.Token, rec.Generation}
 }
 
-// recordSQL builds the fenced writes of rec as one statement batch.
+// recordSQL builds the fenced writes of rec: the fence, the history row
+// and the event in one statement (data-modifying CTEs), so the commit
+// batch parses and plans once for all three.
 func (d *Driver) recordSQL(rec *driver.Record, partial bool) (string, []any) {
 	fence, args := d.fenceCTE(rec)
 	n := len(args)
@@ -501,6 +531,12 @@ func (d *Driver) recordSQL(rec *driver.Record, partial bool) (string, []any) {
 		if a.Running {
 			running = "pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())"
 		}
+		if rec.Event != nil {
+			// A data-modifying CTE runs whether or not it is referenced.
+			b.WriteString(", applied AS (")
+		} else {
+			b.WriteString(" ")
+		}
 		fmt.Fprintf(&b, "INSERT INTO %s %s VALUES (%s, (SELECT generation FROM fence), %t, %d, %t, %s)",
 			d.mig, cols, strings.Join(ps, ", "), a.Complete, a.StatementsDone, a.Adopted, running)
 		if partial || !a.Complete || a.StatementsDone > 0 {
@@ -516,14 +552,19 @@ func (d *Driver) recordSQL(rec *driver.Record, partial bool) (string, []any) {
 				running_pid = EXCLUDED.running_pid, running_backend_start = EXCLUDED.running_backend_start
 				WHERE NOT ` + d.mig + `.complete`)
 		}
-	} else {
-		// A rollback has no row to insert; fail the batch when the fence
-		// is gone by dividing by a zero count.
-		b.WriteString("SELECT 1 / (SELECT count(*)::int FROM fence)")
+		if ev := rec.Event; ev != nil {
+			q, eargs := d.eventInsert(ev, strconv.FormatInt(rec.Generation, 10), n)
+			args = append(args, eargs...)
+			b.WriteString(")\n")
+			b.WriteString(q)
+		}
+		return b.String(), args
 	}
+	// A rollback has no row to insert; fail the batch when the fence is
+	// gone by dividing by a zero count.
+	b.WriteString(" SELECT 1 / (SELECT count(*)::int FROM fence)")
 	if ev := rec.Event; ev != nil {
 		q, eargs := d.eventInsert(ev, strconv.FormatInt(rec.Generation, 10), n)
-		n += len(eargs)
 		args = append(args, eargs...)
 		b.WriteString(";\n")
 		b.WriteString(q)

@@ -1,0 +1,100 @@
+package fleetgate_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fleetgate/fleetgate"
+	"github.com/fleetgate/fleetgate/internal/dbtest"
+)
+
+// What a migration costs on the wire, counted by a proxy that reads the
+// protocol: psql applying BEGIN; stmt; COMMIT spends 3 round trips; a
+// one-statement migration of fleetgate may spend no more, with its history
+// row, its event and its fence in them. The lease is renewed by the
+// heartbeat alone, on its own session: the migration's session never
+// writes the lock row (the fence only reads it, locked).
+func TestRoundTripsPerMigration(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	wc, url := dbtest.NewWireCounter(t, dbtest.Postgres(t))
+	const n = 20
+	fsys := fstest.MapFS{
+		"001_first.sql": {Data: []byte("-- fleetgate:up\nCREATE TABLE first (id integer);\n-- fleetgate:down\nDROP TABLE first;\n")},
+	}
+	m, err := fleetgate.Open(ctx, url, fsys, nil)
+	require.NoError(t, err)
+	_, err = m.Up(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+
+	for i := 2; i <= n+1; i++ {
+		fsys[fmt.Sprintf("%03d_t%d.sql", i, i)] = &fstest.MapFile{Data: []byte(fmt.Sprintf(
+			"-- fleetgate:up\nCREATE TABLE t%d (id integer);\n-- fleetgate:down\nDROP TABLE t%d;\n", i, i))}
+	}
+	m, err = fleetgate.Open(ctx, url, fsys, nil)
+	require.NoError(t, err)
+	defer m.Close()
+	wc.Reset()
+	res, err := m.Up(ctx, nil)
+	require.NoError(t, err)
+	require.Len(t, res.Applied, n)
+
+	// The migration session is the one that sent the CREATE TABLEs.
+	var mig *dbtest.WireConn
+	total := 0
+	for _, c := range wc.Conns() {
+		total += c.RoundTrips()
+		for _, q := range c.Queries() {
+			if strings.Contains(q, "CREATE TABLE t2 ") {
+				mig = c
+			}
+		}
+	}
+	require.NotNil(t, mig, "no session sent the migrations")
+	for _, q := range mig.Queries() {
+		require.NotRegexp(t, `(?i)UPDATE\s+"fleetgate_lock"`, q, "the migration session renewed the lease")
+	}
+	// Besides the migrations, the session pings once and re-reads the
+	// history under the lock.
+	perMigration := float64(mig.RoundTrips()-2) / n
+	t.Logf("round trips: %d on the migration session for %d migrations (%.2f per migration), %d on every session of the up",
+		mig.RoundTrips(), n, perMigration, total)
+	require.LessOrEqual(t, perMigration, 2.0, "more round trips per migration than the floor allows: %q", mig.Queries())
+}
+
+// A no-op up, which every instance of a fleet runs at every start, reads
+// the history once, only the columns that planning and the checksum
+// verification need, and takes no lock.
+func TestNoopUpReadsOnlyWhatItNeeds(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	wc, url := dbtest.NewWireCounter(t, dbtest.Postgres(t))
+	m, err := fleetgate.Open(ctx, url, files(10), nil)
+	require.NoError(t, err)
+	_, err = m.Up(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+
+	m, err = fleetgate.Open(ctx, url, files(10), nil)
+	require.NoError(t, err)
+	defer m.Close()
+	wc.Reset()
+	res, err := m.Up(ctx, nil)
+	require.NoError(t, err)
+	require.True(t, res.UpToDate)
+	var queries []string
+	for _, c := range wc.Conns() {
+		queries = append(queries, c.Queries()...)
+	}
+	t.Logf("no-op up: %d queries: %q", len(queries), queries)
+	require.Len(t, queries, 1, "a no-op up should read the history once and nothing else")
+	for _, col := range []string{"applied_at", "up_sql", "down_sql", "host", "deploy_id", "lock_generation"} {
+		require.NotContains(t, queries[0], col, "the no-op read loads a column planning does not need")
+	}
+	require.Contains(t, queries[0], "checksum", "the no-op must still verify every applied file's checksum")
+}
