@@ -210,8 +210,12 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 // trees, the files, the history) back to the system before fleetgate sits
 // beside the command for the rest of its life. Go's background scavenger
 // would return it only gradually, and a container's memory limit counts it
-// all the while.
-func releaseMemory() { debug.FreeOSMemory() }
+// all the while. The executable's pages that migrating touched go too
+// (dropExecutablePages).
+func releaseMemory() {
+	debug.FreeOSMemory()
+	dropExecutablePages()
+}
 
 // gate runs up or wait. A signal that stops it is returned instead of the
 // error it caused. bg, when not nil, is closed when an Up that goes on in

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package cli
+
+// dropExecutablePages is Linux-only (see memory_linux.go).
+func dropExecutablePages() {}
