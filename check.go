@@ -173,7 +173,7 @@ func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, er
 	demoteAdopted(rep, rows)
 	// Everything pending, as `up --phase post` would see it; a history
 	// that does not validate is Validate's business, not Check's.
-	p, perr := plan.Build(local, toPlan(rows), plan.Options{Phase: PhasePost, AllowOutOfOrder: true})
+	p, perr := plan.Build(local, plan.FromHistory(rows), plan.Options{Phase: PhasePost, AllowOutOfOrder: true})
 	if perr == nil {
 		in := map[*source.Migration]bool{}
 		for _, mg := range sel {

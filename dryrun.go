@@ -81,7 +81,7 @@ func (m *Migrator) PlanUp(ctx context.Context, opts *UpOpts) (*PlanReport, error
 	if err != nil {
 		return nil, err
 	}
-	p, err := plan.Build(local, toPlan(rows), popts)
+	p, err := plan.Build(local, plan.FromHistory(rows), popts)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"path"
@@ -14,7 +13,6 @@ import (
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/legacy"
-	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -157,28 +155,7 @@ func cutPrefixDir(file, dir string) (string, bool) {
 // readApplied returns the history rows; none when the tables do not exist
 // yet (nothing applied), without creating them.
 func (m *Migrator) readApplied(ctx context.Context, q driver.Querier, full bool) ([]history.Applied, error) {
-	rows, err := m.d.ReadApplied(ctx, q, full)
-	if err == nil {
-		return rows, nil
-	}
-	ok, terr := m.d.TablesExist(ctx, q)
-	if terr != nil {
-		return nil, fmt.Errorf("connect: %w", terr)
-	}
-	if !ok {
-		return nil, nil
-	}
-	// Another runner created the tables between our two reads.
-	return m.d.ReadApplied(ctx, q, full)
-}
-
-func toPlan(rows []history.Applied) []plan.Applied {
-	out := make([]plan.Applied, len(rows))
-	for i, r := range rows {
-		out[i] = plan.Applied{Version: r.Version, Name: r.Name, Checksum: r.Checksum, Phase: r.Phase,
-			Complete: r.Complete, StatementsDone: r.StatementsDone}
-	}
-	return out
+	return driver.ReadHistory(ctx, m.d, q, full)
 }
 
 // legacy is the other tool's history table to keep in step, nil when the

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -20,6 +21,16 @@ type Applied struct {
 	Phase          string
 	Complete       bool
 	StatementsDone int
+}
+
+// FromHistory is what the planner needs of history rows.
+func FromHistory(rows []history.Applied) []Applied {
+	out := make([]Applied, len(rows))
+	for i, r := range rows {
+		out[i] = Applied{Version: r.Version, Name: r.Name, Checksum: r.Checksum, Phase: r.Phase,
+			Complete: r.Complete, StatementsDone: r.StatementsDone}
+	}
+	return out
 }
 
 // Options select what to plan.
