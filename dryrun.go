@@ -154,7 +154,7 @@ func (m *Migrator) PlanDown(ctx context.Context, opts *DownOpts) (*PlanReport, e
 	}
 	switch {
 	case set > 1:
-		return nil, configErr("DownOpts", "give at most one of --steps, --to and --unknown")
+		return nil, configErr("DownOpts", "give at most one of DownOpts.Steps, DownOpts.To and DownOpts.Unknown")
 	case opts.Steps < 0:
 		return nil, configErr("DownOpts.Steps", "must be at least 1")
 	case opts.To < 0:

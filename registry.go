@@ -291,7 +291,7 @@ type FleetError struct {
 }
 
 func (e *FleetError) Error() string {
-	return fmt.Sprintf("timed out waiting for the fleet to %s: %d live instance(s) would break: %s; wait for them to stop, or pass --ignore-fleet REASON (UpOpts.IgnoreFleet)",
+	return fmt.Sprintf("timed out waiting for the fleet to %s: %d live instance(s) would break: %s; wait for them to stop, or set UpOpts.IgnoreFleet (the reason for going ahead)",
 		e.Action, len(e.Instances), fleet.Describe(e.Instances, e.Now, 5))
 }
 

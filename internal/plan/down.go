@@ -154,7 +154,7 @@ func BuildDown(local []*source.Migration, applied []Stored, t DownTarget) ([]Dow
 			continue
 		case t.Unknown && a.Version < maxLocal:
 			problems = append(problems, Problem{Kind: Missing, Version: a.Version, Name: a.Name,
-				Detail: fmt.Sprintf("applied migration %d_%s is not in this build's directory, which has newer files; down --unknown only reverts migrations newer than every file (restore the file, or revert it explicitly with down --to)", a.Version, a.Name)})
+				Detail: fmt.Sprintf("applied migration %d_%s is not in this build's directory, which has newer files; DownOpts.Unknown only reverts migrations newer than every file (restore the file, or revert it explicitly with DownOpts.To)", a.Version, a.Name)})
 			continue
 		case !t.Unknown && a.Version <= t.Above:
 			continue

@@ -163,7 +163,7 @@ func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, e
 		}
 		if !seen && m.Version < newest && !opts.AllowOutOfOrder {
 			problems = append(problems, Problem{Kind: OutOfOrder, Version: m.Version, Name: m.Name, File: m.File,
-				Detail: fmt.Sprintf("pending but older than applied version %d (a merged branch?); rename it to a newer version or run with --allow-out-of-order", newest)})
+				Detail: fmt.Sprintf("pending but older than applied version %d (a merged branch?); rename it to a newer version or set UpOpts.AllowOutOfOrder", newest)})
 			continue
 		}
 		if opts.Target > 0 && m.Version > opts.Target {
