@@ -159,11 +159,16 @@ func (m *Migrator) readApplied(ctx context.Context, q driver.Querier, full bool)
 }
 
 // legacy is the other tool's history table to keep in step, nil when the
-// files are fleetgate's own or Config.LegacyTable is off. Only valid after
-// the migrations were loaded.
+// files are fleetgate's own, Config.LegacyTable is off, or the engine
+// cannot keep it (said in the log). Only valid after the migrations were
+// loaded.
 func (m *Migrator) legacy() *legacy.Table {
 	if m.cfg.LegacyTable == LegacyOff {
 		return nil
 	}
-	return legacy.For(m.format, m.d.Dialect())
+	if !legacy.Supported(m.format, m.d) {
+		m.log.Warn("this engine cannot keep the other tool's history table in step; it is left alone",
+			"format", string(m.format), "table", legacy.DefaultName(m.format), "dialect", string(m.d.Dialect()))
+	}
+	return legacy.For(m.format, m.d)
 }
