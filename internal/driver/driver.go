@@ -290,3 +290,12 @@ type Capabilities struct {
 	// to this database's migrations, "" when none do.
 	Checker dialect.Dialect
 }
+
+// SessionLockTimeout is implemented by drivers whose lock timeout is a
+// session setting that also bounds statements run outside a transaction
+// (MySQL's lock_wait_timeout, which an ALTER waits under for its metadata
+// lock). The executor sets it on its pinned connection before each such
+// statement; inside transactions TxOptions.LockTimeout does it.
+type SessionLockTimeout interface {
+	SetLockTimeout(ctx context.Context, conn *sql.Conn, timeout time.Duration) error
+}

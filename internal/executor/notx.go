@@ -16,8 +16,16 @@ import (
 // autocommit reports whether statement sql of a no-transaction migration
 // must run outside a transaction. On PostgreSQL the parser decides; on
 // SQLite every statement runs in a transaction except VACUUM, which SQLite
-// refuses inside one.
+// refuses inside one; on MySQL every statement that commits implicitly
+// (DDL, see source.ImplicitCommit) runs outside one.
 func (r *Runner) autocommit(sql string) (what string, ok bool, err error) {
+	if !r.D.Capabilities().TransactionalDDL {
+		// MySQL, the one such engine: a statement that commits
+		// implicitly runs in autocommit between two fenced records;
+		// everything else in a transaction with its progress row.
+		what = source.ImplicitCommit(sql)
+		return what, what != "", nil
+	}
 	if _, pg := r.D.(driver.Backends); pg {
 		what, _, ok, err = lint.Autocommit(sql)
 		return what, ok, err
@@ -156,6 +164,11 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 			rec.Applied.Running = r.D.SessionIsDirect(wctx, r.Conn)
 			if err := r.D.SaveProgress(wctx, r.Conn, &rec); err != nil {
 				return r.stepErr(wctx, m, nil, err)
+			}
+		}
+		if lt, ok := r.D.(driver.SessionLockTimeout); ok && r.Opts.LockTimeout > 0 {
+			if err := lt.SetLockTimeout(wctx, r.Conn, r.Opts.LockTimeout); err != nil {
+				return r.stepErr(wctx, m, &s, err)
 			}
 		}
 		if err := r.exec(wctx, autocommit{r}, m, s); err != nil {
