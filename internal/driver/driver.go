@@ -299,3 +299,15 @@ type Capabilities struct {
 type SessionLockTimeout interface {
 	SetLockTimeout(ctx context.Context, conn *sql.Conn, timeout time.Duration) error
 }
+
+// EffectReader is implemented by drivers on which DDL commits on its own
+// (MySQL). A runner that resumes a migration after a crash uses it for
+// the statement that was running in autocommit when the earlier attempt
+// died: whether it took effect is read from the catalog, never guessed by
+// running it again.
+type EffectReader interface {
+	// StatementEffect reports whether stmt's effect is in the database
+	// (applied), when that can be told (known); why says what could not
+	// be told otherwise.
+	StatementEffect(ctx context.Context, q Querier, stmt string) (applied, known bool, why string, err error)
+}

@@ -74,6 +74,9 @@ type Runner struct {
 
 	session      driver.Session // of Conn, see settle
 	sessionKnown bool
+	// inFlight is the version whose next statement an interrupted runner
+	// had recorded as running in autocommit (see resumeAt), 0 for none.
+	inFlight int64
 }
 
 // Result is what a run did.
