@@ -360,3 +360,53 @@ func TestMySQLLockTimeoutNamesBlocker(t *testing.T) {
 	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'failure' AND version = 2"))
 	require.False(t, myColumnExists(t, db, "hot", "note"))
 }
+
+// A statement whose effect information_schema does not show (MODIFY
+// COLUMN) was running when its runner was killed: the re-run waits for
+// the orphaned statement, cannot tell whether it took effect, and stops
+// with exit 4 naming the statement and resolve, changing nothing; after
+// `resolve --retry-from` the next up finishes, and the decision is in the
+// audit log.
+func TestMySQLUndecidableDDLNeedsResolve(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, map[string]string{
+		"1_big.sql": "-- fleetgate:up\n" +
+			"CREATE TABLE big (id int PRIMARY KEY AUTO_INCREMENT, v varchar(100) NOT NULL);\n" +
+			"INSERT INTO big (v) WITH RECURSIVE s (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 99)\n" +
+			"  SELECT CONCAT('row-', a.n, '-', b.n, '-', c.n) FROM s a, s b, (SELECT n FROM s WHERE n < 5) c;\n",
+		"2_widen.sql": "-- fleetgate:up\n" +
+			"ALTER TABLE big MODIFY v varchar(200) NOT NULL, ALGORITHM=COPY;\n" +
+			"CREATE TABLE after_widen (id int);\n",
+	})
+	url := mariadbURL(t)
+	db := openDB(t, url)
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--to", "1")
+	require.Equal(t, 0, r.Code, r.String())
+
+	p := start(t, nil, "up", "-d", url, "--dir", dir)
+	waitFor(t, 30*time.Second, func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE big MODIFY%'") == 1
+	})
+	require.NoError(t, syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL))
+	p.wait(t, 10*time.Second)
+
+	r = fg(t, nil, "up", "-d", url, "--dir", dir)
+	require.Equal(t, 4, r.Code, r.String())
+	require.Contains(t, r.Stderr, "2_widen.sql")
+	require.Contains(t, r.Stderr, "statement 1 (line 2) was running when the earlier attempt stopped")
+	require.Contains(t, r.Stderr, "fleetgate resolve 2 --retry-from 1")
+	require.Contains(t, r.Stderr, "--retry-from 2")
+	require.False(t, myTableExists(t, db, "after_widen"), "the migration went on past the undecided statement")
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE big MODIFY%'"),
+		"the orphaned ALTER was not waited for")
+	// The orphan finished the change; the operator says so.
+	require.Equal(t, 200, queryInt(t, db, "SELECT CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'big' AND COLUMN_NAME = 'v'"))
+	r = fg(t, nil, "resolve", "2", "--retry-from", "2", "-d", url, "--dir", dir)
+	require.Equal(t, 0, r.Code, r.String())
+	r = fg(t, nil, "up", "-d", url, "--dir", dir)
+	require.Equal(t, 0, r.Code, r.String())
+	require.True(t, myTableExists(t, db, "after_widen"))
+	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'resolve' AND version = 2"))
+}
