@@ -410,3 +410,52 @@ func TestMySQLUndecidableDDLNeedsResolve(t *testing.T) {
 	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
 	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'resolve' AND version = 2"))
 }
+
+// A runner paused (SIGSTOP) while its ALTER TABLE runs on the server, past
+// its lease: the server finishes the ALTER; the runner that takes over
+// ends the paused runner's idle session, reads from the catalog that the
+// ALTER took effect, does not run it again, and finishes the migration;
+// the paused runner, resumed, commits nothing.
+func TestMySQLPausedDuringDDL(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, map[string]string{
+		"1_big.sql": "-- fleetgate:up\n" +
+			"CREATE TABLE big (id int PRIMARY KEY AUTO_INCREMENT, v varchar(100) NOT NULL);\n" +
+			"INSERT INTO big (v) WITH RECURSIVE s (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 99)\n" +
+			"  SELECT CONCAT('row-', a.n, '-', b.n, '-', c.n) FROM s a, s b, (SELECT n FROM s WHERE n < 3) c;\n",
+		"2_add.sql": "-- fleetgate:up\n" +
+			"ALTER TABLE big ADD COLUMN a int, ALGORITHM=COPY;\n" +
+			"CREATE TABLE after_add (id int);\n",
+	})
+	url := mariadbURL(t)
+	db := openDB(t, url)
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--to", "1")
+	require.Equal(t, 0, r.Code, r.String())
+
+	a := start(t, nil, "up", "-d", url, "--dir", dir, "--lease", "1s")
+	waitFor(t, 30*time.Second, func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE big ADD COLUMN a%'") == 1
+	})
+	require.NoError(t, syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP))
+	defer syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT)
+	waitFor(t, time.Minute, func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL AND expires_at < NOW(6)") == 1
+	})
+
+	b := fg(t, nil, "up", "-d", url, "--dir", dir)
+	require.Equal(t, 0, b.Code, b.String())
+	require.True(t, myColumnExists(t, db, "big", "a"))
+	require.True(t, myTableExists(t, db, "after_add"))
+
+	require.NoError(t, syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT))
+	ra := a.wait(t, time.Minute)
+	require.Equal(t, 1, ra.Code, ra.String())
+	require.Contains(t, ra.Stderr, "lost the migration lock")
+	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'apply' AND version = 2"))
+	var gen int64
+	require.NoError(t, db.QueryRow("SELECT lock_generation FROM fleetgate_migrations WHERE version = 2").Scan(&gen))
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'apply' AND version = 2 AND lock_generation = ?", gen))
+	require.Contains(t, b.Stderr, "read from the catalog", "the ALTER's effect was not read from the catalog")
+}
