@@ -459,3 +459,63 @@ func TestMySQLPausedDuringDDL(t *testing.T) {
 	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'apply' AND version = 2 AND lock_generation = ?", gen))
 	require.Contains(t, b.Stderr, "read from the catalog", "the ALTER's effect was not read from the catalog")
 }
+
+// A password in any of the MySQL URL forms never reaches stdout or stderr,
+// on success or on any failure path.
+func TestMySQLPasswordNeverPrinted(t *testing.T) {
+	t.Parallel()
+	const secret = "Zq7-sentinel_PW"
+	url := dbtest.MariaDB(t)
+	admin := openDB(t, url)
+	dbName := url[strings.LastIndex(url, "/")+1:]
+	user := "pw_" + strings.TrimPrefix(dbName, "fleetgate_test_")
+	for _, q := range []string{
+		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", user, secret),
+		fmt.Sprintf("GRANT ALL ON `%s`.* TO '%s'@'%%'", dbName, user),
+	} {
+		_, err := admin.Exec(q)
+		require.NoError(t, err, q)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", user)) })
+	withPW := strings.Replace(url, "mysql://root@", "mysql://"+user+":"+secret+"@", 1)
+	require.NotEqual(t, url, withPW)
+	maria := strings.Replace(withPW, "mysql://", "mariadb://", 1)
+	hostPort := strings.TrimPrefix(url[:strings.LastIndex(url, "/")], "mysql://root@")
+	tcpForm := "mysql://" + user + ":" + secret + "@tcp(" + hostPort + ")/" + dbName
+	wrongPW := strings.Replace(withPW, ":"+secret+"@", ":"+secret+"x@", 1)
+	refused := "mysql://" + user + ":" + secret + "@127.0.0.1:1/db"
+	refusedTCP := "mysql://" + user + ":" + secret + "@tcp(127.0.0.1:1)/db"
+	noDB := strings.Replace(withPW, "/fleetgate_test_", "/nope_", 1)
+	good := writeFiles(t, map[string]string{"1_counter.sql": "-- fleetgate:up\nCREATE TABLE counter (n int NOT NULL);\nINSERT INTO counter VALUES (0);\n"})
+	bad := writeFiles(t, map[string]string{"1_bad.sql": "-- fleetgate:up\nSELECT * FROM missing_" + secret + ";\n"})
+	runs := []struct {
+		name string
+		args []string
+	}{
+		{"Up", []string{"up", "-d", maria, "--dir", good}},
+		{"GolangMigrateForm", []string{"status", "--json", "-d", tcpForm, "--dir", good}},
+		{"HistoryJSON", []string{"history", "--json", "-d", withPW, "--dir", good}},
+		{"WrongPassword", []string{"up", "-d", wrongPW, "--dir", good}},
+		{"ConnectionRefused", []string{"up", "-d", refused, "--dir", good, "--log-format", "json"}},
+		{"ConnectionRefusedTCPForm", []string{"up", "-d", refusedTCP, "--dir", good}},
+		{"UnknownDatabase", []string{"up", "-d", noDB, "--dir", good}},
+		{"MalformedPort", []string{"up", "-d", "mysql://" + user + ":" + secret + "@h:33x6/db", "--dir", good}},
+		{"MalformedTCPForm", []string{"up", "-d", "mysql://" + user + ":" + secret + "@tcp(h:3306/db", "--dir", good}},
+		{"SQLError", []string{"up", "-d", tcpForm, "--dir", bad}},
+	}
+	failures := 0
+	for _, rn := range runs {
+		r := fg(t, nil, rn.args...)
+		if r.Code != 0 {
+			failures++
+		}
+		if rn.name == "Up" || rn.name == "GolangMigrateForm" || rn.name == "HistoryJSON" {
+			require.Equal(t, 0, r.Code, "%s: %s", rn.name, r)
+		}
+		for _, out := range []string{r.Stdout, r.Stderr} {
+			require.NotContains(t, out, "Zq7-sentinel", "%s leaked the password:\n%s", rn.name, r)
+		}
+		require.NotEmpty(t, r.Stdout+r.Stderr, rn.name)
+	}
+	require.Equal(t, 7, failures, "the failure paths did not fail")
+}
