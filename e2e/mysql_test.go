@@ -519,3 +519,20 @@ func TestMySQLPasswordNeverPrinted(t *testing.T) {
 	}
 	require.Equal(t, 7, failures, "the failure paths did not fail")
 }
+
+// A MySQL file that manages its transaction itself (START TRANSACTION ...
+// COMMIT) runs as that transaction, committed with its history row.
+func TestMySQLOwnTransactionBlock(t *testing.T) {
+	t.Parallel()
+	url := mariadbURL(t)
+	db := openDB(t, url)
+	dir := writeFiles(t, map[string]string{
+		"1_t.sql": "-- fleetgate:up\nCREATE TABLE t (id int PRIMARY KEY);\n",
+		"2_block.sql": "-- fleetgate:up\nSTART TRANSACTION READ WRITE;\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);\nCOMMIT;\n" +
+			"BEGIN;\nINSERT INTO t VALUES (3);\nCOMMIT;\n",
+	})
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
+	require.Equal(t, 0, r.Code, r.String())
+	require.Equal(t, 6, queryInt(t, db, "SELECT sum(id) FROM t"))
+	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+}
