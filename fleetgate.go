@@ -113,7 +113,11 @@ func (m *Migrator) migrations() ([]*source.Migration, error) {
 			m.loadErr = configErr("Config.Dir", "migrations directory %s: %v", m.cfg.Label, source.PathCause(err))
 			return
 		}
-		m.local, m.format, m.loadErr = source.LoadFormat(m.fsys, m.cfg.Dir, m.cfg.Format)
+		d := m.cfg.Dialect // CheckFiles: no database
+		if m.d != nil {
+			d = m.d.Dialect()
+		}
+		m.local, m.format, m.loadErr = source.LoadDialect(m.fsys, m.cfg.Dir, m.cfg.Format, d)
 		if m.loadErr == nil && len(m.local) == 0 && !m.cfg.AllowEmpty {
 			m.loadErr = m.emptySource()
 			return
