@@ -113,7 +113,10 @@ func (m *Migrator) migrations() ([]*source.Migration, error) {
 			m.loadErr = configErr("Config.Dir", "migrations directory %s: %v", m.cfg.Label, source.PathCause(err))
 			return
 		}
-		d := m.cfg.Dialect // CheckFiles: no database
+		// Split by the rules of the database the files are for: MySQL
+		// lexes backslash escapes, # comments and DELIMITER blocks.
+		// CheckFiles has no database: its Config names the dialect.
+		d := m.cfg.Dialect
 		if m.d != nil {
 			d = m.d.Dialect()
 		}
