@@ -52,6 +52,9 @@ func For(f source.Format, d dialect.Dialect) *Table {
 // each to be run on its own outside a transaction.
 func (t *Table) Ensure() []string {
 	pg := t.Dialect == dialect.Postgres
+	if t.Dialect == dialect.MySQL {
+		return t.ensureMySQL()
+	}
 	switch t.Format {
 	case source.FormatGoose:
 		create := `CREATE TABLE IF NOT EXISTS %s (
@@ -86,6 +89,29 @@ func (t *Table) Ensure() []string {
 		if pg {
 			return []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (version varchar primary key)`, t.Name)}
 		}
+		return []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (version varchar(128) primary key)`, t.Name)}
+	}
+	return nil
+}
+
+// ensureMySQL creates each tool's table as its MySQL driver does (goose's
+// mysql dialect, golang-migrate's mysql driver, dbmate's mysql driver).
+func (t *Table) ensureMySQL() []string {
+	switch t.Format {
+	case source.FormatGoose:
+		return []string{
+			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+	id serial NOT NULL,
+	version_id bigint NOT NULL,
+	is_applied boolean NOT NULL,
+	tstamp timestamp NULL default now(),
+	PRIMARY KEY(id)
+)`, t.Name),
+			fmt.Sprintf(`INSERT INTO %s (version_id, is_applied) SELECT 0, 1 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM %s)`, t.Name, t.Name),
+		}
+	case source.FormatGolangMigrate:
+		return []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (version bigint not null primary key, dirty boolean not null)`, t.Name)}
+	case source.FormatDbmate:
 		return []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (version varchar(128) primary key)`, t.Name)}
 	}
 	return nil
@@ -136,6 +162,9 @@ func (t *Table) Reverted(version int64, prev int64) string {
 	if t.Dialect == dialect.Postgres {
 		return fmt.Sprintf(`DELETE FROM %s WHERE CASE WHEN version ~ '^[0-9]+$' THEN version::numeric END = %s`, t.Name, v)
 	}
+	if t.Dialect == dialect.MySQL {
+		return fmt.Sprintf(`DELETE FROM %s WHERE version REGEXP '^[0-9]+$' AND CAST(version AS DECIMAL(65)) = %s`, t.Name, v)
+	}
 	return fmt.Sprintf(`DELETE FROM %s WHERE version GLOB '[0-9]*' AND CAST(version AS INTEGER) = %s`, t.Name, v)
 }
 
@@ -143,6 +172,15 @@ func (t *Table) Reverted(version int64, prev int64) string {
 // the values of columns a project added to the table; the INSERT covers
 // an empty table.
 func (t *Table) setVersion(v string) string {
+	if t.Dialect == dialect.MySQL {
+		// One statement, as MySQL runs one per call: on an empty table the
+		// SELECT gives (v, 0) and inserts it; otherwise it gives the one
+		// row's version, whose key collides, and the row is updated to v.
+		// MySQL reads the table into a temporary one first, so selecting
+		// from the table being inserted into is allowed.
+		return fmt.Sprintf(`INSERT INTO %s (version, dirty) SELECT COALESCE((SELECT version FROM %s LIMIT 1), %s), 0 FROM DUAL ON DUPLICATE KEY UPDATE version = %s, dirty = 0`,
+			t.Name, t.Name, v, v)
+	}
 	return fmt.Sprintf(`UPDATE %s SET version = %s, dirty = %s; INSERT INTO %s (version, dirty) SELECT %s, %s WHERE NOT EXISTS (SELECT 1 FROM %s)`,
 		t.Name, v, t.boolean(false), t.Name, v, t.boolean(false), t.Name)
 }
