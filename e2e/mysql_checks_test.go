@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/fleetgate/fleetgate/internal/dbtest"
 )
 
 // mysqlLayoutFiles are migrations only MySQL reads as written: backticks,
@@ -108,4 +111,47 @@ func TestCheckMySQLDialect(t *testing.T) {
 	s := fg(t, nil, "check", "--dialect", "sqlite", filepath.Join(dir, "0002_unsafe.up.sql"))
 	require.Equal(t, 0, s.Code, s.String())
 	require.Empty(t, s.Stdout)
+}
+
+// On a MariaDB database the applying instance runs MySQL's checks under
+// the lock, before it changes anything: a pre-phase DROP COLUMN on a table
+// with history is refused (exit 5, the column stays, no history row, the
+// lock released); `check` against the database and `plan` say the same;
+// an allow directive lets it through, and a warning (UPDATE without WHERE)
+// never blocks.
+func TestCheckMySQLOnUp(t *testing.T) {
+	t.Parallel()
+	dir := writeFiles(t, map[string]string{
+		"0001_users.sql": "-- fleetgate:up\nCREATE TABLE `users` (id BIGINT PRIMARY KEY, email VARCHAR(255), legacy TEXT) ENGINE=InnoDB;\n",
+		"0002_drop.sql":  "-- fleetgate:up\n# the old code still reads legacy\nALTER TABLE `users` DROP COLUMN legacy, ALGORITHM=INSTANT;\n",
+		"0003_fill.sql":  "-- fleetgate:up\nUPDATE users SET email = LOWER(email);\n",
+	})
+	url := dbtest.MariaDB(t)
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--to", "1")
+	require.Equal(t, 0, r.Code, r.String())
+
+	r = fg(t, nil, "up", "-d", url, "--dir", dir)
+	require.Equal(t, 5, r.Code, r.String())
+	require.Contains(t, r.Stderr, "0002_drop.sql:3:1 drop-column")
+	db := openMySQL(t, url)
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'legacy'"),
+		"the refused migration dropped the column")
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE version > 1"), "nothing after version 1 applied")
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL"), "the lock was left held")
+
+	c := fg(t, nil, "check", "-d", url, "--dir", dir)
+	require.Equal(t, 5, c.Code, c.String())
+	require.Contains(t, c.Stdout, "0002_drop.sql:3:1 drop-column ")
+	require.Contains(t, c.Stdout, "0003_fill.sql:2:1 update-without-where warning:")
+	p := fg(t, nil, "plan", "-d", url, "--dir", dir)
+	require.Equal(t, 5, p.Code, p.String())
+	require.Contains(t, p.Stdout, "drop-column")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "0002_drop.sql"),
+		[]byte("-- fleetgate:allow drop-column the code stopped reading legacy in release 41\n-- fleetgate:up\n# the old code still reads legacy\nALTER TABLE `users` DROP COLUMN legacy, ALGORITHM=INSTANT;\n"), 0o644))
+	r = fg(t, nil, "up", "-d", url, "--dir", dir)
+	require.Equal(t, 0, r.Code, r.String())
+	require.Contains(t, r.Stderr, "update-without-where")
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'legacy'"))
+	require.Equal(t, 3, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
 }
