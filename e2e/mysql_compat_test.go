@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -145,6 +146,18 @@ func TestCompatFixturesMySQL(t *testing.T) {
 			c.peerMySQL(t, c.dir, url)
 			require.Equal(t, 2, queryInt(t, db, "SELECT n FROM counter"), "%s re-applied a data migration fleetgate had applied", c.name)
 			requireSameDump(t, want, mysqlDump(t, url), "%s after fleetgate", c.name)
+
+			// down reverts with each file's own down and moves the tool's
+			// table back with it: the real tool then re-applies exactly
+			// what was reverted, and the schema is the same again.
+			target := versions[9]
+			r = fg(t, nil, "down", "-d", url, "--dir", c.dir, "--to", strconv.FormatInt(target, 10))
+			require.Equal(t, 0, r.Code, r.String())
+			require.Equal(t, target, int64(queryInt(t, db, "SELECT max(version) FROM fleetgate_migrations")))
+			require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"), "the second data migration's down undid its +1")
+			c.peerMySQL(t, c.dir, url)
+			require.Equal(t, 2, queryInt(t, db, "SELECT n FROM counter"), "%s re-applied the second data migration once", c.name)
+			requireSameDump(t, want, mysqlDump(t, url), "%s re-applying what fleetgate reverted", c.name)
 		})
 	}
 }
