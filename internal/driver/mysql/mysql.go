@@ -39,6 +39,8 @@ var (
 	_ driver.Driver        = (*Driver)(nil)
 	_ driver.Backends      = (*Driver)(nil)
 	_ driver.SessionKeeper = (*Driver)(nil)
+
+	_ driver.SessionLockTimeout = (*Driver)(nil)
 )
 
 // New returns a driver for the tables t. A schema is a MySQL database.
@@ -371,7 +373,7 @@ func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Hold
 // no such setting, and the statement is skipped there.
 func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptions) (driver.Tx, error) {
 	if opts != nil && opts.LockTimeout > 0 {
-		if err := SetLockTimeout(ctx, conn, opts.LockTimeout); err != nil {
+		if err := d.SetLockTimeout(ctx, conn, opts.LockTimeout); err != nil {
 			return nil, err
 		}
 	}
@@ -393,7 +395,7 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 
 // SetLockTimeout bounds the lock waits of conn's session to timeout,
 // rounded up to whole seconds (see Begin).
-func SetLockTimeout(ctx context.Context, conn *sql.Conn, timeout time.Duration) error {
+func (d *Driver) SetLockTimeout(ctx context.Context, conn *sql.Conn, timeout time.Duration) error {
 	s := strconv.Itoa(seconds(timeout))
 	if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = "+s+", innodb_lock_wait_timeout = "+s); err != nil {
 		return fmt.Errorf("set lock_wait_timeout: %w", translate(err))

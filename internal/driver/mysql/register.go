@@ -64,7 +64,7 @@ func Open(raw string, _ func(string) string) (*sql.DB, error) {
 	if err != nil {
 		return nil, urlErr(raw, err.Error())
 	}
-	return sql.OpenDB(c), nil
+	return sql.OpenDB(idConnector{c}), nil
 }
 
 const defaultConnectTimeout = 10 * time.Second
