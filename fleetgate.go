@@ -111,7 +111,9 @@ func (m *Migrator) migrations() ([]*source.Migration, error) {
 			m.loadErr = configErr("Config.Dir", "migrations directory %s: %v", m.cfg.Label, source.PathCause(err))
 			return
 		}
-		m.local, m.format, m.loadErr = source.LoadFormat(m.fsys, m.cfg.Dir, m.cfg.Format)
+		// Split by the rules of the database the files are for: MySQL
+		// lexes backslash escapes, # comments and DELIMITER blocks.
+		m.local, m.format, m.loadErr = source.LoadDialect(m.fsys, m.cfg.Dir, m.cfg.Format, m.d.Dialect())
 		if m.loadErr == nil && len(m.local) == 0 && !m.cfg.AllowEmpty {
 			m.loadErr = m.emptySource()
 			return

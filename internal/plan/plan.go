@@ -77,6 +77,10 @@ const (
 	Modified   ProblemKind = "modified"
 	Missing    ProblemKind = "missing"
 	OutOfOrder ProblemKind = "out-of-order"
+	// Undecided: a statement that commits on its own was running when an
+	// earlier attempt died, and whether it took effect cannot be read
+	// from the database; `fleetgate resolve` settles it.
+	Undecided ProblemKind = "undecided"
 )
 
 // Problem is one validation finding.
