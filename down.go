@@ -142,7 +142,7 @@ func (m *Migrator) downTarget(ctx context.Context, opts *DownOpts) ([]*source.Mi
 	if err != nil {
 		return nil, nil, target, err
 	}
-	target = plan.DownTarget{Above: opts.To, Unknown: opts.Unknown}
+	target = plan.DownTarget{Above: opts.To, Unknown: opts.Unknown, Dialect: m.d.Dialect()}
 	switch {
 	case opts.Version != 0:
 		// Everything below V is kept; V alone is meant. A newer version

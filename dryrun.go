@@ -168,7 +168,7 @@ func (m *Migrator) PlanDown(ctx context.Context, opts *DownOpts) (*PlanReport, e
 	if err != nil {
 		return nil, err
 	}
-	target := plan.DownTarget{Above: opts.To, Unknown: opts.Unknown}
+	target := plan.DownTarget{Above: opts.To, Unknown: opts.Unknown, Dialect: m.d.Dialect()}
 	if set == 0 || opts.Steps > 0 {
 		target.Above = plan.StepsTarget(toStored(rows), max(opts.Steps, 1))
 	}

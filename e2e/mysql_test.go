@@ -360,3 +360,179 @@ func TestMySQLLockTimeoutNamesBlocker(t *testing.T) {
 	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'failure' AND version = 2"))
 	require.False(t, myColumnExists(t, db, "hot", "note"))
 }
+
+// A statement whose effect information_schema does not show (MODIFY
+// COLUMN) was running when its runner was killed: the re-run waits for
+// the orphaned statement, cannot tell whether it took effect, and stops
+// with exit 4 naming the statement and resolve, changing nothing; after
+// `resolve --retry-from` the next up finishes, and the decision is in the
+// audit log.
+func TestMySQLUndecidableDDLNeedsResolve(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, map[string]string{
+		"1_big.sql": "-- fleetgate:up\n" +
+			"CREATE TABLE big (id int PRIMARY KEY AUTO_INCREMENT, v varchar(100) NOT NULL);\n" +
+			"INSERT INTO big (v) WITH RECURSIVE s (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 99)\n" +
+			"  SELECT CONCAT('row-', a.n, '-', b.n, '-', c.n) FROM s a, s b, (SELECT n FROM s WHERE n < 5) c;\n",
+		"2_widen.sql": "-- fleetgate:up\n" +
+			"ALTER TABLE big MODIFY v varchar(200) NOT NULL, ALGORITHM=COPY;\n" +
+			"CREATE TABLE after_widen (id int);\n",
+	})
+	url := mariadbURL(t)
+	db := openDB(t, url)
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--to", "1")
+	require.Equal(t, 0, r.Code, r.String())
+
+	p := start(t, nil, "up", "-d", url, "--dir", dir)
+	waitFor(t, 30*time.Second, func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE big MODIFY%'") == 1
+	})
+	require.NoError(t, syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL))
+	p.wait(t, 10*time.Second)
+
+	r = fg(t, nil, "up", "-d", url, "--dir", dir)
+	require.Equal(t, 4, r.Code, r.String())
+	require.Contains(t, r.Stderr, "2_widen.sql")
+	require.Contains(t, r.Stderr, "statement 1 (line 2) was running when the earlier attempt stopped")
+	require.Contains(t, r.Stderr, "fleetgate resolve 2 --retry-from 1")
+	require.Contains(t, r.Stderr, "--retry-from 2")
+	require.False(t, myTableExists(t, db, "after_widen"), "the migration went on past the undecided statement")
+	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE big MODIFY%'"),
+		"the orphaned ALTER was not waited for")
+	// The orphan finished the change; the operator says so.
+	require.Equal(t, 200, queryInt(t, db, "SELECT CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'big' AND COLUMN_NAME = 'v'"))
+	r = fg(t, nil, "resolve", "2", "--retry-from", "2", "-d", url, "--dir", dir)
+	require.Equal(t, 0, r.Code, r.String())
+	r = fg(t, nil, "up", "-d", url, "--dir", dir)
+	require.Equal(t, 0, r.Code, r.String())
+	require.True(t, myTableExists(t, db, "after_widen"))
+	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'resolve' AND version = 2"))
+}
+
+// A runner paused (SIGSTOP) while its ALTER TABLE runs on the server, past
+// its lease: the server finishes the ALTER; the runner that takes over
+// ends the paused runner's idle session, reads from the catalog that the
+// ALTER took effect, does not run it again, and finishes the migration;
+// the paused runner, resumed, commits nothing.
+func TestMySQLPausedDuringDDL(t *testing.T) {
+	heavy.Lock()
+	defer heavy.Unlock()
+	dir := writeFiles(t, map[string]string{
+		"1_big.sql": "-- fleetgate:up\n" +
+			"CREATE TABLE big (id int PRIMARY KEY AUTO_INCREMENT, v varchar(100) NOT NULL);\n" +
+			"INSERT INTO big (v) WITH RECURSIVE s (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 99)\n" +
+			"  SELECT CONCAT('row-', a.n, '-', b.n, '-', c.n) FROM s a, s b, (SELECT n FROM s WHERE n < 3) c;\n",
+		"2_add.sql": "-- fleetgate:up\n" +
+			"ALTER TABLE big ADD COLUMN a int, ALGORITHM=COPY;\n" +
+			"CREATE TABLE after_add (id int);\n",
+	})
+	url := mariadbURL(t)
+	db := openDB(t, url)
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--to", "1")
+	require.Equal(t, 0, r.Code, r.String())
+
+	a := start(t, nil, "up", "-d", url, "--dir", dir, "--lease", "1s")
+	waitFor(t, 30*time.Second, func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE big ADD COLUMN a%'") == 1
+	})
+	require.NoError(t, syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP))
+	defer syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT)
+	waitFor(t, time.Minute, func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE holder IS NOT NULL AND expires_at < NOW(6)") == 1
+	})
+
+	b := fg(t, nil, "up", "-d", url, "--dir", dir)
+	require.Equal(t, 0, b.Code, b.String())
+	require.True(t, myColumnExists(t, db, "big", "a"))
+	require.True(t, myTableExists(t, db, "after_add"))
+
+	require.NoError(t, syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT))
+	ra := a.wait(t, time.Minute)
+	require.Equal(t, 1, ra.Code, ra.String())
+	require.Contains(t, ra.Stderr, "lost the migration lock")
+	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'apply' AND version = 2"))
+	var gen int64
+	require.NoError(t, db.QueryRow("SELECT lock_generation FROM fleetgate_migrations WHERE version = 2").Scan(&gen))
+	require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'apply' AND version = 2 AND lock_generation = ?", gen))
+	require.Contains(t, b.Stderr, "read from the catalog", "the ALTER's effect was not read from the catalog")
+}
+
+// A password in any of the MySQL URL forms never reaches stdout or stderr,
+// on success or on any failure path.
+func TestMySQLPasswordNeverPrinted(t *testing.T) {
+	t.Parallel()
+	const secret = "Zq7-sentinel_PW"
+	url := dbtest.MariaDB(t)
+	admin := openDB(t, url)
+	dbName := url[strings.LastIndex(url, "/")+1:]
+	user := "pw_" + strings.TrimPrefix(dbName, "fleetgate_test_")
+	for _, q := range []string{
+		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", user, secret),
+		fmt.Sprintf("GRANT ALL ON `%s`.* TO '%s'@'%%'", dbName, user),
+	} {
+		_, err := admin.Exec(q)
+		require.NoError(t, err, q)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", user)) })
+	withPW := strings.Replace(url, "mysql://root@", "mysql://"+user+":"+secret+"@", 1)
+	require.NotEqual(t, url, withPW)
+	maria := strings.Replace(withPW, "mysql://", "mariadb://", 1)
+	hostPort := strings.TrimPrefix(url[:strings.LastIndex(url, "/")], "mysql://root@")
+	tcpForm := "mysql://" + user + ":" + secret + "@tcp(" + hostPort + ")/" + dbName
+	wrongPW := strings.Replace(withPW, ":"+secret+"@", ":"+secret+"x@", 1)
+	refused := "mysql://" + user + ":" + secret + "@127.0.0.1:1/db"
+	refusedTCP := "mysql://" + user + ":" + secret + "@tcp(127.0.0.1:1)/db"
+	noDB := strings.Replace(withPW, "/fleetgate_test_", "/nope_", 1)
+	good := writeFiles(t, map[string]string{"1_counter.sql": "-- fleetgate:up\nCREATE TABLE counter (n int NOT NULL);\nINSERT INTO counter VALUES (0);\n"})
+	bad := writeFiles(t, map[string]string{"1_bad.sql": "-- fleetgate:up\nSELECT * FROM missing_" + secret + ";\n"})
+	runs := []struct {
+		name string
+		args []string
+	}{
+		{"Up", []string{"up", "-d", maria, "--dir", good}},
+		{"GolangMigrateForm", []string{"status", "--json", "-d", tcpForm, "--dir", good}},
+		{"HistoryJSON", []string{"history", "--json", "-d", withPW, "--dir", good}},
+		{"WrongPassword", []string{"up", "-d", wrongPW, "--dir", good}},
+		{"ConnectionRefused", []string{"up", "-d", refused, "--dir", good, "--log-format", "json"}},
+		{"ConnectionRefusedTCPForm", []string{"up", "-d", refusedTCP, "--dir", good}},
+		{"UnknownDatabase", []string{"up", "-d", noDB, "--dir", good}},
+		{"MalformedPort", []string{"up", "-d", "mysql://" + user + ":" + secret + "@h:33x6/db", "--dir", good}},
+		{"MalformedTCPForm", []string{"up", "-d", "mysql://" + user + ":" + secret + "@tcp(h:3306/db", "--dir", good}},
+		{"SQLError", []string{"up", "-d", tcpForm, "--dir", bad}},
+	}
+	failures := 0
+	for _, rn := range runs {
+		r := fg(t, nil, rn.args...)
+		if r.Code != 0 {
+			failures++
+		}
+		if rn.name == "Up" || rn.name == "GolangMigrateForm" || rn.name == "HistoryJSON" {
+			require.Equal(t, 0, r.Code, "%s: %s", rn.name, r)
+		}
+		for _, out := range []string{r.Stdout, r.Stderr} {
+			require.NotContains(t, out, "Zq7-sentinel", "%s leaked the password:\n%s", rn.name, r)
+		}
+		require.NotEmpty(t, r.Stdout+r.Stderr, rn.name)
+	}
+	require.Equal(t, 7, failures, "the failure paths did not fail")
+}
+
+// A MySQL file that manages its transaction itself (START TRANSACTION ...
+// COMMIT) runs as that transaction, committed with its history row.
+func TestMySQLOwnTransactionBlock(t *testing.T) {
+	t.Parallel()
+	url := mariadbURL(t)
+	db := openDB(t, url)
+	dir := writeFiles(t, map[string]string{
+		"1_t.sql": "-- fleetgate:up\nCREATE TABLE t (id int PRIMARY KEY);\n",
+		"2_block.sql": "-- fleetgate:up\nSTART TRANSACTION READ WRITE;\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);\nCOMMIT;\n" +
+			"BEGIN;\nINSERT INTO t VALUES (3);\nCOMMIT;\n",
+	})
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
+	require.Equal(t, 0, r.Code, r.String())
+	require.Equal(t, 6, queryInt(t, db, "SELECT sum(id) FROM t"))
+	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
+}

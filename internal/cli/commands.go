@@ -19,8 +19,8 @@ func (e *env) up(ctx context.Context, args []string) error {
 	ooo := fs.Bool("allow-out-of-order", false, "apply pending migrations older than applied ones")
 	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
 	ifAhead := fs.String("if-ahead", "continue", "when the database has migrations this build lacks: fail, rollback or continue")
-	lockTimeout := fs.Duration("lock-timeout", 2*time.Second, "PostgreSQL: give up each wait for a table lock after this long and retry the migration (0: wait forever)")
-	lockRetries := fs.Int("lock-retries", 10, "PostgreSQL: retry a migration that hit --lock-timeout this many times, with backoff")
+	lockTimeout := fs.Duration("lock-timeout", 2*time.Second, "PostgreSQL and MySQL: give up each wait for a table lock after this long and retry the migration (0: wait forever; MySQL rounds up to whole seconds)")
+	lockRetries := fs.Int("lock-retries", 10, "PostgreSQL and MySQL: retry a migration that hit --lock-timeout this many times, with backoff")
 	dryRun := fs.Bool("dry-run", false, "print what would run (as fleetgate plan does); write nothing, take no lock")
 	initDB := fs.Bool("init", false, "create the history tables even in a database that has user tables or another fleetgate history, and their schema")
 	var fan fanFlags

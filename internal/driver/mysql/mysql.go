@@ -383,12 +383,20 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 			return nil, fmt.Errorf("set idle_transaction_timeout: %w", translate(err))
 		}
 	}
-	begin := "BEGIN"
+	// A file's own opening (START TRANSACTION READ WRITE, or BEGIN and
+	// SET TRANSACTION lines) arrives joined by ";\n"; go-sql-driver sends
+	// one statement at a time.
+	begin := []string{"BEGIN"}
 	if opts != nil && opts.Begin != "" {
-		begin = opts.Begin
+		begin = strings.Split(opts.Begin, ";\n")
 	}
-	if _, err := conn.ExecContext(ctx, begin); err != nil {
-		return nil, fmt.Errorf("begin: %w", translate(err))
+	for _, q := range begin {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			if len(begin) > 1 {
+				_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			}
+			return nil, fmt.Errorf("begin: %w", translate(err))
+		}
 	}
 	return &tx{TxConn: driver.NewTxConn(conn, "", translate), d: d}, nil
 }
