@@ -157,6 +157,18 @@ func (e *env) status(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", s.Version, s.Name, s.Phase, state, at, s.AppliedBy)
 	}
 	tw.Flush()
+	for _, s := range st.Migrations {
+		if s.Statements == 0 {
+			continue
+		}
+		k := s.StatementsDone + 1
+		if s.Error == "" {
+			fmt.Fprintf(e.stdout, "%d %s: interrupted at statement %d of %d; up resumes it there\n", s.Version, s.Name, k, s.Statements)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "%d %s: failed at statement %d of %d (line %d): %s; fix the file and up resumes at statement %d (statements before it unchanged), or settle it with fleetgate resolve\n",
+			s.Version, s.Name, k, s.Statements, s.ErrorLine, s.Error, k)
+	}
 	if st.Lock != nil {
 		fmt.Fprintf(e.stdout, "lock held by %s pid %d deploy %q since %s", st.Lock.Host, st.Lock.PID, st.Lock.DeployID,
 			st.Lock.Since.UTC().Format(time.RFC3339))
