@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -35,6 +36,14 @@ type MigrationStatus struct {
 	AppliedBy string     `json:"applied_by,omitempty"` // host:pid
 	DeployID  string     `json:"deploy_id,omitempty"`
 	Adopted   bool       `json:"adopted,omitempty"`
+	// Progress of a migration interrupted part way (run statement by
+	// statement): StatementsDone of the file's Statements ran and stay.
+	// When its last run stopped on a failed statement (not a crash),
+	// Error is that failure and ErrorLine the statement's line.
+	StatementsDone int    `json:"statements_done,omitempty"`
+	Statements     int    `json:"statements,omitempty"`
+	Error          string `json:"error,omitempty"`
+	ErrorLine      int    `json:"error_line,omitempty"`
 }
 
 // LockHolder describes who holds the migration lock.
@@ -90,6 +99,10 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 		default:
 			ms.File = mg.File
 		}
+		if ok && !r.Complete {
+			ms.StatementsDone, ms.Statements = r.StatementsDone, len(mg.Up.Statements)
+			ms.Error, ms.ErrorLine = m.lastFailure(ctx, r.Version)
+		}
 		st.Migrations = append(st.Migrations, ms)
 	}
 	for _, mg := range local {
@@ -107,6 +120,27 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 		st.Lock = lockHolder(h)
 	}
 	return st, nil
+}
+
+// lastFailure is the error of a partly applied migration's last run when
+// that run stopped on a failed statement: the newest of its failure,
+// apply and resolve events is a failure. "" when it is not (a crash
+// writes no event), or when the events cannot be read: the status is
+// worth showing without it.
+func (m *Migrator) lastFailure(ctx context.Context, version int64) (string, int) {
+	evs, err := m.d.ReadEvents(ctx, m.db, version, time.Time{}, 20)
+	if err != nil {
+		return "", 0
+	}
+	for _, e := range evs {
+		switch e.Kind {
+		case history.KindFailure:
+			return e.Error, e.StatementLine
+		case history.KindApply, history.KindResolve, history.KindRollback:
+			return "", 0
+		}
+	}
+	return "", 0
 }
 
 // lockHolder is the live holder as Status and the timeout errors name it,
