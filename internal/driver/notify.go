@@ -28,6 +28,18 @@ type Notifier interface {
 	WaitNotification(ctx context.Context, conn *sql.Conn, timeout time.Duration) (bool, error)
 }
 
+// ReleaseNotifier is a Notifier that also announces the lock's release on
+// its own, so that a waiter for the lock can sleep through the holder's
+// commits: with one announcement per migration, a fleet of waiters that
+// all woke at each commit to try the lock again would compete with the
+// holder for the CPU and the database the whole run.
+type ReleaseNotifier interface {
+	Notifier
+	// ListenRelease subscribes conn's session to the release announcements
+	// only (Unlisten ends it too).
+	ListenRelease(ctx context.Context, conn *sql.Conn) error
+}
+
 // Listener is the one "listen for a notification, else poll" loop step
 // that every waiter shares (the lock's waiters, Wait): it sleeps on a
 // subscribed session when the driver and the session allow it, and for the
@@ -58,6 +70,22 @@ func (l *Listener) Listen(ctx context.Context, d Driver, conn *sql.Conn) error {
 		return err
 	}
 	l.n, l.conn = n, conn
+	return nil
+}
+
+// ListenRelease subscribes conn to the lock's release announcements when
+// d can send them on their own (ReleaseNotifier), else to every commit
+// announcement, as Listen.
+func (l *Listener) ListenRelease(ctx context.Context, d Driver, conn *sql.Conn) error {
+	rn, ok := d.(ReleaseNotifier)
+	if !ok {
+		return l.Listen(ctx, d, conn)
+	}
+	l.conn = nil
+	if err := rn.ListenRelease(ctx, conn); err != nil {
+		return err
+	}
+	l.n, l.conn = rn, conn
 	return nil
 }
 

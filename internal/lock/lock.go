@@ -146,19 +146,22 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		p.SessionBound = d.SessionIsDirect(ctx, conn)
 		keep(ctx, d, conn, p.SessionBound)
 	}
-	// On a session of its own, a waiter sleeps until the holder announces a
-	// commit or its release (LISTEN), instead of polling: it wakes at once,
-	// and a fleet of waiters stops competing with the holder for CPU. The
-	// slow poll underneath still catches a holder that died without a word.
+	// On a session of its own, a waiter sleeps until the holder announces
+	// its release (LISTEN), instead of polling: it wakes at once, and a
+	// fleet of waiters stops competing with the holder for CPU. It sleeps
+	// through the holder's commits (one announcement per migration), which
+	// leave the lock held. The slow poll underneath still catches a holder
+	// that died without a word.
 	var ln driver.Listener
 	if p.SessionBound {
-		_ = ln.Listen(ctx, d, conn) // no subscription: poll
+		_ = ln.ListenRelease(ctx, d, conn) // no subscription: poll
 	}
 	err = nil
 	var lastReport time.Time
 	var lastGen int64
 	var outage time.Time // when the current run of transient failures began
 	fails := 0
+	released := false // the last sleep ended with the holder's release
 	for attempt := 0; ; attempt++ {
 		if conn == nil {
 			// The session broke while we waited (server restart, pooler
@@ -168,9 +171,26 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 				p.SessionBound = d.SessionIsDirect(ctx, conn)
 				keep(ctx, d, conn, p.SessionBound)
 				if p.SessionBound {
-					_ = ln.Listen(ctx, d, conn)
+					_ = ln.ListenRelease(ctx, d, conn)
 				}
 			}
+		}
+		// After a release, read the history before trying the lock: the
+		// holder most likely did the work this runner waits for, and then
+		// the whole fleet of waiters ends without taking the lock in turn.
+		rechecked := false
+		if released && err == nil && opts.Recheck != nil {
+			released, rechecked = false, true
+			done, rerr := opts.Recheck(ctx, conn)
+			if rerr == nil && done {
+				conn.Close()
+				return nil, nil
+			}
+			if rerr != nil && (ctx.Err() != nil || !driver.IsTransient(d, rerr)) {
+				conn.Close()
+				return nil, errOr(ctx, rerr)
+			}
+			err = rerr // a transient failure: handled as TryAcquire's below
 		}
 		var gen int64
 		var holder *driver.Holder
@@ -224,7 +244,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		if holder != nil {
 			lastGen = holder.Generation
 		}
-		if opts.Recheck != nil && (changed || attempt%3 == 2) {
+		if opts.Recheck != nil && !rechecked && (changed || attempt%3 == 2) {
 			done, err := opts.Recheck(ctx, conn)
 			if err != nil && ctx.Err() == nil && driver.IsTransient(d, err) {
 				closeConn(conn)
@@ -249,10 +269,12 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			slow := max(time.Second, opts.Poll)
 			sleep = slow/2 + rand.N(slow)
 		}
-		if _, err := ln.Sleep(ctx, sleep); err != nil && ctx.Err() != nil {
+		woke, err := ln.Sleep(ctx, sleep)
+		if err != nil && ctx.Err() != nil {
 			conn.Close()
 			return nil, errOr(ctx, ctx.Err())
 		}
+		released = woke && err == nil
 		// A listening session that broke is found out and replaced by the
 		// next try.
 	}

@@ -267,6 +267,14 @@ func releaseWakes(t testing.TB, open Opener) {
 	require.NoError(t, d.Release(ctx, tg.DB, "a", genA))
 	require.Equal(t, "b", holder(t, d, tg.DB).Token, "a second release by the old holder freed the new holder's lock")
 
+	// A session that listens for the release only (a waiter for the
+	// lock) sleeps through the holder's commits, and wakes at its release.
+	rn, releaseOnly := d.(driver.ReleaseNotifier)
+	r := pin(t, tg.DB)
+	releaseOnly = releaseOnly && listening
+	if releaseOnly {
+		require.NoError(t, rn.ListenRelease(ctx, r))
+	}
 	rec := record("b", genB, applied(1, true), event(history.KindApply, 1))
 	rec.Notify = true
 	require.NoError(t, migrate(t, d, b, rec, "SELECT 1"))
@@ -274,6 +282,17 @@ func releaseWakes(t testing.TB, open Opener) {
 		got, err := n.WaitNotification(ctx, l, patience)
 		require.NoError(t, err)
 		require.True(t, got, "a commit that notifies woke no listener")
+	}
+	if releaseOnly {
+		// The commit's announcement reached l above, so it was sent; had
+		// it gone to r's channel too, it would be waiting there now.
+		got, err := rn.WaitNotification(ctx, r, 50*time.Millisecond)
+		require.NoError(t, err)
+		require.False(t, got, "a commit woke a session that listens for the release only")
+		require.NoError(t, d.Release(ctx, tg.DB, "b", genB))
+		got, err = rn.WaitNotification(ctx, r, patience)
+		require.NoError(t, err)
+		require.True(t, got, "the release woke no session that listens for it")
 	}
 }
 

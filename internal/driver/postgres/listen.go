@@ -25,6 +25,16 @@ func (d *Driver) Listen(ctx context.Context, conn *sql.Conn) error {
 	return nil
 }
 
+var _ driver.ReleaseNotifier = (*Driver)(nil)
+
+// ListenRelease subscribes conn's session to the lock's release only.
+func (d *Driver) ListenRelease(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, "LISTEN "+quoteIdent(d.releaseChannel())); err != nil {
+		return fmt.Errorf("listen: %w", translate(err))
+	}
+	return nil
+}
+
 // Unlisten ends every subscription of conn's session.
 func (d *Driver) Unlisten(ctx context.Context, conn *sql.Conn) error {
 	if _, err := conn.ExecContext(ctx, "UNLISTEN *"); err != nil {

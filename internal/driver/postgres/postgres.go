@@ -7,7 +7,9 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -65,6 +67,19 @@ func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''
 
 // Channel is the LISTEN/NOTIFY channel on which commits are announced.
 func (d *Driver) Channel() string { return d.channel }
+
+// releaseChannel announces only the lock's release: waiters for the lock
+// listen there, so a holder's commits wake none of them (see
+// driver.ReleaseNotifier). A channel name longer than PostgreSQL's 63
+// bytes is cut to a hash of it.
+func (d *Driver) releaseChannel() string {
+	ch := d.channel + ".released"
+	if len(ch) > 63 {
+		sum := sha256.Sum256([]byte(ch))
+		ch = "fleetgate.released." + hex.EncodeToString(sum[:16])
+	}
+	return ch
+}
 
 func (d *Driver) Dialect() dialect.Dialect { return dialect.Postgres }
 
@@ -391,7 +406,7 @@ func (d *Driver) Release(ctx context.Context, q driver.Querier, token string, ge
 	// commit, so a waiter never wakes before the lock is free.
 	_, err := q.ExecContext(ctx, `UPDATE `+d.lock+` SET holder = NULL, session_pid = NULL, expires_at = NULL,
 		current_version = NULL, current_started_at = NULL WHERE name = $1 AND holder = $2 AND generation = $3;
-		SELECT pg_notify(`+quoteLiteral(d.channel)+`, 'released')`, lockName, token, gen)
+		SELECT pg_notify(`+quoteLiteral(d.channel)+`, 'released'), pg_notify(`+quoteLiteral(d.releaseChannel())+`, 'released')`, lockName, token, gen)
 	if err != nil {
 		return fmt.Errorf("release lock: %w", translate(err))
 	}
