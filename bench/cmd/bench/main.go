@@ -36,6 +36,10 @@ type options struct {
 	outcomeTrials int
 	resultsMD     string
 	fleetgateBin  string
+	// fleetgateBase, when set, is an earlier fleetgate binary run beside
+	// the one under test in the timed scenarios, for paired before/after
+	// ratios on a machine whose speed drifts.
+	fleetgateBase string
 	waiters       int
 	schemas       int
 }
@@ -67,6 +71,7 @@ func run() int {
 	flag.IntVar(&o.waiters, "waiters", 100, "number of `fleetgate wait` processes in the wait scenario")
 	flag.IntVar(&o.schemas, "schemas", 0, "schemas in the fanout-schemas scenario (default 1000; --quick: 50)")
 	flag.StringVar(&o.fleetgateBin, "fleetgate-bin", "", "use this fleetgate binary instead of building ./cmd/fleetgate")
+	flag.StringVar(&o.fleetgateBase, "fleetgate-base", "", "also run this (earlier) fleetgate binary, as \"fleetgate@base\", in the timed scenarios: paired before/after ratios")
 	flag.StringVar(&o.resultsMD, "results-md", "auto", "regenerate <bench>/RESULTS.md and RESULTS.json: auto (full runs of every tool and scenario), yes, no")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -352,6 +357,11 @@ func runScenarios(ctx context.Context, h *harness, o options, all []*tool, rep *
 		checksOff = []*tool{{Name: "fleetgate --checks=off", Format: "fleetgate", Bin: fleetgate.Bin,
 			Unavailable: fleetgate.Unavailable, Extra: []string{"--checks=off"}, Variant: true}}
 	}
+	var based []*tool // the earlier binary, in the timed scenarios only
+	if fleetgate != nil && o.fleetgateBase != "" {
+		bin, _ := filepath.Abs(o.fleetgateBase)
+		based = []*tool{{Name: "fleetgate@base", Format: "fleetgate", Bin: bin, Variant: true}}
+	}
 	set100 := setSpec{N: 100, DataAt: 50}
 	set1000 := setSpec{N: 1000, DataAt: 500}
 	set50 := setSpec{N: 50, DataAt: 25}
@@ -359,28 +369,28 @@ func runScenarios(ctx context.Context, h *harness, o options, all []*tool, rep *
 	if want("apply-100") {
 		s, ts := newScenario("apply-100", "apply 100 migrations to an empty database",
 			"Wall time of one `up` applying 100 migrations (small tables, added columns, one data migration) to an empty database, process start to exit; psql runs the same 100 transactions in one session as the floor.",
-			"timing", o.trials, append(slices.Clone(withFloor), checksOff...))
+			"timing", o.trials, slices.Concat(withFloor, checksOff, based))
 		h.timed(ctx, s, ts, set100, 0, progress)
 		rep.Scenarios = append(rep.Scenarios, s)
 	}
 	if want("apply-1000") {
 		s, ts := newScenario("apply-1000", "apply 1,000 migrations to an empty database",
 			"As apply-100 with 1,000 migrations: the per-migration overhead of each tool against the psql floor.",
-			"timing", o.trials, withFloor)
+			"timing", o.trials, slices.Concat(withFloor, based))
 		h.timed(ctx, s, ts, set1000, 0, progress)
 		rep.Scenarios = append(rep.Scenarios, s)
 	}
 	if want("apply-1-onto-1000") {
 		s, ts := newScenario("apply-1-onto-1000", "apply 1 migration to a database with 999 applied (1,000 files)",
 			"What each deploy really does: `up` with 1,000 migration files of which the first 999 are applied (by the same tool), so one is applied (and, for fleetgate, checked at the default). psql runs only that one transaction: the floor. `fleetgate --checks=off` is the same run with the checks off.",
-			"timing", o.trials, append(slices.Clone(withFloor), checksOff...))
+			"timing", o.trials, slices.Concat(withFloor, checksOff, based))
 		h.timed(ctx, s, ts, set1000, set1000.N-1, progress)
 		rep.Scenarios = append(rep.Scenarios, s)
 	}
 	if want("noop-1000") {
 		s, ts := newScenario("noop-1000", "no-op `up` with 1,000 applied",
 			"Wall time of `up` when all 1,000 migrations are already applied (by the same tool): what every instance pays at each start.",
-			"timing", o.trials, runners)
+			"timing", o.trials, slices.Concat(runners, based))
 		h.timed(ctx, s, ts, set1000, set1000.N, progress)
 		rep.Scenarios = append(rep.Scenarios, s)
 	}
