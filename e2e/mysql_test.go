@@ -98,6 +98,8 @@ func TestMySQLCommands(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.String())
 	r = fg(t, nil, "run", "-d", url, "--dir", dir, "--", "sh", "-c", "exit 7")
 	require.Equal(t, 7, r.Code, r.String())
+	require.True(t, myTableExists(t, db, "fleetgate_instances"), "wait and run registered their instance in the registry")
+	require.Positive(t, myCount(t, db, "SELECT count(*) FROM fleetgate_instances WHERE max_version = 2"))
 
 	r = fg(t, nil, "down", "-d", url, "--dir", dir)
 	require.Equal(t, 0, r.Code, r.String())

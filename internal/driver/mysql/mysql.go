@@ -33,6 +33,7 @@ const lockRow = "migrate"
 type Driver struct {
 	t                 driver.Tables
 	mig, events, lock string // quoted, qualified names
+	instances         string
 }
 
 var (
@@ -51,7 +52,7 @@ func New(t driver.Tables) *Driver {
 		}
 		return quoteIdent(n)
 	}
-	return &Driver{t: t, mig: q(t.Migrations), events: q(t.Events), lock: q(t.Lock)}
+	return &Driver{t: t, mig: q(t.Migrations), events: q(t.Events), lock: q(t.Lock), instances: q(t.Instances)}
 }
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
