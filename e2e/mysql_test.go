@@ -98,6 +98,8 @@ func TestMySQLCommands(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.String())
 	r = fg(t, nil, "run", "-d", url, "--dir", dir, "--", "sh", "-c", "exit 7")
 	require.Equal(t, 7, r.Code, r.String())
+	require.True(t, myTableExists(t, db, "fleetgate_instances"), "wait and run registered their instance in the registry")
+	require.Positive(t, myCount(t, db, "SELECT count(*) FROM fleetgate_instances WHERE max_version = 2"))
 
 	r = fg(t, nil, "down", "-d", url, "--dir", dir)
 	require.Equal(t, 0, r.Code, r.String())
@@ -249,7 +251,9 @@ func TestMySQLKillDuringDDL(t *testing.T) {
 			url := mariadbURL(t)
 			db := openDB(t, url)
 			p := start(t, nil, "up", "-d", url, "--dir", dir)
-			time.Sleep(time.Duration(rand.N(int64(window))))
+			// Within three quarters of the undisturbed run, so that a
+			// run that is quicker this time is still killed.
+			time.Sleep(time.Duration(rand.N(int64(window) * 3 / 4)))
 			if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 				require.ErrorIs(t, err, syscall.ESRCH, "it had finished already")
 			}
