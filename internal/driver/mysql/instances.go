@@ -30,6 +30,12 @@ func (d *Driver) instances() string {
 // refused in strict mode. TEXT columns have no default, and none is
 // needed: every insert names them.
 func (d *Driver) EnsureRegistry(ctx context.Context, q driver.Querier) error {
+	// Looked up first: MySQL checks the CREATE privilege before it looks
+	// whether the table exists, so a migrating role without CREATE would
+	// be refused (and warned about on every up) for a table that is there.
+	if n, err := d.countTables(ctx, q, d.t.Instances); err == nil && n == 1 {
+		return nil
+	}
 	_, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+d.instances()+` (
 	instance_id VARCHAR(512) NOT NULL PRIMARY KEY,
 	host TEXT NOT NULL,
@@ -42,8 +48,6 @@ func (d *Driver) EnsureRegistry(ctx context.Context, q driver.Querier) error {
 	last_seen TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`)
 	if err = translate(err); err != nil {
-		// MySQL checks the CREATE privilege before it looks whether the
-		// table exists, so a role without it is refused even then.
 		if driver.Is(d, err, driver.ErrPermission) {
 			return fmt.Errorf("create %s: %w: %w", d.instances(), driver.ErrNoRegistry, err)
 		}
