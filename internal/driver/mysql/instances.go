@@ -13,9 +13,10 @@ import (
 var _ driver.Registry = (*Driver)(nil)
 
 // The registry in MySQL's SQL. Every method is one autocommit statement
-// (no session state), so it works through ProxySQL's multiplexing as the
-// PostgreSQL one does through PgBouncer. Times are the server's NOW(6),
-// read back as Unix microseconds (micros), like the driver's other tables.
+// and keeps no session state, which is what a multiplexing proxy
+// (ProxySQL) needs, as PgBouncer does on PostgreSQL. Times are the
+// server's NOW(6), read back as Unix microseconds (micros), like the
+// driver's other tables.
 
 func (d *Driver) instances() string {
 	if d.t.Schema != "" {
