@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fleetgate/fleetgate/internal/lint"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -99,22 +98,24 @@ func (m *Migrator) PlanUp(ctx context.Context, opts *UpOpts) (*PlanReport, error
 			mode = ChecksWarn
 		}
 	}
-	if m.d.Capabilities().Checker != Postgres {
-		mode = ChecksOff // the checks are PostgreSQL's
+	checker := m.d.Capabilities().Checker
+	check := checksFor(checker)
+	if check == nil {
+		mode = ChecksOff // this database's migrations have no checks
 	}
 	rep.Checks = string(mode)
 	byFile := map[int64][]Finding{}
 	if mode != ChecksOff && len(p.Steps) > 0 {
 		var cr CheckReport
 		for _, st := range p.Steps {
-			fs, err := lint.Check(st.Migration)
+			fs, err := check(st.Migration)
 			if err != nil {
 				return nil, fmt.Errorf("check %s: %w", st.Migration.File, err)
 			}
 			cr.add(fs)
 		}
 		pre, post := splitPhases(p.Steps, p.Deferred)
-		deps, err := lint.Dependencies(pre, post)
+		deps, err := dependencies(checker, pre, post)
 		if err != nil {
 			return nil, err
 		}

@@ -113,7 +113,12 @@ func (m *Migrator) migrations() ([]*source.Migration, error) {
 		}
 		// Split by the rules of the database the files are for: MySQL
 		// lexes backslash escapes, # comments and DELIMITER blocks.
-		m.local, m.format, m.loadErr = source.LoadDialect(m.fsys, m.cfg.Dir, m.cfg.Format, m.d.Dialect())
+		// CheckFiles has no database: its Config names the dialect.
+		d := m.cfg.Dialect
+		if m.d != nil {
+			d = m.d.Dialect()
+		}
+		m.local, m.format, m.loadErr = source.LoadDialect(m.fsys, m.cfg.Dir, m.cfg.Format, d)
 		if m.loadErr == nil && len(m.local) == 0 && !m.cfg.AllowEmpty {
 			m.loadErr = m.emptySource()
 			return

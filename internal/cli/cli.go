@@ -40,7 +40,8 @@ commands:
   history   show the audit log, newest first
   validate  check files and checksums against the database; never writes
   check [FILES]  lint migrations (default: all in --dir) for changes that break old code,
-            block traffic or cannot run; file:line:col RULE message, or --json; exit 5 on an error
+            block traffic or cannot run; file:line:col RULE message, or --json; exit 5 on an error;
+            --dialect postgres|mysql: the files' SQL when no database URL says it
   plan      print what up would run (or --down, what down would) without writing or locking; --json
   new NAME  create the next migration file (create NAME: the same)
   redo      roll back the newest migration and apply it again

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fleetgate/fleetgate/internal/dbtest"
-	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/driver/drivertest"
 	_ "github.com/fleetgate/fleetgate/internal/driver/mysql"
 )
@@ -66,9 +65,7 @@ func readOnlyUser(t testing.TB, db *sql.DB, raw string) string {
 }
 
 // Against MariaDB 10.11 on a direct TCP connection: the server lists the
-// sessions, and read-only users can be made. The history tables of other
-// tools are read by the driver's Adopter (adopt.go), which another branch
-// adds; until it is there its two cases cannot run and say so.
+// sessions, and read-only users can be made.
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	open := func(t testing.TB) *drivertest.Target {
@@ -81,15 +78,6 @@ func TestConformance(t *testing.T) {
 	for _, c := range drivertest.Cases() {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
-			if c.Name == "LegacyHistory" || c.Name == "AdoptRecords" {
-				tables, err := driver.NewTables("fleetgate_migrations")
-				require.NoError(t, err)
-				d, err := driver.ForScheme("mysql").New(tables)
-				require.NoError(t, err)
-				if _, ok := d.(driver.Adopter); !ok {
-					t.Skip("the MySQL driver has no driver.Adopter yet (internal/driver/mysql/adopt.go comes from another branch)")
-				}
-			}
 			c.Run(t, open)
 		})
 	}
