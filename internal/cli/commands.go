@@ -162,6 +162,10 @@ func (e *env) status(ctx context.Context, args []string) error {
 			continue
 		}
 		k := s.StatementsDone + 1
+		if st.Lock != nil && st.Lock.RunningVersion == s.Version {
+			fmt.Fprintf(e.stdout, "%d %s: running, at statement %d of %d\n", s.Version, s.Name, k, s.Statements)
+			continue
+		}
 		if s.Error == "" {
 			fmt.Fprintf(e.stdout, "%d %s: interrupted at statement %d of %d; up resumes it there\n", s.Version, s.Name, k, s.Statements)
 			continue
