@@ -157,6 +157,14 @@ func (e *env) status(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", s.Version, s.Name, s.Phase, state, at, s.AppliedBy)
 	}
 	tw.Flush()
+	if f := st.Failure; f != nil {
+		what := "applying"
+		if f.Direction == "down" {
+			what = "reverting"
+		}
+		fmt.Fprintf(e.stdout, "last attempt failed %s %d %s at %s by %s: %s\n", what, f.Version, f.Name,
+			f.At.UTC().Format(time.RFC3339), hostPIDOf(f.Host, f.PID), firstLine(f.Error))
+	}
 	if st.Lock != nil {
 		fmt.Fprintf(e.stdout, "lock held by %s pid %d deploy %q since %s", st.Lock.Host, st.Lock.PID, st.Lock.DeployID,
 			st.Lock.Since.UTC().Format(time.RFC3339))
@@ -351,4 +359,11 @@ func (e *env) printFleet(fl *fleetgate.FleetStatus) {
 	for _, in := range fl.Stale {
 		fmt.Fprintf(e.stdout, "  stale: %s/%d build %s, last seen %s ago\n", in.Host, in.PID, in.Build, fl.Now.Sub(in.LastSeen).Round(time.Second))
 	}
+}
+
+func hostPIDOf(host string, pid int) string {
+	if host == "" {
+		return "?"
+	}
+	return fmt.Sprintf("%s:%d", host, pid)
 }
