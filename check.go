@@ -163,17 +163,23 @@ func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, er
 	if err != nil {
 		return nil, err
 	}
-	if err := lintAll(rep, sel); err != nil {
-		return nil, err
-	}
 	rows, err := m.readApplied(ctx, m.db, false)
 	if err != nil {
 		return nil, err
 	}
-	demoteAdopted(rep, rows)
 	// Everything pending, as `up --phase post` would see it; a history
 	// that does not validate is Validate's business, not Check's.
 	p, perr := plan.Build(local, toPlan(rows), plan.Options{Phase: PhasePost, AllowOutOfOrder: true})
+	pending := map[*source.Migration]bool{}
+	if perr == nil {
+		for _, st := range p.Steps {
+			pending[st.Migration] = true
+		}
+	}
+	if err := lintAll(rep, sel, func(mg *source.Migration) bool { return pending[mg] }); err != nil {
+		return nil, err
+	}
+	demoteAdopted(rep, rows)
 	if perr == nil {
 		in := map[*source.Migration]bool{}
 		for _, mg := range sel {
@@ -224,7 +230,11 @@ func CheckFiles(ctx context.Context, fsys fs.FS, names []string, cfg *Config) (*
 		ms = append(ms, mg)
 	}
 	rep := &CheckReport{Findings: []Finding{}}
-	if err := lintAll(rep, ms); err != nil {
+	// Files named together are taken as applied together (the new
+	// migrations of a change); the whole directory is not, since most of
+	// it is applied already.
+	together := func(*source.Migration) bool { return len(names) > 0 }
+	if err := lintAll(rep, ms, together); err != nil {
 		return nil, err
 	}
 	return rep, rep.err()
@@ -250,7 +260,10 @@ func selectFiles(local []*source.Migration, opts *CheckOpts) ([]*source.Migratio
 	return out, nil
 }
 
-func lintAll(rep *CheckReport, ms []*source.Migration) error {
+// lintAll checks ms in order; those for which together is true are one
+// lint.Set, applied together, so that a table one of them creates is new to
+// the later ones.
+func lintAll(rep *CheckReport, ms []*source.Migration, together func(*source.Migration) bool) error {
 	loaded := lint.ParserInit() > 0
 	defer func() {
 		if !loaded {
@@ -258,8 +271,13 @@ func lintAll(rep *CheckReport, ms []*source.Migration) error {
 			rep.Parser = lint.ParserBuild
 		}
 	}()
+	var set lint.Set
 	for _, mg := range ms {
-		fs, err := lint.Check(mg)
+		check := lint.Check
+		if together(mg) {
+			check = set.Check
+		}
+		fs, err := check(mg)
 		if err != nil {
 			return fmt.Errorf("check %s: %w", mg.File, err)
 		}
@@ -325,8 +343,9 @@ func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(),
 // lintSteps checks the planned steps and logs what it found.
 func (m *Migrator) lintSteps(ctx context.Context, p *plan.Plan, mode CheckMode) (*CheckReport, error) {
 	rep := &CheckReport{}
+	var set lint.Set // the steps are applied together, in this order
 	for _, st := range p.Steps {
-		fs, err := lint.Check(st.Migration)
+		fs, err := set.Check(st.Migration)
 		if err != nil {
 			return nil, fmt.Errorf("check %s: %w", st.Migration.File, err)
 		}
