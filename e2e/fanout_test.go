@@ -188,6 +188,7 @@ func TestFanOutTenantDatabases(t *testing.T) {
 // tenant's data is fixed and up succeeds, the failure is settled and the
 // tenant joins the others.
 func TestFanOutStatusFailures(t *testing.T) {
+	t.Parallel()
 	const n, bad = 3, 1
 	urls, file := tenantDBs(t, n, bad)
 	dir := writeFiles(t, tenantSet(""))

@@ -65,6 +65,7 @@ var progressRE = regexp.MustCompile(`\r\x1b\[K(\d+)/(\d+) done, (\d+) failed, (\
 // comes after it is erased; through a pipe there are plain lines only, one
 // per target, and no control sequence.
 func TestFanOutProgressTTY(t *testing.T) {
+	t.Parallel()
 	const n, bad, parallel = 6, 2, 2
 	urls, file := tenantDBs(t, n, bad)
 	dir := writeFiles(t, tenantSet(""))
