@@ -172,11 +172,11 @@ func (r *adoptReader) read(ctx context.Context, q driver.Querier) (*AdoptResult,
 	rows, found, err := r.ad.ReadLegacy(ctx, q, string(r.opts.From), r.t.Schema, r.t.Migrations)
 	switch {
 	case errors.Is(err, driver.ErrLegacyTable):
-		return nil, nil, configErr("AdoptOpts.From", "%v (is --from right?)", err)
+		return nil, nil, configErr("AdoptOpts.From", "%v (is AdoptOpts.From right?)", err)
 	case err != nil:
 		return nil, nil, err
 	case !found:
-		return nil, nil, configErr("AdoptOpts.From", "no %s history table %s in this database; nothing to adopt (name another with --from-table)", r.opts.From, r.table)
+		return nil, nil, configErr("AdoptOpts.From", "no %s history table %s in this database; nothing to adopt (name another with AdoptOpts.Table)", r.opts.From, r.table)
 	}
 	st, err := adopt.Read(string(r.opts.From), r.table, rows, r.local)
 	if err != nil {

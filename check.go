@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/lint"
+	"github.com/fleetgate/fleetgate/internal/lint/mysqllint"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -64,8 +65,52 @@ type Finding = lint.Finding
 // Rule describes one check.
 type Rule = lint.Rule
 
-// Rules lists every check, in documentation order.
+// Rules lists every PostgreSQL check, in documentation order.
 func Rules() []Rule { return lint.Rules() }
+
+// RulesFor lists the checks of a dialect's migrations, in documentation
+// order; none for a dialect that has no checks (SQLite).
+func RulesFor(d Dialect) []Rule {
+	switch d {
+	case Postgres:
+		return lint.Rules()
+	case MySQL:
+		return mysqllint.Rules()
+	}
+	return nil
+}
+
+// checksFor returns the statement checks of dialect d, nil when it has
+// none: PostgreSQL's (libpg_query) and MySQL's (vitess's parser) are
+// separate rule sets that share rule IDs where a rule means the same.
+func checksFor(d Dialect) func(*source.Migration) ([]Finding, error) {
+	switch d {
+	case Postgres:
+		return lint.Check
+	case MySQL:
+		return mysqllint.Check
+	}
+	return nil
+}
+
+// setChecks is checksFor(d) for migrations applied together, in order
+// (one lint.Set on PostgreSQL): what the earlier ones create is new to the
+// later ones, for the cached-plan advice.
+func setChecks(d Dialect) func(*source.Migration) ([]Finding, error) {
+	if d == Postgres {
+		return new(lint.Set).Check
+	}
+	return checksFor(d)
+}
+
+// dependencies runs pre-depends-on-post, whose reading of table and
+// column names is PostgreSQL's parse tree; other dialects get none.
+func dependencies(d Dialect, pre, post []*source.Migration) ([]Finding, error) {
+	if d != Postgres {
+		return nil, nil
+	}
+	return lint.Dependencies(pre, post)
+}
 
 // CheckError is returned when checks refuse migrations: Findings are the
 // blocking ones (error severity, not accepted by an allow directive).
@@ -148,15 +193,17 @@ type CheckOpts struct {
 // that depend on an older pending post-phase one. The report is returned
 // with a *CheckError when an error finding is not allowed.
 //
-// The checks are PostgreSQL's: on other databases Check reports nothing.
+// The checks are the database's (its driver's Capabilities().Checker):
+// PostgreSQL's or MySQL's; on SQLite Check reports nothing.
 func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, error) {
 	local, err := m.migrations()
 	if err != nil {
 		return nil, err
 	}
 	rep := &CheckReport{Findings: []Finding{}}
-	if m.d.Capabilities().Checker != Postgres {
-		m.log.InfoContext(ctx, "checks are for PostgreSQL migrations; nothing checked", slog.String("dialect", string(m.d.Dialect())))
+	checker := m.d.Capabilities().Checker
+	if checksFor(checker) == nil {
+		m.log.InfoContext(ctx, "no checks for this database's migrations; nothing checked", slog.String("dialect", string(m.d.Dialect())))
 		return rep, nil
 	}
 	sel, err := selectFiles(local, opts)
@@ -169,14 +216,14 @@ func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, er
 	}
 	// Everything pending, as `up --phase post` would see it; a history
 	// that does not validate is Validate's business, not Check's.
-	p, perr := plan.Build(local, toPlan(rows), plan.Options{Phase: PhasePost, AllowOutOfOrder: true})
+	p, perr := plan.Build(local, plan.FromHistory(rows), plan.Options{Phase: PhasePost, AllowOutOfOrder: true})
 	pending := map[*source.Migration]bool{}
 	if perr == nil {
 		for _, st := range p.Steps {
 			pending[st.Migration] = true
 		}
 	}
-	if err := lintAll(rep, sel, func(mg *source.Migration) bool { return pending[mg] }); err != nil {
+	if err := lintAll(rep, sel, checker, func(mg *source.Migration) bool { return pending[mg] }); err != nil {
 		return nil, err
 	}
 	demoteAdopted(rep, rows)
@@ -192,7 +239,7 @@ func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, er
 				chosen = append(chosen, mg)
 			}
 		}
-		fs, err := lint.Dependencies(chosen, post)
+		fs, err := dependencies(checker, chosen, post)
 		if err != nil {
 			return nil, err
 		}
@@ -204,10 +251,16 @@ func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, er
 // CheckFiles lints migration files without a database: names are paths in
 // fsys (golang-migrate .down.sql files are skipped: down sections are not
 // checked), or, when names is empty, every migration in cfg.Dir. Findings
-// name files as cfg.Label says. A malformed file is a *SourceError.
+// name files as cfg.Label says. A malformed file is a *SourceError. The
+// files are split and checked as cfg.Dialect's (PostgreSQL by default);
+// a dialect without checks (SQLite) reports nothing.
 func CheckFiles(ctx context.Context, fsys fs.FS, names []string, cfg *Config) (*CheckReport, error) {
 	m := &Migrator{fsys: fsys, cfg: cfg.withDefaults()}
 	m.log = m.cfg.Logger
+	d := m.cfg.Dialect
+	if err := d.Validate(); err != nil {
+		return nil, configErr("Config.Dialect", "%v (want postgres, mysql or sqlite)", err)
+	}
 	var ms []*source.Migration
 	if len(names) == 0 {
 		var err error
@@ -223,18 +276,22 @@ func CheckFiles(ctx context.Context, fsys fs.FS, names []string, cfg *Config) (*
 		if err != nil {
 			return nil, configErr("Check", "%s: %v", name, source.PathCause(err))
 		}
-		mg, err := source.Parse(name, data)
+		mg, err := source.ParseDialect(name, data, d)
 		if err != nil {
 			return nil, err
 		}
 		ms = append(ms, mg)
 	}
 	rep := &CheckReport{Findings: []Finding{}}
+	if checksFor(d) == nil {
+		m.log.InfoContext(ctx, "no checks for this dialect's migrations; nothing checked", slog.String("dialect", string(d)))
+		return rep, nil
+	}
 	// Files named together are taken as applied together (the new
 	// migrations of a change); the whole directory is not, since most of
 	// it is applied already.
 	together := func(*source.Migration) bool { return len(names) > 0 }
-	if err := lintAll(rep, ms, together); err != nil {
+	if err := lintAll(rep, ms, d, together); err != nil {
 		return nil, err
 	}
 	return rep, rep.err()
@@ -260,22 +317,26 @@ func selectFiles(local []*source.Migration, opts *CheckOpts) ([]*source.Migratio
 	return out, nil
 }
 
-// lintAll checks ms in order; those for which together is true are one
-// lint.Set, applied together, so that a table one of them creates is new to
-// the later ones.
-func lintAll(rep *CheckReport, ms []*source.Migration, together func(*source.Migration) bool) error {
-	loaded := lint.ParserInit() > 0
-	defer func() {
-		if !loaded {
-			rep.ParserLoad = lint.ParserInit()
-			rep.Parser = lint.ParserBuild
-		}
-	}()
-	var set lint.Set
+// lintAll checks ms in order with d's checks; those for which together is
+// true are applied together (setChecks), so that a table one of them
+// creates is new to the later ones.
+func lintAll(rep *CheckReport, ms []*source.Migration, d Dialect, together func(*source.Migration) bool) error {
+	if d == Postgres {
+		// Only libpg_query has a load worth reporting (the WebAssembly
+		// build's is seconds); vitess's parser starts in about a millisecond.
+		loaded := lint.ParserInit() > 0
+		defer func() {
+			if !loaded {
+				rep.ParserLoad = lint.ParserInit()
+				rep.Parser = lint.ParserBuild
+			}
+		}()
+	}
+	alone, set := checksFor(d), setChecks(d)
 	for _, mg := range ms {
-		check := lint.Check
+		check := alone
 		if together(mg) {
-			check = set.Check
+			check = set
 		}
 		fs, err := check(mg)
 		if err != nil {
@@ -309,7 +370,7 @@ func splitPhases(steps []plan.Step, deferred []*source.Migration) (pre, post []*
 func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(), err error) {
 	none := func() {}
 	mode := m.cfg.Checks // validated by New
-	if mode == ChecksOff || m.d.Capabilities().Checker != Postgres || len(p.Steps) == 0 {
+	if mode == ChecksOff || checksFor(m.d.Capabilities().Checker) == nil || len(p.Steps) == 0 {
 		return none, nil
 	}
 	if mode == ChecksAuto || mode == "" {
@@ -343,16 +404,17 @@ func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(),
 // lintSteps checks the planned steps and logs what it found.
 func (m *Migrator) lintSteps(ctx context.Context, p *plan.Plan, mode CheckMode) (*CheckReport, error) {
 	rep := &CheckReport{}
-	var set lint.Set // the steps are applied together, in this order
+	checker := m.d.Capabilities().Checker
+	check := setChecks(checker) // the steps are applied together, in this order
 	for _, st := range p.Steps {
-		fs, err := set.Check(st.Migration)
+		fs, err := check(st.Migration)
 		if err != nil {
 			return nil, fmt.Errorf("check %s: %w", st.Migration.File, err)
 		}
 		rep.add(fs)
 	}
 	pre, post := splitPhases(p.Steps, p.Deferred)
-	deps, err := lint.Dependencies(pre, post)
+	deps, err := dependencies(checker, pre, post)
 	if err != nil {
 		return nil, err
 	}

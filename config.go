@@ -101,6 +101,10 @@ type Config struct {
 	// Format is the format of the migration files. Defaults to
 	// FormatAuto: detected from the files.
 	Format Format
+	// Dialect is the SQL of the migration files where no database says
+	// which it is: CheckFiles splits and checks them as this dialect's.
+	// A Migrator always uses its database's dialect. Defaults to Postgres.
+	Dialect Dialect
 	// LegacyTable says whether the history table of the tool whose format
 	// the directory is in (golang-migrate's or dbmate's schema_migrations,
 	// goose's goose_db_version) is kept in step with fleetgate's, in the
@@ -194,6 +198,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.Label == "" {
 		out.Label = out.Dir
+	}
+	if out.Dialect == "" {
+		out.Dialect = Postgres
 	}
 	if out.Table == "" {
 		out.Table = "fleetgate_migrations"

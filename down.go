@@ -126,7 +126,7 @@ func (m *Migrator) downTarget(ctx context.Context, opts *DownOpts) ([]*source.Mi
 	}
 	switch {
 	case set > 1:
-		return nil, nil, target, configErr("DownOpts", "give at most one of --steps, --to, --version and --unknown")
+		return nil, nil, target, configErr("DownOpts", "give at most one of DownOpts.Steps, DownOpts.To, DownOpts.Version and DownOpts.Unknown")
 	case opts.Steps < 0:
 		return nil, nil, target, configErr("DownOpts.Steps", "must be at least 1")
 	case opts.To < 0:
@@ -142,7 +142,7 @@ func (m *Migrator) downTarget(ctx context.Context, opts *DownOpts) ([]*source.Mi
 	if err != nil {
 		return nil, nil, target, err
 	}
-	target = plan.DownTarget{Above: opts.To, Unknown: opts.Unknown}
+	target = plan.DownTarget{Above: opts.To, Unknown: opts.Unknown, Dialect: m.d.Dialect()}
 	switch {
 	case opts.Version != 0:
 		// Everything below V is kept; V alone is meant. A newer version
@@ -312,7 +312,7 @@ func (m *Migrator) resolveAhead(ctx context.Context, policy IfAhead, ahead []int
 	}
 	switch policy {
 	case IfAheadFail:
-		return nil, fmt.Errorf("%w: applied migrations %s are not in this build's directory (a newer deploy ran first, or this build is a rollback); run `fleetgate down --unknown` to revert them, or use --if-ahead=continue",
+		return nil, fmt.Errorf("%w: applied migrations %s are not in this build's directory (a newer deploy ran first, or this build is a rollback); revert them (Migrator.Down with DownOpts.Unknown), or set UpOpts.IfAhead to continue",
 			ErrDatabaseAhead, strings.Join(aheadNames, ", "))
 	case IfAheadRollback:
 		m.log.InfoContext(ctx, "rolling back the migrations this build does not ship (--if-ahead=rollback)",

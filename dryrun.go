@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fleetgate/fleetgate/internal/lint"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
@@ -81,7 +80,7 @@ func (m *Migrator) PlanUp(ctx context.Context, opts *UpOpts) (*PlanReport, error
 	if err != nil {
 		return nil, err
 	}
-	p, err := plan.Build(local, toPlan(rows), popts)
+	p, err := plan.Build(local, plan.FromHistory(rows), popts)
 	if err != nil {
 		return nil, err
 	}
@@ -99,22 +98,24 @@ func (m *Migrator) PlanUp(ctx context.Context, opts *UpOpts) (*PlanReport, error
 			mode = ChecksWarn
 		}
 	}
-	if m.d.Capabilities().Checker != Postgres {
-		mode = ChecksOff // the checks are PostgreSQL's
+	checker := m.d.Capabilities().Checker
+	check := checksFor(checker)
+	if check == nil {
+		mode = ChecksOff // this database's migrations have no checks
 	}
 	rep.Checks = string(mode)
 	byFile := map[int64][]Finding{}
 	if mode != ChecksOff && len(p.Steps) > 0 {
 		var cr CheckReport
 		for _, st := range p.Steps {
-			fs, err := lint.Check(st.Migration)
+			fs, err := check(st.Migration)
 			if err != nil {
 				return nil, fmt.Errorf("check %s: %w", st.Migration.File, err)
 			}
 			cr.add(fs)
 		}
 		pre, post := splitPhases(p.Steps, p.Deferred)
-		deps, err := lint.Dependencies(pre, post)
+		deps, err := dependencies(checker, pre, post)
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +155,7 @@ func (m *Migrator) PlanDown(ctx context.Context, opts *DownOpts) (*PlanReport, e
 	}
 	switch {
 	case set > 1:
-		return nil, configErr("DownOpts", "give at most one of --steps, --to and --unknown")
+		return nil, configErr("DownOpts", "give at most one of DownOpts.Steps, DownOpts.To and DownOpts.Unknown")
 	case opts.Steps < 0:
 		return nil, configErr("DownOpts.Steps", "must be at least 1")
 	case opts.To < 0:
@@ -168,7 +169,7 @@ func (m *Migrator) PlanDown(ctx context.Context, opts *DownOpts) (*PlanReport, e
 	if err != nil {
 		return nil, err
 	}
-	target := plan.DownTarget{Above: opts.To, Unknown: opts.Unknown}
+	target := plan.DownTarget{Above: opts.To, Unknown: opts.Unknown, Dialect: m.d.Dialect()}
 	if set == 0 || opts.Steps > 0 {
 		target.Above = plan.StepsTarget(toStored(rows), max(opts.Steps, 1))
 	}

@@ -26,7 +26,7 @@ var (
 // ConfigError is a usage or configuration mistake: a bad URL, table name,
 // directory or option. Nothing was changed in the database.
 type ConfigError struct {
-	Setting string // the flag or setting at fault, e.g. "--database"
+	Setting string // the setting at fault, e.g. "Config.Table"; the CLI names its flag instead
 	Msg     string
 }
 

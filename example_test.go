@@ -133,3 +133,18 @@ func ExampleCheckFiles() {
 	// invalidates-cached-plans false
 	// refused: true
 }
+
+// Config.Dialect says what SQL the files are when no database does: here
+// MySQL's, with a backtick-quoted table and a # comment, and an ALTER that
+// names no ALGORITHM, so the server may copy the table.
+func ExampleCheckFiles_mySQL() {
+	fsys := fstest.MapFS{
+		"0004_nick.sql": {Data: []byte("-- fleetgate:up\n# nicknames\nALTER TABLE `users` ADD COLUMN nick VARCHAR(64) NULL;\n")},
+	}
+	rep, _ := fleetgate.CheckFiles(context.Background(), fsys, nil, &fleetgate.Config{Dialect: fleetgate.MySQL})
+	for _, f := range rep.Findings {
+		fmt.Println(f.Line, f.Rule, f.Blocking())
+	}
+	// Output:
+	// 3 require-online-alter true
+}

@@ -98,8 +98,11 @@ func FanOut(ctx context.Context, targets []Target, fsys fs.FS, cfg *Config, opts
 	if opts == nil {
 		opts = &FanOutOpts{}
 	}
-	if opts.Parallel < 0 || opts.Canary < 0 {
-		return nil, configErr("--parallel", "must not be negative")
+	if opts.Parallel < 0 {
+		return nil, configErr("FanOutOpts.Parallel", "must not be negative")
+	}
+	if opts.Canary < 0 {
+		return nil, configErr("FanOutOpts.Canary", "must not be negative")
 	}
 	parallel := opts.Parallel
 	if parallel == 0 {
@@ -197,10 +200,10 @@ func checkFanTarget(t Target, name string) error {
 		return nil
 	}
 	if d != Postgres {
-		return configErr("--schemas", "%s: schemas are a PostgreSQL feature; this is %s", name, d)
+		return configErr("Target.Schema", "%s: schemas are a PostgreSQL feature; this is %s", name, d)
 	}
 	if _, err := driver.NewTables(t.Schema + ".t"); err != nil {
-		return configErr("--schemas", "schema %q is not a plain identifier (letters, digits and _, at most 50 characters)", t.Schema)
+		return configErr("Target.Schema", "schema %q is not a plain identifier (letters, digits and _, at most 50 characters)", t.Schema)
 	}
 	return nil
 }
@@ -237,7 +240,7 @@ func openTarget(ctx context.Context, t Target, pool *sql.DB, fsys fs.FS, cfg *Co
 		pd, ok := m.d.(*postgres.Driver)
 		if !ok {
 			m.Close()
-			return nil, configErr("--schemas", "schemas are a PostgreSQL feature")
+			return nil, configErr("Target.Schema", "schemas are a PostgreSQL feature")
 		}
 		pd.SearchPath = t.Schema
 	}
@@ -254,7 +257,7 @@ func (m *Migrator) schemaSafe(schema string) error {
 	}
 	for _, mg := range local {
 		if mg.NoTransaction || (mg.Down != nil && mg.Down.NoTransaction) {
-			return configErr("--schemas", "%s runs without a transaction, where SET LOCAL search_path to %s cannot reach it; schema fan-out runs only transactional migrations", mg.File, schema)
+			return configErr("Target.Schema", "%s runs without a transaction, where SET LOCAL search_path to %s cannot reach it; schema fan-out runs only transactional migrations", mg.File, schema)
 		}
 	}
 	return nil

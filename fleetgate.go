@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"path"
@@ -14,7 +13,6 @@ import (
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/legacy"
-	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -113,7 +111,14 @@ func (m *Migrator) migrations() ([]*source.Migration, error) {
 			m.loadErr = configErr("Config.Dir", "migrations directory %s: %v", m.cfg.Label, source.PathCause(err))
 			return
 		}
-		m.local, m.format, m.loadErr = source.LoadFormat(m.fsys, m.cfg.Dir, m.cfg.Format)
+		// Split by the rules of the database the files are for: MySQL
+		// lexes backslash escapes, # comments and DELIMITER blocks.
+		// CheckFiles has no database: its Config names the dialect.
+		d := m.cfg.Dialect
+		if m.d != nil {
+			d = m.d.Dialect()
+		}
+		m.local, m.format, m.loadErr = source.LoadDialect(m.fsys, m.cfg.Dir, m.cfg.Format, d)
 		if m.loadErr == nil && len(m.local) == 0 && !m.cfg.AllowEmpty {
 			m.loadErr = m.emptySource()
 			return
@@ -157,36 +162,20 @@ func cutPrefixDir(file, dir string) (string, bool) {
 // readApplied returns the history rows; none when the tables do not exist
 // yet (nothing applied), without creating them.
 func (m *Migrator) readApplied(ctx context.Context, q driver.Querier, full bool) ([]history.Applied, error) {
-	rows, err := m.d.ReadApplied(ctx, q, full)
-	if err == nil {
-		return rows, nil
-	}
-	ok, terr := m.d.TablesExist(ctx, q)
-	if terr != nil {
-		return nil, fmt.Errorf("connect: %w", terr)
-	}
-	if !ok {
-		return nil, nil
-	}
-	// Another runner created the tables between our two reads.
-	return m.d.ReadApplied(ctx, q, full)
-}
-
-func toPlan(rows []history.Applied) []plan.Applied {
-	out := make([]plan.Applied, len(rows))
-	for i, r := range rows {
-		out[i] = plan.Applied{Version: r.Version, Name: r.Name, Checksum: r.Checksum, Phase: r.Phase,
-			Complete: r.Complete, StatementsDone: r.StatementsDone}
-	}
-	return out
+	return driver.ReadHistory(ctx, m.d, q, full)
 }
 
 // legacy is the other tool's history table to keep in step, nil when the
-// files are fleetgate's own or Config.LegacyTable is off. Only valid after
-// the migrations were loaded.
+// files are fleetgate's own, Config.LegacyTable is off, or the engine
+// cannot keep it (said in the log). Only valid after the migrations were
+// loaded.
 func (m *Migrator) legacy() *legacy.Table {
 	if m.cfg.LegacyTable == LegacyOff {
 		return nil
 	}
-	return legacy.For(m.format, m.d.Dialect())
+	if !legacy.Supported(m.format, m.d) {
+		m.log.Warn("this engine cannot keep the other tool's history table in step; it is left alone",
+			"format", string(m.format), "table", legacy.DefaultName(m.format), "dialect", string(m.d.Dialect()))
+	}
+	return legacy.For(m.format, m.d)
 }

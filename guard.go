@@ -70,37 +70,37 @@ func (m *Migrator) guardNewHistory(ctx context.Context) error {
 	case s.OwnExists:
 		return nil
 	case s.SchemaMissing:
-		return configErr("Config.Table", "schema %q does not exist, and fleetgate never creates a schema implicitly; check --table (or FLEETGATE_TABLE) for a typo, or pass --init (Config.Init) to create schema %q and a new history in it",
+		return configErr("Config.Table", "schema %q does not exist, and fleetgate never creates a schema implicitly; check Config.Table for a typo, or set Config.Init, which creates schema %q and a new history in it",
 			t.Schema, t.Schema)
 	case len(s.Histories) > 0:
 		var where []string
 		for _, h := range s.Histories {
 			where = append(where, fmt.Sprintf("%s (%d migrations)", h.Table, h.Applied))
 		}
-		return configErr("Config.Table", "history table %q does not exist, but this database has migrations applied in fleetgate history table %s; a new history would re-run every migration from the first: pass --table %s (or FLEETGATE_TABLE), or --init (Config.Init) to start a separate history on purpose",
+		return configErr("Config.Table", "history table %q does not exist, but this database has migrations applied in fleetgate history table %s; a new history would re-run every migration from the first: set Config.Table to %s, or set Config.Init, which starts a separate history on purpose",
 			m.cfg.Table, strings.Join(where, ", "), s.Histories[0].Table)
 	case len(s.UserTables) > 0:
-		hint := "if another tool applied the migrations so far, run `fleetgate adopt --from golang-migrate|goose|dbmate|flyway` first"
+		hint := "if another tool applied the migrations so far, adopt its history first (Migrator.Adopt with AdoptOpts.From golang-migrate|goose|dbmate|flyway)"
 		if adopt := legacyTool(s.UserTables); adopt != "" {
-			hint = "another tool's history is there: run " + adopt + " first"
+			hint = "another tool's history is there: adopt it first (" + adopt + ")"
 		}
-		return configErr("Config.Table", "this database has %d tables (%s) but no fleetgate history table %q, so up would apply every migration from the first to it; %s; if the history is in another table, pass --table; to apply everything anyway, pass --init (Config.Init)",
+		return configErr("Config.Table", "this database has %d tables (%s) but no fleetgate history table %q, so up would apply every migration from the first to it; %s; if the history is in another table, set Config.Table; to apply everything anyway, set Config.Init",
 			len(s.UserTables), list(s.UserTables), m.cfg.Table, hint)
 	}
 	return nil
 }
 
-// legacyTool returns the adopt command for the migration tool whose
+// legacyTool returns the adoption to suggest for the migration tool whose
 // history table is among tables.
 func legacyTool(tables []string) string {
 	for _, t := range tables {
 		switch strings.ToLower(t) {
 		case "goose_db_version":
-			return "`fleetgate adopt --from goose`"
+			return "Migrator.Adopt with AdoptOpts.From goose"
 		case "flyway_schema_history":
-			return "`fleetgate adopt --from flyway`"
+			return "Migrator.Adopt with AdoptOpts.From flyway"
 		case "schema_migrations":
-			return "`fleetgate adopt --from golang-migrate` (or --from dbmate)"
+			return "Migrator.Adopt with AdoptOpts.From golang-migrate, or dbmate"
 		}
 	}
 	return ""

@@ -3,10 +3,10 @@ package fleetgate
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"sync"
 	"time"
+
+	"github.com/fleetgate/fleetgate/internal/gate"
 )
 
 // ReadinessOpts tune ReadinessHandler. A nil *ReadinessOpts checks every
@@ -61,22 +61,24 @@ func (m *Migrator) ReadinessHandler(opts *ReadinessOpts) http.Handler {
 	if o.CheckTimeout <= 0 {
 		o.CheckTimeout = 5 * time.Second
 	}
-	return &readiness{m: m, o: o}
+	p := &gate.Probe{D: m.d, DB: m.db, Migrations: m.migrations, To: o.To, AllowOutOfOrder: o.AllowOutOfOrder,
+		MinInterval: o.MinInterval, CheckTimeout: o.CheckTimeout}
+	if !o.SkipRegister {
+		p.OnReady = func(ctx context.Context) {
+			if _, err := m.Register(ctx); err != nil {
+				m.log.WarnContext(ctx, "could not register this instance", "error", err.Error())
+			}
+		}
+	}
+	return &readiness{p: p}
 }
 
-type readiness struct {
-	m *Migrator
-	o ReadinessOpts
-
-	mu       sync.Mutex
-	ready    bool // once true, never read again
-	last     Readiness
-	lastAt   time.Time
-	inflight chan struct{} // closed when the running check ends
-}
+// readiness answers probes in JSON with what its gate.Probe reads.
+type readiness struct{ p *gate.Probe }
 
 func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := h.state(r.Context())
+	g := h.p.State(r.Context())
+	st := Readiness{Ready: g.Ready, Pending: g.Pending, Ahead: g.Ahead, Error: g.Error}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if st.Ready {
@@ -85,74 +87,4 @@ func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_ = json.NewEncoder(w).Encode(st)
-}
-
-// state returns the current answer, reading the history only when the last
-// read is older than MinInterval and no other probe is reading.
-func (h *readiness) state(ctx context.Context) Readiness {
-	h.mu.Lock()
-	for {
-		if h.ready || (!h.lastAt.IsZero() && time.Since(h.lastAt) < h.o.MinInterval) {
-			st := h.last
-			h.mu.Unlock()
-			return st
-		}
-		if h.inflight == nil {
-			break
-		}
-		ch := h.inflight
-		h.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return Readiness{Error: "probe cancelled before the check ended"}
-		}
-		h.mu.Lock()
-	}
-	ch := make(chan struct{})
-	h.inflight = ch
-	h.mu.Unlock()
-
-	// The read outlives a probe that gives up, so that the probes waiting
-	// for it get an answer.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.o.CheckTimeout)
-	st := h.check(cctx)
-	cancel()
-
-	h.mu.Lock()
-	h.last, h.lastAt, h.inflight = st, time.Now(), nil
-	first := st.Ready && !h.ready
-	h.ready = st.Ready
-	h.mu.Unlock()
-	close(ch)
-	if first && !h.o.SkipRegister {
-		if _, err := h.m.Register(context.WithoutCancel(ctx)); err != nil {
-			h.m.log.WarnContext(ctx, "could not register this instance", "error", err.Error())
-		}
-	}
-	return st
-}
-
-func (h *readiness) check(ctx context.Context) Readiness {
-	local, err := h.m.migrations()
-	if err != nil {
-		return Readiness{Error: err.Error()}
-	}
-	w := &waiter{m: h.m, local: local, o: WaitOpts{To: h.o.To, AllowOutOfOrder: h.o.AllowOutOfOrder}, res: &WaitResult{}}
-	p, err := w.read(ctx)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return Readiness{Error: "reading the migration history timed out"}
-		}
-		return Readiness{Error: err.Error()}
-	}
-	st := Readiness{}
-	for _, s := range p.Steps {
-		st.Pending = append(st.Pending, s.Migration.Version)
-	}
-	for _, a := range p.Ahead {
-		st.Ahead = append(st.Ahead, a.Version)
-	}
-	st.Ready = len(st.Pending) == 0
-	return st
 }

@@ -260,14 +260,7 @@ func (m *Migrator) Fleet(ctx context.Context) (*FleetStatus, error) {
 	}
 	live, stale := fleet.Live(all, now, m.cfg.InstanceTTL)
 	fs := &FleetStatus{Supported: true, Stale: stale, TTL: m.cfg.InstanceTTL, Now: now}
-	var pendingPost []int64
-	if st, err := m.Status(ctx); err == nil {
-		for _, s := range st.Migrations {
-			if s.State == StatePending && s.Phase == string(PhasePost) {
-				pendingPost = append(pendingPost, s.Version)
-			}
-		}
-	}
+	pendingPost := m.pendingPost(ctx)
 	for _, g := range fleet.Groups(live) {
 		fb := FleetBuild{Build: g.Build, MaxVersion: g.MaxVersion, Instances: g.Instances}
 		for _, v := range pendingPost {
@@ -295,6 +288,33 @@ func (m *Migrator) reap(ctx context.Context, reg driver.Registry, all []Instance
 	}
 }
 
+// pendingPost lists the post-phase migrations of this build not yet in
+// the history: all that Fleet needs of the history, read without the lock
+// row, so that credentials that may read only the history and the registry
+// see the fleet whole. Unreadable files or history leave it empty (the
+// fleet is still worth showing).
+func (m *Migrator) pendingPost(ctx context.Context) []int64 {
+	local, err := m.migrations()
+	if err != nil {
+		return nil
+	}
+	rows, err := m.readApplied(ctx, m.db, false)
+	if err != nil {
+		return nil
+	}
+	applied := make(map[int64]bool, len(rows))
+	for _, r := range rows {
+		applied[r.Version] = true
+	}
+	var out []int64
+	for _, mg := range local {
+		if mg.Phase == PhasePost && !applied[mg.Version] {
+			out = append(out, mg.Version)
+		}
+	}
+	return out
+}
+
 // FleetError is a post-phase migration or a rollback that timed out
 // waiting for live instances that would break if it ran. It matches
 // ErrTimeout (exit 3) and names the instances.
@@ -306,7 +326,7 @@ type FleetError struct {
 }
 
 func (e *FleetError) Error() string {
-	return fmt.Sprintf("timed out waiting for the fleet to %s: %d live instance(s) would break: %s; wait for them to stop, or pass --ignore-fleet REASON (UpOpts.IgnoreFleet)",
+	return fmt.Sprintf("timed out waiting for the fleet to %s: %d live instance(s) would break: %s; wait for them to stop, or set UpOpts.IgnoreFleet (the reason for going ahead)",
 		e.Action, len(e.Instances), fleet.Describe(e.Instances, e.Now, 5))
 }
 

@@ -2,7 +2,9 @@ package fleetgate_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fleetgate/fleetgate"
+	"github.com/fleetgate/fleetgate/internal/dbtest"
 	"github.com/fleetgate/fleetgate/internal/fleet"
 )
 
@@ -182,4 +185,38 @@ func TestRegistryReapsLongDead(t *testing.T) {
 			require.Equal(t, []string{"stale"}, ids())
 		})
 	}
+}
+
+// TestFleetReadsNoLock: the fleet's view needs the history and the
+// registry, not the lock row: credentials that may read those two (a
+// dashboard's, a deploy script's) see which builds hold back a contract.
+func TestFleetReadsNoLock(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	v1 := fstest.MapFS{"1_t.sql": {Data: []byte("-- fleetgate:up\nCREATE TABLE t (id integer);\n")}}
+	v2 := fstest.MapFS{
+		"1_t.sql":    v1["1_t.sql"],
+		"2_drop.sql": {Data: []byte("-- fleetgate:phase post\n-- fleetgate:up\nCREATE TABLE contracted (id integer);\n")},
+	}
+	url := dbtest.Postgres(t)
+	old, err := fleetgate.Open(ctx, url, v1, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { old.Close() })
+	_, err = old.Up(ctx, nil)
+	require.NoError(t, err)
+	reg, err := old.Register(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { reg.Close() })
+
+	role := "fleet_reader_" + strings.ToLower(rand.Text()[:8])
+	roURL := dbtest.CreateRole(t, url, role, "pw-"+role, "GRANT SELECT ON fleetgate_migrations, fleetgate_instances TO "+role)
+	reader, err := fleetgate.Open(ctx, roURL, v2, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { reader.Close() })
+	_, err = reader.Status(ctx)
+	require.Error(t, err, "the role can read the lock row: the test proves nothing")
+	fl, err := reader.Fleet(ctx)
+	require.NoError(t, err)
+	require.Len(t, fl.Builds, 1)
+	require.Equal(t, []int64{2}, fl.Builds[0].Blocks, "the old build holds back 2")
 }

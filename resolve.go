@@ -52,7 +52,7 @@ func (m *Migrator) Resolve(ctx context.Context, version int64, opts *ResolveOpts
 	case version <= 0:
 		return configErr("ResolveOpts", "want the VERSION of a partly applied migration")
 	case set != 1:
-		return configErr("ResolveOpts", "give exactly one of --done, --retry-from K and --abandon")
+		return configErr("ResolveOpts", "give exactly one of ResolveOpts.Done, ResolveOpts.RetryFrom and ResolveOpts.Abandon")
 	case opts.RetryFrom < 0:
 		return configErr("ResolveOpts.RetryFrom", "must be a statement number, 1 or more")
 	}
@@ -93,7 +93,7 @@ func (m *Migrator) resolveFile(version int64, opts *ResolveOpts) (*source.Migrat
 		}
 	}
 	if mg == nil && !opts.Abandon {
-		return nil, configErr("ResolveOpts", "version %d is not in this build's directory; --done and --retry-from record the file's text (only --abandon works without it)", version)
+		return nil, configErr("ResolveOpts", "version %d is not in this build's directory; ResolveOpts.Done and ResolveOpts.RetryFrom record the file's text (only ResolveOpts.Abandon works without it)", version)
 	}
 	if mg != nil && opts.RetryFrom > len(mg.Up.Statements) {
 		return nil, configErr("ResolveOpts.RetryFrom", "%s has %d statements; %d is not one of them", mg.File, len(mg.Up.Statements), opts.RetryFrom)

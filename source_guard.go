@@ -29,11 +29,11 @@ func (m *Migrator) emptySource() error {
 		what = fmt.Sprintf("it holds only %s and subdirectories %s (migrations are read from the directory itself, not from subdirectories)",
 			list(others), list(dirs))
 	case len(dirs) > 0:
-		what = fmt.Sprintf("it holds only subdirectories %s: point --dir (or Config.Dir) at the one with the migrations", list(dirs))
+		what = fmt.Sprintf("it holds only subdirectories %s: point Config.Dir at the one with the migrations", list(dirs))
 	case len(others) > 0:
 		what = fmt.Sprintf("it holds only %s", list(others))
 	}
-	return configErr("Config.Dir", "no migration files in %s (looked for <version>_<name>.sql and <version>_<name>.up.sql/.down.sql); %s; pass --allow-empty (Config.AllowEmpty) if an empty directory is intended",
+	return configErr("Config.Dir", "no migration files in %s (looked for <version>_<name>.sql and <version>_<name>.up.sql/.down.sql); %s; set Config.AllowEmpty if an empty directory is intended",
 		path.Clean(m.cfg.Label), what)
 }
 

@@ -36,6 +36,14 @@ type MigrationStatus struct {
 	AppliedBy string     `json:"applied_by,omitempty"` // host:pid
 	DeployID  string     `json:"deploy_id,omitempty"`
 	Adopted   bool       `json:"adopted,omitempty"`
+	// Progress of a migration interrupted part way (run statement by
+	// statement): StatementsDone of the file's Statements ran and stay.
+	// When its last run stopped on a failed statement (not a crash),
+	// Error is that failure and ErrorLine the statement's line.
+	StatementsDone int    `json:"statements_done,omitempty"`
+	Statements     int    `json:"statements,omitempty"`
+	Error          string `json:"error,omitempty"`
+	ErrorLine      int    `json:"error_line,omitempty"`
 }
 
 // LockHolder describes who holds the migration lock.
@@ -96,6 +104,10 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 		default:
 			ms.File = mg.File
 		}
+		if ok && !r.Complete {
+			ms.StatementsDone, ms.Statements = r.StatementsDone, len(mg.Up.Statements)
+			ms.Error, ms.ErrorLine = m.lastFailure(ctx, r.Version)
+		}
 		st.Migrations = append(st.Migrations, ms)
 	}
 	for _, mg := range local {
@@ -111,20 +123,20 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 			return nil, err
 		}
 		st.Lock = lockHolder(h)
-		if st.Failure, err = m.lastFailure(ctx, st.Migrations); err != nil {
+		if st.Failure, err = m.standingFailure(ctx, st.Migrations); err != nil {
 			return nil, err
 		}
 	}
 	return st, nil
 }
 
-// lastFailure finds Status's Failure. Migrations apply in version order
-// and revert newest first, so only two versions can hold a failure that
-// still stands: the oldest one not completely applied (a failed up) and
-// the newest applied one (a failed down). One read of the newest event
+// standingFailure finds Status's Failure. Migrations apply in version
+// order and revert newest first, so only two versions can hold a failure
+// that still stands: the oldest one not completely applied (a failed up)
+// and the newest applied one (a failed down). One read of the newest event
 // each (walking the events' key backwards), so that status over a
 // thousand targets stays cheap.
-func (m *Migrator) lastFailure(ctx context.Context, migs []MigrationStatus) (*Event, error) {
+func (m *Migrator) standingFailure(ctx context.Context, migs []MigrationStatus) (*Event, error) {
 	var first, last int64
 	for _, mg := range migs {
 		switch mg.State {
@@ -156,6 +168,27 @@ func (m *Migrator) lastFailure(ctx context.Context, migs []MigrationStatus) (*Ev
 		}
 	}
 	return found, nil
+}
+
+// lastFailure is the error of a partly applied migration's last run when
+// that run stopped on a failed statement: the newest of its failure,
+// apply and resolve events is a failure. "" when it is not (a crash
+// writes no event), or when the events cannot be read: the status is
+// worth showing without it.
+func (m *Migrator) lastFailure(ctx context.Context, version int64) (string, int) {
+	evs, err := m.d.ReadEvents(ctx, m.db, version, time.Time{}, 20)
+	if err != nil {
+		return "", 0
+	}
+	for _, e := range evs {
+		switch e.Kind {
+		case history.KindFailure:
+			return e.Error, e.StatementLine
+		case history.KindApply, history.KindResolve, history.KindRollback:
+			return "", 0
+		}
+	}
+	return "", 0
 }
 
 // lockHolder is the live holder as Status and the timeout errors name it,

@@ -86,7 +86,7 @@ func OpenDB(url string) (*sql.DB, Dialect, error) {
 // fan-out over the same pool then reuses.
 func Schemas(ctx context.Context, db *sql.DB, pattern, query string) ([]string, error) {
 	if (pattern == "") == (query == "") {
-		return nil, configErr("--schemas", "give exactly one of --schemas PATTERN and --schemas-from SQL")
+		return nil, configErr("Schemas(pattern)", "give exactly one of Schemas(pattern) and Schemas(query)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -99,9 +99,9 @@ func Schemas(ctx context.Context, db *sql.DB, pattern, query string) ([]string, 
 	}
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		setting := "--schemas"
+		setting := "Schemas(pattern)"
 		if query != "" {
-			setting = "--schemas-from"
+			setting = "Schemas(query)"
 		}
 		return nil, &ConfigError{Setting: setting, Msg: fmt.Sprintf("list the schemas: %v", err)}
 	}
@@ -110,7 +110,7 @@ func Schemas(ctx context.Context, db *sql.DB, pattern, query string) ([]string, 
 	for rows.Next() {
 		var s string
 		if err := rows.Scan(&s); err != nil {
-			return nil, configErr("--schemas-from", "the query must return schema names in its first and only column: %v", err)
+			return nil, configErr("Schemas(query)", "the query must return schema names in its first and only column: %v", err)
 		}
 		out = append(out, s)
 	}
@@ -118,7 +118,7 @@ func Schemas(ctx context.Context, db *sql.DB, pattern, query string) ([]string, 
 		return nil, fmt.Errorf("list the schemas: %w", err)
 	}
 	if len(out) == 0 {
-		return nil, configErr("--schemas", "no schema matched; nothing to do")
+		return nil, configErr("Schemas(pattern)", "no schema matched; nothing to do")
 	}
 	return out, nil
 }

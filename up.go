@@ -221,7 +221,7 @@ func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options,
 		return nil, nil, rd.err
 	}
 	st.contacted = true
-	p, err := plan.Build(local, toPlan(rd.rows), popts)
+	p, err := plan.Build(local, plan.FromHistory(rd.rows), popts)
 	return local, p, err
 }
 
@@ -275,7 +275,7 @@ func (m *Migrator) planOn(ctx context.Context, q driver.Querier, local []*source
 	if err != nil {
 		return nil, err
 	}
-	return plan.Build(local, toPlan(rows), popts)
+	return plan.Build(local, plan.FromHistory(rows), popts)
 }
 
 func (m *Migrator) noteAhead(ctx context.Context, p *plan.Plan, res *UpResult) {

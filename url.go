@@ -71,3 +71,33 @@ func openURL(raw string) (*sql.DB, Dialect, error) {
 	}
 	return db, e.Dialect, nil
 }
+
+// ParseDialect reads a dialect by name: postgres (or postgresql), mysql
+// (or mariadb) or sqlite; the names of the URL schemes.
+func ParseDialect(s string) (Dialect, error) {
+	if d, ok := schemeDialect[strings.ToLower(s)]; ok {
+		return d, nil
+	}
+	return "", configErr("dialect", "unknown dialect %q (want postgres, mysql or sqlite)", s)
+}
+
+// URLDialect names the dialect of a database URL by its scheme alone:
+// nothing is opened, and the engine need not be built in, so that
+// `check` can read a deploy's DATABASE_URL to know what SQL its files are.
+func URLDialect(raw string) (Dialect, bool) {
+	scheme, _, ok := strings.Cut(raw, ":")
+	if !ok {
+		return "", false
+	}
+	if e := driver.ForScheme(scheme); e != nil {
+		return e.Dialect, true
+	}
+	d, ok := schemeDialect[strings.ToLower(scheme)]
+	return d, ok
+}
+
+var schemeDialect = map[string]Dialect{
+	"postgres": Postgres, "postgresql": Postgres,
+	"mysql": MySQL, "mariadb": MySQL,
+	"sqlite": SQLite, "sqlite3": SQLite,
+}

@@ -12,19 +12,30 @@ import (
 // built in, and no message repeats a password.
 func TestEngineFor(t *testing.T) {
 	t.Parallel()
-	for _, scheme := range []string{"postgres", "PostgreSQL", "sqlite", "sqlite3"} {
+	for _, scheme := range []string{"postgres", "PostgreSQL", "sqlite", "sqlite3", "mysql", "MariaDB"} {
 		e, err := engineFor(scheme + "://u:secret@h/db")
 		require.NoError(t, err, scheme)
 		require.NotNil(t, e.New, scheme)
 	}
-	_, err := engineFor("mysql://u:secret@h/db")
-	require.ErrorContains(t, err, "MySQL/MariaDB support is not in this build (use postgres:// or sqlite:)")
-	_, err = engineFor("oracle://u:secret@h/db")
-	require.ErrorContains(t, err, `unknown URL scheme "oracle" (want postgres://, postgresql:// or sqlite:)`)
+	_, err := engineFor("oracle://u:secret@h/db")
+	require.ErrorContains(t, err, `unknown URL scheme "oracle" (want mysql://, mariadb://, postgres://, postgresql:// or sqlite:)`)
 	_, err = engineFor("u:secret@h")
 	require.ErrorContains(t, err, "unknown URL scheme")
 	_, err = engineFor("nothing")
-	require.ErrorContains(t, err, "is not a database URL (want postgres:// or sqlite:)")
+	require.ErrorContains(t, err, "is not a database URL (want mysql://, postgres:// or sqlite:)")
+	require.NotContains(t, err.Error(), "secret")
+
+	// The three MySQL forms deploy configs carry, golang-migrate's among
+	// them, open without connecting; a bad one names the URL masked.
+	for _, raw := range []string{"mysql://u:secret@h:3306/db?tls=true", "mariadb://u:secret@h/db", "mysql://u:secret@tcp(h:3306)/db?x-migrations-table=m"} {
+		d, err := parseURL(raw)
+		require.NoError(t, err, raw)
+		require.Equal(t, MySQL, d, raw)
+	}
+	_, err = parseURL("mysql://u:secret@h:33x6/db")
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.Contains(t, err.Error(), "mysql://u:xxxxx@h:33x6/db")
 	require.NotContains(t, err.Error(), "secret")
 }
 

@@ -3,8 +3,8 @@
 # at pinned versions, into bench/.bin (gitignored). Idempotent: a tool whose
 # binary already reports the pinned version is not rebuilt.
 #
-#   goose          github.com/pressly/goose/v3/cmd/goose          v3.29.0  (only the postgres driver)
-#   golang-migrate github.com/golang-migrate/migrate/v4/cmd/migrate v4.20.1 (-tags postgres)
+#   goose          github.com/pressly/goose/v3/cmd/goose          v3.29.0  (the postgres and mysql drivers)
+#   golang-migrate github.com/golang-migrate/migrate/v4/cmd/migrate v4.20.1 (-tags postgres,mysql)
 #   dbmate         github.com/amacneil/dbmate/v2                  v2.35.0  (built from the module cache)
 set -euo pipefail
 
@@ -20,14 +20,16 @@ export GOBIN="$bin"
 # takes part in resolving the peers' dependencies.
 export GOWORK=off
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
-# The peers talk to PostgreSQL over the network only; no cgo needed (dbmate's
-# sqlite driver is cgo-only and is left out that way).
+# The peers talk to PostgreSQL and MariaDB over the network only; no cgo
+# needed (dbmate's sqlite driver is cgo-only and is left out that way).
 export CGO_ENABLED=0
 
 # Every goose driver except postgres sits behind a no_<driver> build tag
-# (cmd/goose/driver_*.go in v3.29.0). mysql, sqlite3, clickhouse, mssql,
-# azuresql, vertica, ydb and turso(libsql) are excluded.
-GOOSE_TAGS=no_mysql,no_sqlite3,no_clickhouse,no_mssql,no_azuresql,no_vertica,no_ydb,no_libsql
+# (cmd/goose/driver_*.go in v3.29.0). sqlite3, clickhouse, mssql, azuresql,
+# vertica, ydb and turso(libsql) are excluded; postgres and mysql stay.
+GOOSE_TAGS=no_sqlite3,no_clickhouse,no_mssql,no_azuresql,no_vertica,no_ydb,no_libsql
+# golang-migrate compiles in only the database drivers named by tags.
+MIGRATE_TAGS=postgres,mysql
 
 log() { printf 'install-peers: %s\n' "$*" >&2; }
 
@@ -39,7 +41,7 @@ has_module_version() {
 
 # has_build_tags BIN TAGS: the binary was built with exactly these -tags.
 has_build_tags() {
-	go version -m "$1" 2>/dev/null | grep -qF -- "-tags=$2"
+	go version -m "$1" 2>/dev/null | awk -v t="-tags=$2" '$1=="build" && $2==t {found=1} END {exit !found}'
 }
 
 # goose ---------------------------------------------------------------------
@@ -51,11 +53,11 @@ else
 fi
 
 # golang-migrate --------------------------------------------------------------
-if has_module_version "$bin/migrate" github.com/golang-migrate/migrate/v4 "$MIGRATE_VERSION" && has_build_tags "$bin/migrate" postgres; then
+if has_module_version "$bin/migrate" github.com/golang-migrate/migrate/v4 "$MIGRATE_VERSION" && has_build_tags "$bin/migrate" "$MIGRATE_TAGS"; then
 	log "migrate $MIGRATE_VERSION already installed"
 else
-	log "installing golang-migrate $MIGRATE_VERSION (tags postgres)"
-	go install -trimpath -tags postgres "github.com/golang-migrate/migrate/v4/cmd/migrate@$MIGRATE_VERSION"
+	log "installing golang-migrate $MIGRATE_VERSION (tags $MIGRATE_TAGS)"
+	go install -trimpath -tags "$MIGRATE_TAGS" "github.com/golang-migrate/migrate/v4/cmd/migrate@$MIGRATE_VERSION"
 fi
 
 # dbmate ----------------------------------------------------------------------

@@ -16,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
+
+	"github.com/fleetgate/fleetgate/internal/dbtest"
 )
 
 // result is one finished fleetgate process.
@@ -184,6 +187,13 @@ func openDB(t testing.TB, url string) *sql.DB {
 	var err error
 	if rest, ok := strings.CutPrefix(url, "sqlite:"); ok {
 		db, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(rest, "//")+"?_pragma=busy_timeout(10000)")
+	} else if rest, ok := strings.CutPrefix(url, "mariadb:"); ok || strings.HasPrefix(url, "mysql:") {
+		if ok {
+			url = "mysql:" + rest
+		}
+		dsn, derr := dbtest.MySQLDSN(url)
+		require.NoError(t, derr)
+		db, err = sql.Open("mysql", dsn)
 	} else {
 		sep := "?"
 		if strings.Contains(url, "?") {

@@ -30,6 +30,13 @@ func engines(t *testing.T, fn func(t *testing.T, url string)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, dbtest.SQLite(t)) })
 }
 
+// notxEngines are engines plus MariaDB, on which every migration with
+// DDL runs statement by statement.
+func notxEngines(t *testing.T, fn func(t *testing.T, url string)) {
+	engines(t, fn)
+	t.Run("mariadb", func(t *testing.T) { fn(t, mariadbURL(t)) })
+}
+
 func writeMigration(t *testing.T, dir, name, body string) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
@@ -52,7 +59,7 @@ func failAtThree(t *testing.T, url string) string {
 // Statement 3 of 5 fails, the operator fixes statement 3, and `up`
 // resumes at statement 3: nothing before it runs again.
 func TestNoTxFixedInPlace(t *testing.T) {
-	engines(t, func(t *testing.T, url string) {
+	notxEngines(t, func(t *testing.T, url string) {
 		dir := failAtThree(t, url)
 		writeMigration(t, dir, "0001_five.sql", fiveStatements("CREATE TABLE r3 (id int)"))
 		r := fg(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
@@ -71,7 +78,7 @@ func TestNoTxFixedInPlace(t *testing.T) {
 // An edit to a statement that already ran is refused with exit 4 naming
 // it; nothing runs.
 func TestNoTxEditedBeforeFailure(t *testing.T) {
-	engines(t, func(t *testing.T, url string) {
+	notxEngines(t, func(t *testing.T, url string) {
 		dir := failAtThree(t, url)
 		body := strings.Replace(fiveStatements("CREATE TABLE r3 (id int)"), "VALUES (2)", "VALUES (20)", 1)
 		writeMigration(t, dir, "0001_five.sql", body)
@@ -95,7 +102,7 @@ func TestNoTxEditedBeforeFailure(t *testing.T) {
 }
 
 func TestResolveDone(t *testing.T) {
-	engines(t, func(t *testing.T, url string) {
+	notxEngines(t, func(t *testing.T, url string) {
 		db := openDB(t, url)
 		dir := failAtThree(t, url)
 		// --done: the operator finished the migration by hand.
@@ -122,7 +129,7 @@ func TestResolveDone(t *testing.T) {
 }
 
 func TestResolveAbandon(t *testing.T) {
-	engines(t, func(t *testing.T, url string) {
+	notxEngines(t, func(t *testing.T, url string) {
 		db := openDB(t, url)
 		dir := failAtThree(t, url)
 		// --abandon: the operator undid statements 1 and 2.

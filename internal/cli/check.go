@@ -19,10 +19,18 @@ import (
 // the history to find pre-phase migrations that depend on pending
 // post-phase ones. Findings go to stdout, one per line as
 // "file:line:col RULE message", or as one JSON document with --json.
+//
+// The files are checked as the SQL of --dialect, else of the database
+// URL's scheme (nothing is opened for FILES), else as PostgreSQL's.
 func (e *env) check(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	dialectFlag := fs.String("dialect", e.getenv("FLEETGATE_DIALECT"), "SQL `DIALECT` of the files without a database: postgres, mysql (mariadb) or sqlite; default: the database URL's, else postgres")
 	files, err := e.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	d, err := e.checkDialect(*dialectFlag)
 	if err != nil {
 		return err
 	}
@@ -31,7 +39,7 @@ func (e *env) check(ctx context.Context, args []string) error {
 	var cerr error
 	switch {
 	case len(files) > 0:
-		rep, cerr = e.checkFiles(ctx, files)
+		rep, cerr = e.checkFiles(ctx, files, d)
 	case e.c.database != "":
 		m, err := e.open(ctx)
 		if err != nil {
@@ -46,7 +54,7 @@ func (e *env) check(ctx context.Context, args []string) error {
 		if _, err := os.Stat(e.c.dir); err != nil {
 			return &fleetgate.ConfigError{Setting: "--dir", Msg: fmt.Sprintf("migrations directory %s: %v", e.c.dir, source.PathCause(err))}
 		}
-		cfg := &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/"), AllowEmpty: e.c.allowEmpty}
+		cfg := &fleetgate.Config{Label: strings.TrimSuffix(e.c.dir, "/"), AllowEmpty: e.c.allowEmpty, Dialect: d}
 		if err := e.sourceConfig(cfg); err != nil {
 			return err
 		}
@@ -77,6 +85,28 @@ func (e *env) check(ctx context.Context, args []string) error {
 	return nil
 }
 
+// checkDialect is the dialect check reads files as: --dialect (or
+// FLEETGATE_DIALECT), else the database URL's, else PostgreSQL. A
+// --dialect that contradicts the database URL is a mistake worth a word,
+// not a silent choice of one of them.
+func (e *env) checkDialect(flagValue string) (fleetgate.Dialect, error) {
+	fromURL, urlOK := fleetgate.URLDialect(e.c.database)
+	if flagValue == "" {
+		if urlOK {
+			return fromURL, nil
+		}
+		return fleetgate.Postgres, nil
+	}
+	d, err := fleetgate.ParseDialect(flagValue)
+	if err != nil {
+		return "", &fleetgate.ConfigError{Setting: "--dialect", Msg: fmt.Sprintf("unknown dialect %q (want postgres, mysql or sqlite)", flagValue)}
+	}
+	if urlOK && d != fromURL {
+		return "", &fleetgate.ConfigError{Setting: "--dialect", Msg: fmt.Sprintf("%s, but the database URL is %s (%s)", d, fromURL, fleetgate.RedactURL(e.c.database))}
+	}
+	return d, nil
+}
+
 // checkFailed carries the exit status of a check refusal (5) without
 // repeating on stderr the findings already printed on stdout.
 type checkFailed struct {
@@ -97,7 +127,7 @@ func countFiles(fs []fleetgate.Finding) int {
 
 // checkFiles lints files named on the command line, wherever they are;
 // findings name them as they were typed.
-func (e *env) checkFiles(ctx context.Context, files []string) (*fleetgate.CheckReport, error) {
+func (e *env) checkFiles(ctx context.Context, files []string, d fleetgate.Dialect) (*fleetgate.CheckReport, error) {
 	names := make([]string, len(files))
 	typed := map[string]string{}
 	for i, f := range files {
@@ -111,7 +141,7 @@ func (e *env) checkFiles(ctx context.Context, files []string) (*fleetgate.CheckR
 		names[i] = strings.TrimPrefix(filepath.ToSlash(abs), "/")
 		typed[names[i]] = f
 	}
-	rep, err := fleetgate.CheckFiles(ctx, os.DirFS("/"), names, nil)
+	rep, err := fleetgate.CheckFiles(ctx, os.DirFS("/"), names, &fleetgate.Config{Dialect: d})
 	var se *fleetgate.SourceError
 	if errors.As(err, &se) {
 		if t, ok := typed[se.File]; ok {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -39,7 +40,8 @@ commands:
   history   show the audit log, newest first
   validate  check files and checksums against the database; never writes
   check [FILES]  lint migrations (default: all in --dir) for changes that break old code,
-            block traffic or cannot run; file:line:col RULE message, or --json; exit 5 on an error
+            block traffic or cannot run; file:line:col RULE message, or --json; exit 5 on an error;
+            --dialect postgres|mysql: the files' SQL when no database URL says it
   plan      print what up would run (or --down, what down would) without writing or locking; --json
   new NAME  create the next migration file (create NAME: the same)
   redo      roll back the newest migration and apply it again
@@ -265,13 +267,13 @@ func (e *env) fail(err error) {
 // failCode prints err like fail but with an exit status of our choosing:
 // one line, or one JSON object with --log-format json.
 func (e *env) failCode(err error, code int) int {
-	err = asFlags(err)
+	msg := errText(err)
 	if e.c.logFormat == "json" {
-		b, _ := json.Marshal(map[string]any{"time": time.Now().UTC(), "level": "ERROR", "msg": err.Error(), "exit_code": code})
+		b, _ := json.Marshal(map[string]any{"time": time.Now().UTC(), "level": "ERROR", "msg": msg, "exit_code": code})
 		fmt.Fprintf(e.stderr, "%s\n", b)
 		return code
 	}
-	fmt.Fprintf(e.stderr, "%s", oneLine([]byte("fleetgate: "+err.Error()+"\n")))
+	fmt.Fprintf(e.stderr, "%s", oneLine([]byte("fleetgate: "+msg+"\n")))
 	return code
 }
 
@@ -302,6 +304,47 @@ func asFlags(err error) error {
 	}
 	return err
 }
+
+// fieldFlags are the Go names the library's messages use for settings
+// (any error's text, not only a ConfigError's setting) and the flag or
+// command that does the same on the command line.
+var fieldFlags = [][2]string{
+	{"Config.Table", "--table"}, {"Config.Dir", "--dir"}, {"Config.Format", "--format"}, {"Config.Checks", "--checks"},
+	{"Config.LeaseTTL", "--lease"}, {"Config.PollInterval", "--poll"}, {"Config.LockTimeout", "--lock-timeout"},
+	{"Config.LockRetries", "--lock-retries"}, {"Config.LegacyTable", "--legacy-table"}, {"Config.InstanceTTL", "--instance-ttl"},
+	{"Config.AllowEmpty", "--allow-empty"}, {"Config.Init", "--init"}, {"Config.DeployID", "--deploy-id"},
+	{"UpOpts.Phase", "--phase"}, {"UpOpts.To", "--to"}, {"UpOpts.IfAhead", "--if-ahead"}, {"UpOpts.Timeout", "--timeout"},
+	{"UpOpts.AllowOutOfOrder", "--allow-out-of-order"}, {"UpOpts.IgnoreFleet", "--ignore-fleet"},
+	{"DownOpts.Steps", "--steps"}, {"DownOpts.To", "--to"}, {"DownOpts.Version", "--version"}, {"DownOpts.Unknown", "--unknown"},
+	{"DownOpts.IgnoreFleet", "--ignore-fleet"}, {"DownOpts.Timeout", "--timeout"},
+	{"WaitOpts.To", "--to"}, {"WaitOpts.Timeout", "--timeout"}, {"WaitOpts.PollInterval", "--poll"},
+	{"AdoptOpts.From", "--from"}, {"AdoptOpts.Table", "--from-table"},
+	{"ResolveOpts.Done", "--done"}, {"ResolveOpts.RetryFrom", "--retry-from"}, {"ResolveOpts.Abandon", "--abandon"},
+	{"FanOutOpts.Parallel", "--parallel"}, {"FanOutOpts.Canary", "--canary"},
+	{"Target.Schema", "--schemas"}, {"Schemas(pattern)", "--schemas"}, {"Schemas(query)", "--schemas-from"},
+	{"Migrator.Adopt with AdoptOpts.From", "fleetgate adopt --from"},
+	{"Migrator.Down with DownOpts.Unknown", "fleetgate down --unknown"},
+}
+
+// flagText rewrites the library's Go names in a message to flags: "set
+// Config.Table to x" reads "pass --table x", "set Config.Init" "pass
+// --init", any other mention of a field its flag.
+var flagText = func() *strings.Replacer {
+	var pairs [][2]string
+	for _, f := range fieldFlags {
+		pairs = append(pairs, [2]string{"set " + f[0] + " to ", "pass " + f[1] + " "}, [2]string{"set " + f[0], "pass " + f[1]}, f)
+	}
+	// The longest first: a replacer tries its pairs in order.
+	sort.SliceStable(pairs, func(i, j int) bool { return len(pairs[i][0]) > len(pairs[j][0]) })
+	var args []string
+	for _, p := range pairs {
+		args = append(args, p[0], p[1])
+	}
+	return strings.NewReplacer(args...)
+}()
+
+// errText is err's message as the command line says it.
+func errText(err error) string { return flagText.Replace(asFlags(err).Error()) }
 
 // parse parses a command's flags, allowing flags after positional
 // arguments ("fleetgate new add_users --phase post").

@@ -3,12 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/fleetgate/fleetgate"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -99,4 +102,28 @@ func TestJSONErrors(t *testing.T) {
 	require.True(t, strings.HasPrefix(stderr, `{"`), stderr)
 	require.Contains(t, stderr, `"exit_code":2`)
 	require.Equal(t, 1, strings.Count(stderr, "\n"))
+}
+
+// The library names its Go settings; the command line says the flags.
+func TestErrTextNamesFlags(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{&fleetgate.ConfigError{Setting: "Config.Table", Msg: "set Config.Table to public.x, or set Config.Init, which starts a separate history"},
+			"--table: pass --table public.x, or pass --init, which starts a separate history"},
+		{&fleetgate.ConfigError{Setting: "Config.Dir", Msg: "point Config.Dir at it; set Config.AllowEmpty if intended"},
+			"--dir: point --dir at it; pass --allow-empty if intended"},
+		{&fleetgate.ConfigError{Setting: "ResolveOpts", Msg: "give exactly one of ResolveOpts.Done, ResolveOpts.RetryFrom and ResolveOpts.Abandon"},
+			"resolve: give exactly one of --done, --retry-from and --abandon"},
+		{fmt.Errorf("ahead: revert them (Migrator.Down with DownOpts.Unknown), or set UpOpts.IfAhead to continue"),
+			"ahead: revert them (fleetgate down --unknown), or pass --if-ahead continue"},
+		{fmt.Errorf("adopt it first (Migrator.Adopt with AdoptOpts.From goose); (name another with AdoptOpts.Table)"),
+			"adopt it first (fleetgate adopt --from goose); (name another with --from-table)"},
+		{&fleetgate.ConfigError{Setting: "Schemas(pattern)", Msg: "give exactly one of Schemas(pattern) and Schemas(query)"},
+			"--schemas: give exactly one of --schemas and --schemas-from"},
+	} {
+		require.Equal(t, tt.want, errText(tt.err))
+	}
 }

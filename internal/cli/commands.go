@@ -19,8 +19,8 @@ func (e *env) up(ctx context.Context, args []string) error {
 	ooo := fs.Bool("allow-out-of-order", false, "apply pending migrations older than applied ones")
 	timeout := fs.Duration("timeout", 0, "give up waiting for the lock after this long (exit 3)")
 	ifAhead := fs.String("if-ahead", "continue", "when the database has migrations this build lacks: fail, rollback or continue")
-	lockTimeout := fs.Duration("lock-timeout", 2*time.Second, "PostgreSQL: give up each wait for a table lock after this long and retry the migration (0: wait forever)")
-	lockRetries := fs.Int("lock-retries", 10, "PostgreSQL: retry a migration that hit --lock-timeout this many times, with backoff")
+	lockTimeout := fs.Duration("lock-timeout", 2*time.Second, "PostgreSQL and MySQL: give up each wait for a table lock after this long and retry the migration (0: wait forever; MySQL rounds up to whole seconds)")
+	lockRetries := fs.Int("lock-retries", 10, "PostgreSQL and MySQL: retry a migration that hit --lock-timeout this many times, with backoff")
 	dryRun := fs.Bool("dry-run", false, "print what would run (as fleetgate plan does); write nothing, take no lock")
 	initDB := fs.Bool("init", false, "create the history tables even in a database that has user tables or another fleetgate history, and their schema")
 	var fan fanFlags
@@ -157,7 +157,23 @@ func (e *env) status(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", s.Version, s.Name, s.Phase, state, at, s.AppliedBy)
 	}
 	tw.Flush()
-	if f := st.Failure; f != nil {
+	shown := map[int64]bool{}
+	for _, s := range st.Migrations {
+		if s.Statements == 0 {
+			continue
+		}
+		k := s.StatementsDone + 1
+		shown[s.Version] = s.Error != ""
+		if s.Error == "" {
+			fmt.Fprintf(e.stdout, "%d %s: interrupted at statement %d of %d; up resumes it there\n", s.Version, s.Name, k, s.Statements)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "%d %s: failed at statement %d of %d (line %d): %s; fix the file and up resumes at statement %d (statements before it unchanged), or settle it with fleetgate resolve\n",
+			s.Version, s.Name, k, s.Statements, s.ErrorLine, s.Error, k)
+	}
+	// A failure the partial migration's line above already names is not
+	// repeated.
+	if f := st.Failure; f != nil && !shown[f.Version] {
 		what := "applying"
 		if f.Direction == "down" {
 			what = "reverting"

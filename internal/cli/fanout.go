@@ -259,7 +259,7 @@ func (r *fanReporter) result(t *fleetgate.TargetResult) {
 			"applied": t.Applied, "duration_ms": t.Duration.Milliseconds(), "lock_wait_ms": t.LockWait.Milliseconds(),
 			"exit_code": t.ExitCode, "progress": r.progress()}
 		if t.Err != nil {
-			rec["level"], rec["error"] = "ERROR", t.Err.Error()
+			rec["level"], rec["error"] = "ERROR", errText(t.Err)
 		}
 		b, _ := json.Marshal(rec)
 		fmt.Fprintf(r.e.stderr, "%s\n", b)
@@ -268,7 +268,7 @@ func (r *fanReporter) result(t *fleetgate.TargetResult) {
 	line := ""
 	switch {
 	case t.Err != nil:
-		line = fmt.Sprintf("%s: FAILED (exit %d): %s", t.Target, t.ExitCode, firstLine(t.Err.Error()))
+		line = fmt.Sprintf("%s: FAILED (exit %d): %s", t.Target, t.ExitCode, firstLine(errText(t.Err)))
 	case !r.quiet:
 		line = fmt.Sprintf("%s: ok, %s %s in %s", t.Target, pastTense(r.verb), countOf(len(t.Applied), "migration"), t.Duration.Round(time.Millisecond))
 	}
@@ -313,7 +313,7 @@ func (r *fanReporter) finish(rep *fleetgate.FanOutReport) {
 		var failed []map[string]any
 		for _, t := range rep.Results {
 			if t.Err != nil {
-				failed = append(failed, map[string]any{"target": t.Target, "exit_code": t.ExitCode, "error": t.Err.Error()})
+				failed = append(failed, map[string]any{"target": t.Target, "exit_code": t.ExitCode, "error": errText(t.Err)})
 			}
 		}
 		b, _ := json.Marshal(map[string]any{"time": time.Now().UTC(), "level": "INFO", "msg": r.verb + " over targets finished",
@@ -332,7 +332,7 @@ func (r *fanReporter) finish(rep *fleetgate.FanOutReport) {
 	fmt.Fprintln(r.e.stderr, "failed targets:")
 	for _, t := range rep.Results {
 		if t.Err != nil {
-			fmt.Fprintf(r.e.stderr, "  %-30s exit %d  %s\n", t.Target, t.ExitCode, firstLine(t.Err.Error()))
+			fmt.Fprintf(r.e.stderr, "  %-30s exit %d  %s\n", t.Target, t.ExitCode, firstLine(errText(t.Err)))
 		}
 	}
 }
@@ -412,7 +412,7 @@ func (e *env) statusOver(ctx context.Context, f *fanFlags, asJSON bool) error {
 		}
 		row := targetStatus{Target: t.Target, ExitCode: t.ExitCode, Pending: []int64{}}
 		if t.Err != nil {
-			row.Error = t.Err.Error()
+			row.Error = errText(t.Err)
 		}
 		if st, ok := t.Detail.(*fleetgate.Status); ok && st != nil {
 			row.Status, row.Failure = st, st.Failure

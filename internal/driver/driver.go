@@ -290,3 +290,24 @@ type Capabilities struct {
 	// to this database's migrations, "" when none do.
 	Checker dialect.Dialect
 }
+
+// SessionLockTimeout is implemented by drivers whose lock timeout is a
+// session setting that also bounds statements run outside a transaction
+// (MySQL's lock_wait_timeout, which an ALTER waits under for its metadata
+// lock). The executor sets it on its pinned connection before each such
+// statement; inside transactions TxOptions.LockTimeout does it.
+type SessionLockTimeout interface {
+	SetLockTimeout(ctx context.Context, conn *sql.Conn, timeout time.Duration) error
+}
+
+// EffectReader is implemented by drivers on which DDL commits on its own
+// (MySQL). A runner that resumes a migration after a crash uses it for
+// the statement that was running in autocommit when the earlier attempt
+// died: whether it took effect is read from the catalog, never guessed by
+// running it again.
+type EffectReader interface {
+	// StatementEffect reports whether stmt's effect is in the database
+	// (applied), when that can be told (known); why says what could not
+	// be told otherwise.
+	StatementEffect(ctx context.Context, q Querier, stmt string) (applied, known bool, why string, err error)
+}

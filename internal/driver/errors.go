@@ -72,8 +72,17 @@ func (e *StatementError) Is(target error) bool { return e.Class != nil && target
 // Is reports whether err belongs to class: a StatementError of that class
 // in its chain, what d classifies it as, and for ErrTransient also the
 // engine-independent signs of a broken connection.
+//
+// A context's end is never ErrTransient: a deadline or a cancellation the
+// caller set is final, and retrying past it would break the caller's
+// bound. (context.DeadlineExceeded is a net.Error, so without this rule it
+// would pass for a network timeout, and a client library's message about
+// it for a broken connection.)
 func Is(d Driver, err, class error) bool {
 	if err == nil {
+		return false
+	}
+	if class == ErrTransient && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		return false
 	}
 	if errors.Is(err, class) {

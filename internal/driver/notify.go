@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 )
 
@@ -25,4 +26,81 @@ type Notifier interface {
 	// or timeout passes; it reports false with a nil error on timeout. An
 	// error means the session is unusable for listening.
 	WaitNotification(ctx context.Context, conn *sql.Conn, timeout time.Duration) (bool, error)
+}
+
+// Listener is the one "listen for a notification, else poll" loop step
+// that every waiter shares (the lock's waiters, Wait): it sleeps on a
+// subscribed session when the driver and the session allow it, and for the
+// plain pause otherwise. The zero value polls.
+//
+// It never owns the session: the caller opened it, uses it for its own
+// reads, and closes it. A session that breaks while listening is dropped
+// from listening; the caller finds out from Sleep's error and replaces or
+// abandons the session.
+type Listener struct {
+	n    Notifier
+	conn *sql.Conn // the subscribed session; nil while polling
+}
+
+// ErrNoNotifications is Listen's answer for a driver without a Notifier.
+var ErrNoNotifications = errors.New("the driver offers no notifications")
+
+// Listen subscribes conn to commit announcements, when d is a Notifier.
+// Callers pass only a session that is their own (SessionIsDirect). On an
+// error the Listener polls, as before.
+func (l *Listener) Listen(ctx context.Context, d Driver, conn *sql.Conn) error {
+	l.conn = nil
+	n, ok := d.(Notifier)
+	if !ok {
+		return ErrNoNotifications
+	}
+	if err := n.Listen(ctx, conn); err != nil {
+		return err
+	}
+	l.n, l.conn = n, conn
+	return nil
+}
+
+// Listening reports whether Sleep waits for announcements.
+func (l *Listener) Listening() bool { return l.conn != nil }
+
+// Drop stops listening without a word to the server: the session broke,
+// or is about to be closed.
+func (l *Listener) Drop() { l.conn = nil }
+
+// Unlisten ends the subscription and keeps the session open (a waiter
+// that became the holder would otherwise collect its own announcements).
+// Best effort: a session that cannot unlisten is broken anyway.
+func (l *Listener) Unlisten(ctx context.Context) {
+	if l.conn != nil {
+		_ = l.n.Unlisten(ctx, l.conn)
+		l.conn = nil
+	}
+}
+
+// Sleep waits up to pause: for an announcement while listening, else for
+// the pause alone. It reports whether an announcement ended it. Its error
+// is ctx's when ctx ended (check ctx.Err()), else the listening session's
+// breakage, after which the Listener polls: the caller's next read on
+// that session would fail too, so it replaces or drops it.
+func (l *Listener) Sleep(ctx context.Context, pause time.Duration) (bool, error) {
+	if l.conn == nil {
+		t := time.NewTimer(pause)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-t.C:
+			return false, nil
+		}
+	}
+	got, err := l.n.WaitNotification(ctx, l.conn, pause)
+	if err != nil {
+		l.conn = nil
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return false, err
+	}
+	return got, nil
 }

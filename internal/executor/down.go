@@ -9,6 +9,7 @@ import (
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/plan"
+	"github.com/fleetgate/fleetgate/internal/source"
 )
 
 // Down reverts steps in order (the planner gives them newest first) and
@@ -59,8 +60,21 @@ func (r *Runner) revert(ctx context.Context, st plan.DownStep, first bool) error
 	failed := func(err error) {
 		r.recordFailureEvent(ctx, r.downEvent(history.KindFailure, st, time.Since(start)), err)
 	}
+	noTx := st.NoTransaction
+	if !noTx && !r.D.Capabilities().TransactionalDDL {
+		// A stored down script is split without knowing its database;
+		// on MySQL any statement that commits implicitly makes it run
+		// statement by statement, so the history row is deleted, fenced,
+		// only after its DDL ran.
+		for _, s := range st.Statements {
+			if source.ImplicitCommit(s.SQL) != "" {
+				noTx = true
+				break
+			}
+		}
+	}
 	var err error
-	if st.NoTransaction {
+	if noTx {
 		err = r.revertNoTx(ctx, st, start, first)
 	} else {
 		err = r.retryLockTimeout(ctx, st.Version, func() error { return r.revertTxOnce(ctx, st, start, first) }, failed)
@@ -102,6 +116,11 @@ func (r *Runner) revertTxOnce(ctx context.Context, st plan.DownStep, start time.
 func (r *Runner) revertNoTx(ctx context.Context, st plan.DownStep, start time.Time, first bool) error {
 	wctx, cancel := r.workCtx(ctx)
 	defer cancel()
+	if lt, ok := r.D.(driver.SessionLockTimeout); ok && r.Opts.LockTimeout > 0 {
+		if err := lt.SetLockTimeout(wctx, r.Conn, r.Opts.LockTimeout); err != nil {
+			return r.failedAt(wctx, st.Version, st.Name, st.File, nil, err)
+		}
+	}
 	for i := range st.Statements {
 		if err := r.D.Exec(wctx, r.Conn, st.Statements[i].SQL); err != nil {
 			err = r.failedAt(wctx, st.Version, st.Name, st.File, &st.Statements[i], err)

@@ -74,6 +74,9 @@ type Runner struct {
 
 	session      driver.Session // of Conn, see settle
 	sessionKnown bool
+	// inFlight is the version whose next statement an interrupted runner
+	// had recorded as running in autocommit (see resumeAt), 0 for none.
+	inFlight int64
 }
 
 // Result is what a run did.
@@ -248,7 +251,11 @@ func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) e
 		if _, auto, err := r.autocommit(s.SQL); err != nil {
 			return r.stepErr(ctx, m, &s, err)
 		} else if auto {
-			if err := r.applyAutocommit(ctx, st, i, start); err != nil {
+			// A statement that gave up waiting for a lock took no effect
+			// and is retried like a transaction (an ALTER behind an
+			// application's long transaction on MySQL).
+			if err := r.retryLockTimeout(ctx, m.Version, func() error { return r.applyAutocommit(ctx, st, i, start) },
+				func(err error) { r.recordFailure(ctx, m, err, time.Since(start)) }); err != nil {
 				return err
 			}
 		} else if err := r.applyUnit(ctx, m, "", m.Up.Statements[i:i+1], i+1, start); err != nil {

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,8 +17,16 @@ import (
 // autocommit reports whether statement sql of a no-transaction migration
 // must run outside a transaction. On PostgreSQL the parser decides; on
 // SQLite every statement runs in a transaction except VACUUM, which SQLite
-// refuses inside one.
+// refuses inside one; on MySQL every statement that commits implicitly
+// (DDL, see source.ImplicitCommit) runs outside one.
 func (r *Runner) autocommit(sql string) (what string, ok bool, err error) {
+	if !r.D.Capabilities().TransactionalDDL {
+		// MySQL, the one such engine: a statement that commits
+		// implicitly runs in autocommit between two fenced records;
+		// everything else in a transaction with its progress row.
+		what = source.ImplicitCommit(sql)
+		return what, what != "", nil
+	}
 	if _, pg := r.D.(driver.Backends); pg {
 		what, _, ok, err = lint.Autocommit(sql)
 		return what, ok, err
@@ -52,6 +61,9 @@ func (r *Runner) resumeAt(ctx context.Context, st plan.Step) (int, error) {
 	}
 	if err := r.settleRunning(ctx, m, p); err != nil {
 		return 0, err
+	}
+	if p.RunningPID != 0 {
+		r.inFlight = m.Version
 	}
 	return p.StatementsDone, nil
 }
@@ -135,9 +147,16 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 	wctx, cancel := r.workCtx(ctx)
 	defer cancel()
 	s := m.Up.Statements[i]
-	done, err := r.prepareIndexBuild(wctx, st, i, s)
+	done, err := r.settleEffect(wctx, st, i, s)
+	if err == nil && !done {
+		done, err = r.prepareIndexBuild(wctx, st, i, s)
+	}
 	if err == nil && !done {
 		done, err = r.prepareIndexDrop(wctx, st, i, s)
+	}
+	var ve *plan.ValidationError
+	if errors.As(err, &ve) {
+		return err
 	}
 	if err != nil {
 		return r.stepErr(wctx, m, &s, err)
@@ -156,6 +175,11 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 			rec.Applied.Running = r.D.SessionIsDirect(wctx, r.Conn)
 			if err := r.D.SaveProgress(wctx, r.Conn, &rec); err != nil {
 				return r.stepErr(wctx, m, nil, err)
+			}
+		}
+		if lt, ok := r.D.(driver.SessionLockTimeout); ok && r.Opts.LockTimeout > 0 {
+			if err := lt.SetLockTimeout(wctx, r.Conn, r.Opts.LockTimeout); err != nil {
+				return r.stepErr(wctx, m, &s, err)
 			}
 		}
 		if err := r.exec(wctx, autocommit{r}, m, s); err != nil {
@@ -185,6 +209,43 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 		return r.stepErr(wctx, m, nil, err)
 	}
 	return nil
+}
+
+// settleEffect decides, where DDL commits on its own (MySQL), whether
+// statement i took effect when it is the statement an interrupted runner
+// had recorded as running (its session has ended or finished by now, see
+// settleRunning): the driver reads the catalog. Applied: done, it is not
+// run again. Not applied: it runs. Undecidable: the migration stops with a
+// *plan.ValidationError (exit 4) that names the statement and points to
+// `fleetgate resolve`, instead of running it a second time or skipping
+// it on a guess.
+func (r *Runner) settleEffect(ctx context.Context, st plan.Step, i int, s source.Statement) (done bool, err error) {
+	er, ok := r.D.(driver.EffectReader)
+	m := st.Migration
+	if !ok || i != st.Resume || !st.Partial || r.inFlight != m.Version {
+		return false, nil
+	}
+	r.inFlight = 0
+	applied, known, why, err := er.StatementEffect(ctx, r.Conn, s.SQL)
+	if err != nil {
+		return false, err
+	}
+	attrs := []any{slog.Int64("version", m.Version), slog.String("file", m.File), slog.Int("line", s.Line), slog.Int("statement", i+1)}
+	switch {
+	case !known:
+		took := fmt.Sprintf("`fleetgate resolve %d --retry-from %d`", m.Version, i+2)
+		if i+1 == len(m.Up.Statements) {
+			took = fmt.Sprintf("`fleetgate resolve %d --done`", m.Version)
+		}
+		return false, &plan.ValidationError{Problems: []plan.Problem{{Kind: plan.Undecided, Version: m.Version, Name: m.Name, File: m.File,
+			Detail: fmt.Sprintf("statement %d (line %d) was running when the earlier attempt stopped, and whether it took effect cannot be read from the database (%s); check the database, then run `fleetgate resolve %d --retry-from %d` if it did not take effect, or %s if it did",
+				i+1, s.Line, why, m.Version, i+1, took)}}}
+	case applied:
+		r.Logger.InfoContext(ctx, "the statement the interrupted attempt was running took effect (read from the catalog); not running it again", attrs...)
+		return true, nil
+	}
+	r.Logger.InfoContext(ctx, "the statement the interrupted attempt was running did not take effect (read from the catalog); running it", attrs...)
+	return false, nil
 }
 
 // prepareIndexDrop settles a DROP INDEX CONCURRENTLY that was in progress

@@ -150,9 +150,9 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	// commit or its release (LISTEN), instead of polling: it wakes at once,
 	// and a fleet of waiters stops competing with the holder for CPU. The
 	// slow poll underneath still catches a holder that died without a word.
-	listening := false
-	if n, ok := d.(driver.Notifier); ok && p.SessionBound {
-		listening = n.Listen(ctx, conn) == nil
+	var ln driver.Listener
+	if p.SessionBound {
+		_ = ln.Listen(ctx, d, conn) // no subscription: poll
 	}
 	err = nil
 	var lastReport time.Time
@@ -167,8 +167,8 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			if conn, err = driver.Conn(ctx, db); err == nil {
 				p.SessionBound = d.SessionIsDirect(ctx, conn)
 				keep(ctx, d, conn, p.SessionBound)
-				if n, ok := d.(driver.Notifier); ok && p.SessionBound {
-					listening = n.Listen(ctx, conn) == nil
+				if p.SessionBound {
+					_ = ln.Listen(ctx, d, conn)
 				}
 			}
 		}
@@ -186,7 +186,8 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 				return nil, fmt.Errorf("the database was unreachable for %v while waiting for the lock: %w", opts.Outage, err)
 			}
 			closeConn(conn)
-			conn, listening, err = nil, false, nil
+			ln.Drop()
+			conn, err = nil, nil
 			fails++
 			if werr := sleepCtx(ctx, Backoff(fails-1)); werr != nil {
 				return nil, errOr(ctx, werr)
@@ -199,10 +200,8 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		}
 		outage = time.Time{}
 		if holder == nil && gen > 0 {
-			if listening {
-				// The holder's own commits would pile up unread.
-				_ = d.(driver.Notifier).Unlisten(ctx, conn)
-			}
+			// The holder's own commits would pile up unread.
+			ln.Unlisten(ctx)
 			return startLease(d, db, conn, p, gen, time.Since(start)), nil
 		}
 		p.StaleToken = opts.Reclaim
@@ -229,7 +228,8 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			done, err := opts.Recheck(ctx, conn)
 			if err != nil && ctx.Err() == nil && driver.IsTransient(d, err) {
 				closeConn(conn)
-				conn, listening = nil, false
+				ln.Drop()
+				conn = nil
 				continue
 			}
 			if err != nil {
@@ -242,25 +242,19 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			}
 		}
 		// Jitter spreads a fleet's polls so they do not arrive in waves.
+		// A listening waiter polls slowly, for a holder that died without
+		// a word.
 		sleep := opts.Poll/2 + rand.N(opts.Poll)
-		if listening {
+		if ln.Listening() {
 			slow := max(time.Second, opts.Poll)
-			if _, err := d.(driver.Notifier).WaitNotification(ctx, conn, slow/2+rand.N(slow)); err != nil {
-				if ctx.Err() != nil {
-					conn.Close()
-					return nil, errOr(ctx, ctx.Err())
-				}
-				// The session broke; the next try finds out and reconnects.
-				listening = false
-			}
-			continue
+			sleep = slow/2 + rand.N(slow)
 		}
-		select {
-		case <-ctx.Done():
+		if _, err := ln.Sleep(ctx, sleep); err != nil && ctx.Err() != nil {
 			conn.Close()
 			return nil, errOr(ctx, ctx.Err())
-		case <-time.After(sleep):
 		}
+		// A listening session that broke is found out and replaced by the
+		// next try.
 	}
 }
 

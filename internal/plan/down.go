@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fleetgate/fleetgate/internal/dialect"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -39,6 +40,9 @@ type DownTarget struct {
 	// an older schema. A `down` that names its versions this way reverts
 	// each at most once, however many runners race.
 	Only []int64
+	// Dialect splits a stored down script (one whose file is gone) by its
+	// database's lexical rules; "" splits by PostgreSQL's.
+	Dialect dialect.Dialect
 }
 
 // StepsTarget turns "revert the n newest applied migrations" into the
@@ -154,7 +158,7 @@ func BuildDown(local []*source.Migration, applied []Stored, t DownTarget) ([]Dow
 			continue
 		case t.Unknown && a.Version < maxLocal:
 			problems = append(problems, Problem{Kind: Missing, Version: a.Version, Name: a.Name,
-				Detail: fmt.Sprintf("applied migration %d_%s is not in this build's directory, which has newer files; down --unknown only reverts migrations newer than every file (restore the file, or revert it explicitly with down --to)", a.Version, a.Name)})
+				Detail: fmt.Sprintf("applied migration %d_%s is not in this build's directory, which has newer files; DownOpts.Unknown only reverts migrations newer than every file (restore the file, or revert it explicitly with DownOpts.To)", a.Version, a.Name)})
 			continue
 		case !t.Unknown && a.Version <= t.Above:
 			continue
@@ -163,7 +167,7 @@ func BuildDown(local []*source.Migration, applied []Stored, t DownTarget) ([]Dow
 				Detail: fmt.Sprintf("applied migration %d_%s is newer than what this down means to revert (%s), and a down reverts only the newest; revert it first (or, if it was applied since this down read the history, run down again); nothing was changed", a.Version, a.Name, joinInts(t.Only))})
 			continue
 		}
-		st, reversible, err := downStep(m, a)
+		st, reversible, err := downStep(m, a, t.Dialect)
 		if err != nil {
 			return nil, err
 		}
@@ -189,7 +193,7 @@ func BuildDown(local []*source.Migration, applied []Stored, t DownTarget) ([]Dow
 
 // downStep picks the script for one applied migration; ok is false when it
 // has none. m is nil when the file is absent.
-func downStep(m *source.Migration, a Stored) (DownStep, bool, error) {
+func downStep(m *source.Migration, a Stored, d dialect.Dialect) (DownStep, bool, error) {
 	st := DownStep{Version: a.Version, Name: a.Name, StoredChecksum: a.DownChecksum}
 	if m != nil {
 		if m.Down == nil {
@@ -209,7 +213,7 @@ func downStep(m *source.Migration, a Stored) (DownStep, bool, error) {
 		return st, false, nil
 	}
 	st.File = fmt.Sprintf("stored down script of %d_%s", a.Version, a.Name)
-	sec, err := source.NewSection(a.DownSQL, 1, HasNoTransaction(a.DownSQL))
+	sec, err := source.NewSectionDialect(a.DownSQL, 1, HasNoTransaction(a.DownSQL), d)
 	if err != nil {
 		if se, ok := err.(*source.Error); ok {
 			e := *se

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fleetgate/fleetgate/internal/dialect"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -149,6 +150,16 @@ func TestBuildDownStoredScript(t *testing.T) {
 	steps, err = BuildDown(nil, []Stored{stored(8, "-- fleetgate:no-transaction\nDROP INDEX CONCURRENTLY i;\n")}, DownTarget{})
 	require.NoError(t, err)
 	require.True(t, steps[0].NoTransaction, "a stored down carrying the directive runs outside a transaction")
+
+	// A MySQL script is split by MySQL's rules (a backslash-escaped
+	// quote, a # comment), and its DDL makes it run statement by
+	// statement.
+	my := "# undo; it\n" + `UPDATE a SET s = 'it\'s; gone';` + "\nDROP TABLE b;\n"
+	steps, err = BuildDown(nil, []Stored{stored(10, my)}, DownTarget{Dialect: dialect.MySQL})
+	require.NoError(t, err)
+	require.Len(t, steps[0].Statements, 2)
+	require.Equal(t, `UPDATE a SET s = 'it\'s; gone'`, steps[0].Statements[0].SQL)
+	require.True(t, steps[0].NoTransaction)
 
 	_, err = BuildDown(nil, []Stored{stored(9, "SELECT 'unterminated;\n")}, DownTarget{})
 	var se *source.Error

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -20,6 +21,16 @@ type Applied struct {
 	Phase          string
 	Complete       bool
 	StatementsDone int
+}
+
+// FromHistory is what the planner needs of history rows.
+func FromHistory(rows []history.Applied) []Applied {
+	out := make([]Applied, len(rows))
+	for i, r := range rows {
+		out[i] = Applied{Version: r.Version, Name: r.Name, Checksum: r.Checksum, Phase: r.Phase,
+			Complete: r.Complete, StatementsDone: r.StatementsDone}
+	}
+	return out
 }
 
 // Options select what to plan.
@@ -66,6 +77,10 @@ const (
 	Modified   ProblemKind = "modified"
 	Missing    ProblemKind = "missing"
 	OutOfOrder ProblemKind = "out-of-order"
+	// Undecided: a statement that commits on its own was running when an
+	// earlier attempt died, and whether it took effect cannot be read
+	// from the database; `fleetgate resolve` settles it.
+	Undecided ProblemKind = "undecided"
 )
 
 // Problem is one validation finding.
@@ -152,7 +167,7 @@ func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, e
 		}
 		if !seen && m.Version < newest && !opts.AllowOutOfOrder {
 			problems = append(problems, Problem{Kind: OutOfOrder, Version: m.Version, Name: m.Name, File: m.File,
-				Detail: fmt.Sprintf("pending but older than applied version %d (a merged branch?); rename it to a newer version or run with --allow-out-of-order", newest)})
+				Detail: fmt.Sprintf("pending but older than applied version %d (a merged branch?); rename it to a newer version or set UpOpts.AllowOutOfOrder", newest)})
 			continue
 		}
 		if opts.Target > 0 && m.Version > opts.Target {

@@ -82,9 +82,9 @@ func family(f Format) Format {
 func checkFormat(f Format, file string, kind fileKind) error {
 	switch {
 	case f == FormatGolangMigrate && kind == filePlain:
-		return &Error{File: file, Msg: "not a golang-migrate file name: want <version>_<name>.up.sql or <version>_<name>.down.sql (--format golang-migrate)"}
+		return &Error{File: file, Msg: "not a golang-migrate file name: want <version>_<name>.up.sql or <version>_<name>.down.sql (Config.Format golang-migrate)"}
 	case (f == FormatGoose || f == FormatDbmate) && kind != filePlain:
-		return &Error{File: file, Msg: fmt.Sprintf("%s migrations are single <version>_<name>.sql files, not .up.sql/.down.sql (--format %s)", f, f)}
+		return &Error{File: file, Msg: fmt.Sprintf("%s migrations are single <version>_<name>.sql files, not .up.sql/.down.sql (Config.Format %s)", f, f)}
 	}
 	return nil
 }
@@ -94,7 +94,7 @@ func checkFormat(f Format, file string, kind fileKind) error {
 var goMigrationName = regexp.MustCompile(`^[0-9]+_.*\.go$`)
 
 func mixedFormats(file string, f Format, first string, ff Format) error {
-	return &Error{File: file, Msg: fmt.Sprintf("a %s migration, but %s is a %s migration: one directory holds one format (choose it with --format)",
+	return &Error{File: file, Msg: fmt.Sprintf("a %s migration, but %s is a %s migration: one directory holds one format (choose it with Config.Format)",
 		describe(f), first, describe(ff))}
 }
 

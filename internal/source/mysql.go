@@ -160,3 +160,119 @@ func (lx lexer) scanner(src string, firstLine int) *scanner {
 	sc.mysql, sc.noDelimiter = lx.mysql, lx.noDelimiter
 	return sc
 }
+
+// ImplicitCommit names what makes a MySQL or MariaDB statement commit the
+// open transaction on its own ("CREATE TABLE", "ALTER TABLE", ...), "" for
+// a statement that runs inside a transaction (DML, SET, CREATE TEMPORARY
+// TABLE). Such a statement can never be recorded atomically with its
+// effect, so a MySQL section that has one runs statement by statement
+// (see planTxLex): the runner records, fenced, which statement is about to
+// run and on which session, runs it in autocommit, and records it done.
+//
+// The decision is by the leading keywords, as the server's own list of
+// statements that cause an implicit commit has it: data definition
+// (CREATE, ALTER, DROP, RENAME, TRUNCATE, except the TEMPORARY table
+// forms), accounts (GRANT, REVOKE, CREATE/ALTER/DROP/RENAME USER, SET
+// PASSWORD), table maintenance (ANALYZE, CHECK, OPTIMIZE, REPAIR TABLE,
+// CACHE INDEX, LOAD INDEX), FLUSH, RESET, plugins, LOCK and UNLOCK TABLES,
+// and replication control. A statement inside a /*! ... */ conditional
+// comment (how mysqldump writes CREATE VIEW) is judged by its content.
+// Compound statements (BEGIN NOT ATOMIC ... END) and CALL are not: what
+// they run is not known before they run.
+func ImplicitCommit(stmt string) string {
+	words := leadingWords(stmt, 4)
+	w := func(i int) string {
+		if i < len(words) {
+			return words[i]
+		}
+		return ""
+	}
+	switch w0 := w(0); w0 {
+	case "CREATE", "DROP":
+		i := 1
+		if w0 == "CREATE" && w(1) == "OR" && w(2) == "REPLACE" {
+			i = 3
+		}
+		if w(i) == "TEMPORARY" {
+			return ""
+		}
+		obj := w(i)
+		if obj == "UNIQUE" || obj == "FULLTEXT" || obj == "SPATIAL" {
+			obj = w(i + 1)
+		}
+		if obj == "" {
+			return w0
+		}
+		return w0 + " " + obj
+	case "ALTER", "RENAME":
+		if w(1) == "" {
+			return w0
+		}
+		return w0 + " " + w(1)
+	case "TRUNCATE", "ANALYZE", "OPTIMIZE", "REPAIR":
+		return w0 + " TABLE"
+	case "CHECK":
+		if w(1) == "TABLE" {
+			return "CHECK TABLE"
+		}
+	case "GRANT", "REVOKE", "FLUSH", "RESET", "INSTALL", "UNINSTALL", "PURGE":
+		return w0
+	case "SET":
+		if w(1) == "PASSWORD" {
+			return "SET PASSWORD"
+		}
+		if w(1) == "AUTOCOMMIT" || w(1) == "@@AUTOCOMMIT" || w(1) == "SESSION" && w(2) == "AUTOCOMMIT" {
+			return "SET autocommit"
+		}
+	case "LOCK", "UNLOCK":
+		if w(1) == "TABLES" || w(1) == "TABLE" {
+			return w0 + " TABLES"
+		}
+	case "CACHE", "LOAD":
+		if w(1) == "INDEX" {
+			return w0 + " INDEX"
+		}
+	case "START", "STOP":
+		if w(1) == "SLAVE" || w(1) == "REPLICA" || w(1) == "GROUP_REPLICATION" {
+			return w0 + " " + w(1)
+		}
+	case "CHANGE":
+		if w(1) == "MASTER" || w(1) == "REPLICATION" {
+			return "CHANGE " + w(1)
+		}
+	}
+	return ""
+}
+
+// leadingWords returns up to n keywords at the start of a MySQL statement,
+// upper-cased, skipping comments; a leading /*! ... */ conditional comment
+// is read as the code it holds.
+func leadingWords(stmt string, n int) []string {
+	lx := lexer{mysql: true}
+	sc := lx.scanner(stmt, 1)
+	var words []string
+	for len(words) < n {
+		tok, err := sc.next()
+		if err != nil || tok.kind == tokEOF || tok.kind == tokSemicolon {
+			break
+		}
+		text := stmt[tok.start:tok.end]
+		switch tok.kind {
+		case tokWord:
+			words = append(words, strings.ToUpper(text))
+		case tokLineComment:
+		case tokOther:
+			if len(words) == 0 && strings.HasPrefix(text, "/*") {
+				inner := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(text, "/*M!"), "/*!"), "*/")
+				inner = strings.TrimLeft(inner, "0123456789")
+				return leadingWords(inner, n)
+			}
+			if text != "@" {
+				// Punctuation ends the keywords; "SET @@autocommit" goes
+				// on through its "@".
+				return words
+			}
+		}
+	}
+	return words
+}

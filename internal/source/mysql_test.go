@@ -195,3 +195,44 @@ func TestMySQLTransactionBlocks(t *testing.T) {
 	require.Equal(t, []string{"BEGIN NOT ATOMIC SELECT 1; END", "START TRANSACTION", "INSERT INTO t VALUES ('a\\';')", "COMMIT"}, sqls(up.Statements))
 	require.Equal(t, []Unit{{Start: 0, End: 1}, {Start: 1, End: 4, Open: 1}}, up.Units)
 }
+
+// What commits implicitly on MySQL is decided by the leading keywords,
+// lexed: comments are skipped, conditional comments read as code, and the
+// TEMPORARY forms and plain DML are left in the transaction.
+func TestImplicitCommit(t *testing.T) {
+	t.Parallel()
+	for stmt, want := range map[string]string{
+		"CREATE TABLE t (id int)":                       "CREATE TABLE",
+		"create unique index i on t (a)":                "CREATE INDEX",
+		"CREATE OR REPLACE VIEW v AS SELECT 1":          "CREATE VIEW",
+		"/* why */ ALTER TABLE t ADD COLUMN c int":      "ALTER TABLE",
+		"# note\nDROP TABLE IF EXISTS t":                "DROP TABLE",
+		"RENAME TABLE a TO b":                           "RENAME TABLE",
+		"TRUNCATE t":                                    "TRUNCATE TABLE",
+		"GRANT SELECT ON db.* TO 'a'@'%'":               "GRANT",
+		"/*!50001 CREATE ALGORITHM=UNDEFINED VIEW v */": "CREATE ALGORITHM",
+		"OPTIMIZE TABLE t":                              "OPTIMIZE TABLE",
+		"LOCK TABLES t WRITE":                           "LOCK TABLES",
+		"SET @@autocommit = 1":                          "SET autocommit",
+		"CREATE TEMPORARY TABLE x (id int)":             "",
+		"DROP TEMPORARY TABLE x":                        "",
+		"INSERT INTO t VALUES ('CREATE TABLE')":         "",
+		"UPDATE t SET a = 1":                            "",
+		"SET @x = 1":                                    "",
+		"-- CREATE TABLE\nDELETE FROM t":                "",
+		"CALL p()":                                      "",
+	} {
+		require.Equal(t, want, ImplicitCommit(stmt), stmt)
+	}
+	// A MySQL section with DDL runs statement by statement; one of DML
+	// alone stays one transaction.
+	s, err := NewSectionDialect("CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n", 1, false, dialect.MySQL)
+	require.NoError(t, err)
+	require.True(t, s.NoTransaction)
+	s, err = NewSectionDialect("INSERT INTO t VALUES (1);\nUPDATE t SET id = 2;\n", 1, false, dialect.MySQL)
+	require.NoError(t, err)
+	require.False(t, s.NoTransaction)
+	s, err = NewSectionDialect("CREATE TABLE t (id int);\n", 1, false, dialect.Postgres)
+	require.NoError(t, err)
+	require.False(t, s.NoTransaction)
+}

@@ -213,6 +213,13 @@ func (s *Section) planTxLex(noTx bool, lx lexer) error {
 			if reason == "" {
 				reason = what
 			}
+		case clsOther:
+			// MySQL commits DDL implicitly: a section that has any runs
+			// statement by statement, each DDL statement on its own
+			// between two fenced records (see ImplicitCommit).
+			if lx.mysql && reason == "" {
+				reason = ImplicitCommit(st.SQL)
+			}
 		}
 		if open < 0 {
 			units = append(units, Unit{Start: i, End: i + 1})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +27,85 @@ type harness struct {
 	dbSeq     int
 
 	toolTimeout time.Duration
+
+	// my, when set, makes this the MariaDB harness: the same scenarios on
+	// a MariaDB server, reached through database/sql (myAdmin; myMonitor
+	// holds one connection for the sampling). MariaDB has no template
+	// databases: a start state is built by the tool itself, once per
+	// trial, except the all-applied one of the no-op scenario, which no
+	// trial changes and which is kept (keep) and reused.
+	my        *myServer
+	myAdmin   *sql.DB
+	myMonitor *sql.DB
+	keep      map[string]bool
+}
+
+// newMyHarness is newHarness for a MariaDB server.
+func newMyHarness(ctx context.Context, srv *myServer) (*harness, error) {
+	h := &harness{my: srv, sets: map[string]string{}, templates: map[string]string{}, keep: map[string]bool{}, toolTimeout: 3 * time.Minute}
+	var err error
+	if h.work, err = os.MkdirTemp("", "fleetgate-bench-"); err != nil {
+		return nil, err
+	}
+	if err := markOwned(h.work); err != nil {
+		return nil, err
+	}
+	if h.myAdmin, err = sql.Open("mysql", srv.dsn("")); err != nil {
+		return nil, err
+	}
+	if h.myMonitor, err = sql.Open("mysql", srv.dsn("")); err != nil {
+		return nil, err
+	}
+	h.myMonitor.SetMaxOpenConns(1)
+	return h, h.myAdmin.PingContext(ctx)
+}
+
+// url is database db as tool t is told it.
+func (h *harness) url(t *tool, db string) string {
+	if h.my != nil {
+		return h.my.toolURL(t, db)
+	}
+	return h.srv.url(db)
+}
+
+// verify checks db against e (see verify and verifyMySQL).
+func (h *harness) verify(ctx context.Context, t *tool, db string, e expectation) (dbState, error) {
+	if h.my != nil {
+		return verifyMySQL(ctx, t, h.my.dsn(db), e)
+	}
+	return verify(ctx, t, h.srv.url(db), e)
+}
+
+// startDB returns a new database in which t applied the first from
+// migrations of spec: a copy of the template on PostgreSQL; on MariaDB
+// one the tool migrates now (not timed), or, for the all-applied state,
+// the one database kept for it.
+func (h *harness) startDB(ctx context.Context, t *tool, spec setSpec, from int) (string, error) {
+	if h.my == nil {
+		tpl := ""
+		if from > 0 {
+			var err error
+			if tpl, err = h.template(ctx, t, spec, from); err != nil {
+				return "", fmt.Errorf("setup: %w", err)
+			}
+		}
+		return h.createDB(ctx, tpl)
+	}
+	if from == 0 {
+		return h.createDB(ctx, "")
+	}
+	if from == spec.N {
+		db, err := h.template(ctx, t, spec, from)
+		if err != nil {
+			return "", fmt.Errorf("setup: %w", err)
+		}
+		return db, nil
+	}
+	db, err := h.migrated(ctx, t, spec, from)
+	if err != nil {
+		return "", fmt.Errorf("setup: %w", err)
+	}
+	return db, nil
 }
 
 func newHarness(ctx context.Context, srv *server) (*harness, error) {
@@ -49,6 +129,12 @@ func newHarness(ctx context.Context, srv *server) (*harness, error) {
 func (h *harness) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if h.myAdmin != nil {
+		_ = h.myAdmin.Close()
+	}
+	if h.myMonitor != nil {
+		_ = h.myMonitor.Close()
+	}
 	if h.admin != nil {
 		_ = h.admin.Close(ctx)
 	}
@@ -93,6 +179,10 @@ func (h *harness) createDB(ctx context.Context, template string) (string, error)
 	h.dbSeq++
 	name := fmt.Sprintf("bench_%d", h.dbSeq)
 	h.mu.Unlock()
+	if h.my != nil {
+		_, err := h.myAdmin.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4")
+		return name, err
+	}
 	if template == "" {
 		template = "template0"
 	}
@@ -101,12 +191,21 @@ func (h *harness) createDB(ctx context.Context, template string) (string, error)
 }
 
 func (h *harness) dropDB(ctx context.Context, name string) {
+	if h.my != nil {
+		h.mu.Lock()
+		kept := h.keep[name]
+		h.mu.Unlock()
+		if !kept {
+			_, _ = h.myAdmin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS `"+name+"`")
+		}
+		return
+	}
 	_, _ = h.admin.Exec(context.WithoutCancel(ctx), fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, pgx.Identifier{name}.Sanitize()))
 }
 
 // runUp runs t's `up` against db with the migrations at path.
 func (h *harness) runUp(t *tool, db, path string) runResult {
-	return runProc(h.work, h.toolTimeout, t.Bin, t.upArgs(h.srv.url(db), path)...)
+	return runProc(h.work, h.toolTimeout, t.Bin, t.upArgs(h.url(t, db), path)...)
 }
 
 // template returns a database in which t applied the first upto migrations
@@ -119,6 +218,22 @@ func (h *harness) template(ctx context.Context, t *tool, spec setSpec, upto int)
 	if ok {
 		return name, nil
 	}
+	db, err := h.migrated(ctx, t, spec, upto)
+	if err != nil {
+		return "", err
+	}
+	h.mu.Lock()
+	h.templates[key] = db
+	if h.keep != nil {
+		h.keep[db] = true
+	}
+	h.mu.Unlock()
+	return db, nil
+}
+
+// migrated returns a new database in which t applied the first upto
+// migrations of spec, verified.
+func (h *harness) migrated(ctx context.Context, t *tool, spec setSpec, upto int) (string, error) {
 	path, ms, err := h.set(t, spec, upto)
 	if err != nil {
 		return "", err
@@ -132,13 +247,10 @@ func (h *harness) template(ctx context.Context, t *tool, spec setSpec, upto int)
 		h.dropDB(ctx, db)
 		return "", fmt.Errorf("%s up (setup, %d migrations): exit %d: %s", t.Name, upto, r.Code, errLines(r.Output, 3))
 	}
-	if _, err := verify(ctx, t, h.srv.url(db), expect(ms, upto)); err != nil {
+	if _, err := h.verify(ctx, t, db, expect(ms, upto)); err != nil {
 		h.dropDB(ctx, db)
 		return "", fmt.Errorf("%s up (setup, %d migrations): %w", t.Name, upto, err)
 	}
-	h.mu.Lock()
-	h.templates[key] = db
-	h.mu.Unlock()
 	return db, nil
 }
 
@@ -155,6 +267,9 @@ func (h *harness) adopt(t *tool, spec setSpec, upto int, db string) bool {
 		return false
 	}
 	h.templates[key] = db
+	if h.keep != nil {
+		h.keep[db] = true
+	}
 	return true
 }
 
@@ -163,6 +278,10 @@ func (h *harness) adopt(t *tool, spec setSpec, upto int, db string) bool {
 // connections: after a thousand schemas' DDL one ran beside the tools).
 func (h *harness) connections(ctx context.Context, db string) (int, error) {
 	var n int
+	if h.my != nil {
+		err := h.myMonitor.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = ?`, db).Scan(&n)
+		return n, err
+	}
 	err := h.monitor.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'`, db).Scan(&n)
 	return n, err
 }
@@ -194,6 +313,9 @@ func (h *harness) pollPeak(ctx context.Context, db string) func() int {
 // effectPresent tells whether migration m's change is visible in db, as an
 // operator would check before forcing golang-migrate's version.
 func (h *harness) effectPresent(ctx context.Context, db string, m migration) (bool, error) {
+	if h.my != nil {
+		return h.effectPresentMySQL(ctx, db, m)
+	}
 	c, err := pgx.Connect(ctx, h.srv.url(db))
 	if err != nil {
 		return false, err

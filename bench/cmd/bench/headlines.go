@@ -154,10 +154,16 @@ func (r *report) evaluateHeadlines() {
 		}
 	}
 
-	// kill -9.
-	{
-		s := r.scenario("kill")
+	// kill -9, on PostgreSQL and (when run) on MariaDB.
+	for _, id := range []string{"kill", "mariadb-kill"} {
+		s := r.scenario(id)
 		target := "after kill -9, `up` recovers with no manual step"
+		if id != "kill" {
+			if s == nil {
+				continue // the MariaDB scenarios were not selected
+			}
+			target += " (MariaDB)"
+		}
 		fg, why := fgOK(s)
 		if fg == nil && (s == nil || s.tool("fleetgate") == nil || s.tool("fleetgate").Unavailable != "" || len(s.tool("fleetgate").Trials) == 0) {
 			add(target, "not measured", why)

@@ -44,6 +44,9 @@ var allScenarios = []string{
 	"apply-100", "apply-1000", "apply-1-onto-1000", "noop-1000",
 	"concurrency-k20-empty", "concurrency-k20-from24", "concurrency-k50-empty", "concurrency-k50-from24",
 	"kill", "wait", "run-steady", "fanout-schemas",
+	"mariadb-apply-100", "mariadb-noop-1000",
+	"mariadb-concurrency-k20-empty", "mariadb-concurrency-k20-from24", "mariadb-concurrency-k50-empty", "mariadb-concurrency-k50-from24",
+	"mariadb-kill",
 }
 
 func main() {
@@ -59,7 +62,7 @@ func run() int {
 	flag.StringVar(&o.repo, "repo", "", "the fleetgate repository to build (default: parent of --bench-dir)")
 	flag.StringVar(&o.pgBin, "pg-bin", "/usr/lib/postgresql/15/bin", "directory with initdb, postgres and psql")
 	flag.StringVar(&tools, "tools", "fleetgate,goose,migrate,dbmate", "comma-separated tools to compare (psql, the floor, is added to the apply scenarios)")
-	flag.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios; 'concurrency' selects all four concurrency ones")
+	flag.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios; 'concurrency' selects the four PostgreSQL concurrency ones, 'mariadb' every MariaDB one")
 	flag.IntVar(&o.trials, "trials", 0, "trials per tool and scenario (default 5; --quick: 3, and 1 for concurrency and kill)")
 	flag.IntVar(&o.waiters, "waiters", 100, "number of `fleetgate wait` processes in the wait scenario")
 	flag.IntVar(&o.schemas, "schemas", 0, "schemas in the fanout-schemas scenario (default 1000; --quick: 50)")
@@ -71,10 +74,18 @@ func run() int {
 		return 2
 	}
 	o.tools = splitList(tools)
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "scenarios" })
+	if o.quick && !explicit {
+		// CI runs --quick: the MariaDB scenarios (a second server and
+		// every tool again) cost more than the 30 s a smoke run may add;
+		// --scenarios mariadb runs them.
+		scenarios = strings.Join(slices.DeleteFunc(slices.Clone(allScenarios), func(id string) bool { return strings.HasPrefix(id, "mariadb-") }), ",")
+	}
 	for _, sc := range splitList(scenarios) {
-		if sc == "concurrency" {
+		if sc == "concurrency" || sc == "mariadb" {
 			for _, id := range allScenarios {
-				if strings.HasPrefix(id, "concurrency-") {
+				if strings.HasPrefix(id, sc+"-") {
 					o.scenarios = append(o.scenarios, id)
 				}
 			}
@@ -118,6 +129,7 @@ func run() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var srvp atomic.Pointer[server]
+	var mysp atomic.Pointer[myServer]
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
@@ -127,6 +139,9 @@ func run() int {
 		children.killAll()
 		<-sigs
 		if s := srvp.Load(); s != nil {
+			s.kill()
+		}
+		if s := mysp.Load(); s != nil {
 			s.kill()
 		}
 		os.Exit(130)
@@ -165,6 +180,9 @@ func run() int {
 	}
 
 	runScenarios(ctx, h, o, toolset, rep, progress)
+	if code := runMariaDB(ctx, o, toolset, rep, progress, func(s *myServer) { mysp.Store(s) }); code != 0 {
+		return code
+	}
 	// A child's ru_maxrss includes the harness's own peak: Go starts
 	// children with vfork (CLONE_VM), and exec folds the shared address
 	// space's high-water mark into the child's. /bin/true measures that

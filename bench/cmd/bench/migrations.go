@@ -18,10 +18,17 @@ type setSpec struct {
 	// SleepSeconds, when > 0, makes the data migration also run
 	// SELECT pg_sleep(SleepSeconds) after its UPDATE.
 	SleepSeconds int
+	// MySQL: the set is for MariaDB, whose sleep is SLEEP(n) and whose
+	// added columns say ALGORITHM=INSTANT; the rest of the SQL is the same.
+	MySQL bool
 }
 
 func (s setSpec) key() string {
-	return fmt.Sprintf("n%d-d%d-s%d", s.N, s.DataAt, s.SleepSeconds)
+	k := fmt.Sprintf("n%d-d%d-s%d", s.N, s.DataAt, s.SleepSeconds)
+	if s.MySQL {
+		k += "-mysql"
+	}
+	return k
 }
 
 // migration is one generated migration.
@@ -60,12 +67,22 @@ func generate(s setSpec) []migration {
 			m.Kind = "data"
 			m.Up = []string{"UPDATE counter SET n = n + 1 WHERE id = 1;"}
 			if s.SleepSeconds > 0 {
-				m.Up = append(m.Up, fmt.Sprintf("SELECT pg_sleep(%d);", s.SleepSeconds))
+				sleep := fmt.Sprintf("SELECT pg_sleep(%d);", s.SleepSeconds)
+				if s.MySQL {
+					sleep = fmt.Sprintf("SELECT SLEEP(%d);", s.SleepSeconds)
+				}
+				m.Up = append(m.Up, sleep)
 			}
 			m.Down = []string{"UPDATE counter SET n = n - 1 WHERE id = 1;"}
 		case v%2 == 1 && lastTable != "":
 			m.Kind, m.Table, m.Column = "column", lastTable, fmt.Sprintf("c_%04d", v)
 			m.Up = []string{fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s integer;", m.Table, m.Column)}
+			if s.MySQL {
+				// The online form MySQL's checks ask for (the server adds
+				// a nullable column instantly either way): every tool runs
+				// the same SQL, and fleetgate's checks pass it.
+				m.Up[0] = fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s integer, ALGORITHM=INSTANT;", m.Table, m.Column)
+			}
 			m.Down = []string{fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s;", m.Table, m.Column)}
 		default:
 			m.Kind, m.Table = "table", fmt.Sprintf("t_%04d", v)

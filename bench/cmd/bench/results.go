@@ -14,9 +14,11 @@ type report struct {
 	Machine  string    `json:"machine"`
 	// Load is /proc/loadavg's 1-minute average at the start and the end:
 	// other work on the machine shifts absolute times (less so ratios).
-	LoadStart string            `json:"load_start"`
-	LoadEnd   string            `json:"load_end"`
-	Postgres  string            `json:"postgres"`
+	LoadStart string `json:"load_start"`
+	LoadEnd   string `json:"load_end"`
+	Postgres  string `json:"postgres"`
+	// MariaDB is the server version of the MariaDB scenarios, when run.
+	MariaDB   string            `json:"mariadb,omitempty"`
 	Versions  map[string]string `json:"versions"`
 	Scenarios []*scenarioResult `json:"scenarios"`
 	Headlines []headline        `json:"headlines"`

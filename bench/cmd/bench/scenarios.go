@@ -61,13 +61,7 @@ func (h *harness) timed(ctx context.Context, s *scenarioResult, tools []*tool, s
 				if err != nil {
 					return err
 				}
-				tpl := ""
-				if from > 0 {
-					if tpl, err = h.template(ctx, t, spec, from); err != nil {
-						return fmt.Errorf("setup: %w", err)
-					}
-				}
-				db, err := h.createDB(ctx, tpl)
+				db, err := h.startDB(ctx, t, spec, from)
 				if err != nil {
 					return err
 				}
@@ -83,7 +77,7 @@ func (h *harness) timed(ctx context.Context, s *scenarioResult, tools []*tool, s
 				if r.Code != 0 {
 					return fmt.Errorf("exit %d: %s", r.Code, errLines(r.Output, 4))
 				}
-				if _, err := verify(ctx, t, h.srv.url(db), expect(ms, spec.N)); err != nil {
+				if _, err := h.verify(ctx, t, db, expect(ms, spec.N)); err != nil {
 					return err
 				}
 				res.Verified = true
@@ -127,18 +121,12 @@ func (h *harness) concurrent(ctx context.Context, s *scenarioResult, tools []*to
 				if err != nil {
 					return err
 				}
-				tpl := ""
-				if from > 0 {
-					if tpl, err = h.template(ctx, t, spec, from); err != nil {
-						return fmt.Errorf("setup: %w", err)
-					}
-				}
-				db, err := h.createDB(ctx, tpl)
+				db, err := h.startDB(ctx, t, spec, from)
 				if err != nil {
 					return err
 				}
 				defer h.dropDB(ctx, db)
-				args := t.upArgs(h.srv.url(db), path)
+				args := t.upArgs(h.url(t, db), path)
 
 				type exit struct {
 					code int
@@ -184,7 +172,7 @@ func (h *harness) concurrent(ctx context.Context, s *scenarioResult, tools []*to
 					}
 				}
 				res.Seconds = last.Sub(start).Seconds()
-				st, verr := verify(ctx, t, h.srv.url(db), expect(ms, spec.N))
+				st, verr := h.verify(ctx, t, db, expect(ms, spec.N))
 				counter := st.Counter
 				res.Counter = &counter
 				res.Verified = verr == nil
@@ -231,7 +219,7 @@ func errSuffix(e string) string {
 // runs `up` again and measures the time from the kill to a verified
 // database, recording any manual step the tool required.
 func (h *harness) kill(ctx context.Context, s *scenarioResult, tools []*tool, progress func(string)) {
-	spec := setSpec{N: 5, DataAt: 3, SleepSeconds: 5}
+	spec := setSpec{N: 5, DataAt: 3, SleepSeconds: 5, MySQL: h.my != nil}
 	for trialNo := range s.Trials {
 		for pos, t := range rotate(tools, trialNo) {
 			if ctx.Err() != nil {
@@ -249,7 +237,7 @@ func (h *harness) kill(ctx context.Context, s *scenarioResult, tools []*tool, pr
 					return err
 				}
 				defer h.dropDB(ctx, db)
-				url := h.srv.url(db)
+				url := h.url(t, db)
 				p, err := startProc(h.work, time.Minute, t.Bin, t.upArgs(url, path)...)
 				if err != nil {
 					return err
@@ -270,7 +258,7 @@ func (h *harness) kill(ctx context.Context, s *scenarioResult, tools []*tool, pr
 					r := h.runUp(t, db, path)
 					res.PeakRSS = max(res.PeakRSS, r.MaxRSS)
 					if r.Code == 0 {
-						st, verr := verify(ctx, t, url, want)
+						st, verr := h.verify(ctx, t, db, want)
 						res.Seconds = time.Since(killed).Seconds()
 						c := st.Counter
 						res.Counter = &c
@@ -325,7 +313,7 @@ func (h *harness) kill(ctx context.Context, s *scenarioResult, tools []*tool, pr
 }
 
 // waitForSleep blocks until a session on db is running the migration with
-// pg_sleep, or fails if the runner exits first.
+// pg_sleep (MariaDB: SLEEP), or fails if the runner exits first.
 func (h *harness) waitForSleep(ctx context.Context, db string, p *proc) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -335,7 +323,13 @@ func (h *harness) waitForSleep(ctx context.Context, db string, p *proc) error {
 		default:
 		}
 		var n int
-		if err := h.monitor.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query ILIKE '%pg_sleep%'`, db).Scan(&n); err != nil {
+		var err error
+		if h.my != nil {
+			n, err = h.sleepingMySQL(ctx, db)
+		} else {
+			err = h.monitor.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query ILIKE '%pg_sleep%'`, db).Scan(&n)
+		}
+		if err != nil {
 			return err
 		}
 		if n > 0 {

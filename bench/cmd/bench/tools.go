@@ -28,6 +28,8 @@ type tool struct {
 	// Variant is true for such a variant: it is reported beside the tool
 	// but is neither a peer nor graded.
 	Variant bool
+	// MySQL: the tool runs against MariaDB (goose's driver is then mysql).
+	MySQL bool
 }
 
 // upArgs is the command line that applies every pending migration in path.
@@ -36,7 +38,11 @@ func (t *tool) upArgs(url, path string) []string {
 	case "fleetgate":
 		return append([]string{"up", "-d", url, "--dir", path}, t.Extra...)
 	case "goose":
-		return []string{"-dir", path, "-no-color", "postgres", url, "up"}
+		driver := "postgres"
+		if t.MySQL {
+			driver = "mysql"
+		}
+		return []string{"-dir", path, "-no-color", driver, url, "up"}
 	case "migrate":
 		return []string{"-path", path, "-database", url, "up"}
 	case "dbmate":

@@ -91,6 +91,19 @@ func errorClasses(t testing.TB, open Opener) {
 		classified(t, d, err, driver.ErrLockTimeout, "a row lock held past the lock timeout")
 		statementError(t, err, "a row lock held past the lock timeout")
 		_ = waiter.Rollback(ctx)
+
+		// The same wait cut short by the caller's own deadline: that
+		// deadline is final, so the error is not one to retry.
+		z := pin(t, tg.DB)
+		late, err := d.Begin(ctx, z, &driver.TxOptions{LockTimeout: patience})
+		require.NoError(t, err)
+		wctx, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
+		err = late.Exec(wctx, "INSERT INTO dt_locked VALUES (1)")
+		cancel()
+		require.Error(t, err, "a write past the caller's deadline")
+		require.False(t, driver.Is(d, err, driver.ErrTransient), "the caller's deadline is counted as transient: %v", err)
+		require.False(t, driver.IsTransient(d, err), "the caller's deadline is counted as transient: %v", err)
+		_ = late.Rollback(ctx)
 	case caps.SingleWriter:
 		// No lock timeout: a writer waits for the other in the database's
 		// busy handler, here cut short.
@@ -101,15 +114,10 @@ func errorClasses(t testing.TB, open Opener) {
 			_ = waiter.Rollback(ctx)
 		}
 		cancel()
-		// The wait ended at our deadline, and context.DeadlineExceeded is
-		// a net.Error, so driver.Is counts it as ErrTransient as well;
-		// IsTransient, which callers use, leaves the caller's own
-		// deadline out. Busy must be there, and nothing else may be.
-		require.True(t, driver.Is(d, err, driver.ErrBusy), "a write while another connection writes is not busy: %v", err)
+		// The wait ended at our deadline, which is final: busy, and not
+		// transient (nothing to retry past the caller's deadline).
+		require.Equal(t, []error{driver.ErrBusy}, classes(d, err), "a write while another connection writes, cut short by the caller's deadline: %v", err)
 		require.False(t, driver.IsTransient(d, err), "a write while another connection writes is transient: %v", err)
-		for _, c := range classes(d, err) {
-			require.Contains(t, []error{driver.ErrBusy, driver.ErrTransient}, c, "a write while another connection writes: %v", err)
-		}
 	default:
 		t.Errorf("%T has neither a lock timeout nor a single writer (Capabilities): a migration's wait for a lock would be unbounded", d)
 	}

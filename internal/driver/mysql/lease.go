@@ -48,7 +48,9 @@ func LeaseTableDDL(table string) []string {
 	session_server VARCHAR(300) NULL,
 	acquired_at TIMESTAMP(6) NULL DEFAULT NULL,
 	renewed_at TIMESTAMP(6) NULL DEFAULT NULL,
-	expires_at TIMESTAMP(6) NULL DEFAULT NULL
+	expires_at TIMESTAMP(6) NULL DEFAULT NULL,
+	current_version BIGINT NULL,
+	current_started_at TIMESTAMP(6) NULL DEFAULT NULL
 ) ENGINE=InnoDB`}
 }
 
@@ -155,7 +157,8 @@ func TryAcquire(ctx context.Context, conn *sql.Conn, table, lock string, a Acqui
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET holder = ?, generation = generation + 1, host = ?, pid = ?, deploy_id = ?,
 		session_id = `+session+`, session_user = CURRENT_USER(), session_server = CONCAT(@@hostname, ':', @@port),
-		acquired_at = NOW(6), renewed_at = NOW(6), expires_at = NOW(6) + INTERVAL ? MICROSECOND
+		acquired_at = NOW(6), renewed_at = NOW(6), expires_at = NOW(6) + INTERVAL ? MICROSECOND,
+		current_version = NULL, current_started_at = NULL
 		WHERE name = ?`, a.Token, a.Host, a.PID, a.DeployID, a.TTL.Microseconds(), lock); err != nil {
 		return 0, nil, fmt.Errorf("try lock: %w", err)
 	}
@@ -200,7 +203,8 @@ func Renew(ctx context.Context, conn *sql.Conn, table, lock, token string, gen i
 
 // Release frees the lease if token still holds generation gen.
 func Release(ctx context.Context, q execer, table, lock, token string, gen int64) error {
-	_, err := q.ExecContext(ctx, `UPDATE `+table+` SET holder = NULL, session_id = NULL, expires_at = NULL
+	_, err := q.ExecContext(ctx, `UPDATE `+table+` SET holder = NULL, session_id = NULL, expires_at = NULL,
+		current_version = NULL, current_started_at = NULL
 		WHERE name = ? AND holder = ? AND generation = ?`, lock, token, gen)
 	if err != nil {
 		return fmt.Errorf("release lock: %w", err)

@@ -1,0 +1,639 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fleetgate/fleetgate/internal/dialect"
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
+)
+
+// The Driver below is fleetgate's MySQL and MariaDB driver: its tables,
+// the lease (lease.go) and migration transactions. What sets the engine
+// apart is that DDL is not transactional: every CREATE, ALTER, DROP,
+// RENAME or TRUNCATE commits on its own, so a migration is never recorded
+// atomically with its schema changes. Migrations therefore run statement
+// by statement (see the executor's no-transaction path): data statements
+// in a transaction with their fenced progress row, each DDL statement in
+// autocommit between two fenced records, the first naming the session
+// (CONNECTION_ID()) that runs it.
+
+// lockRow is the key of the single lease row.
+const lockRow = "migrate"
+
+// Driver implements driver.Driver for MariaDB 10.6+ and MySQL 8.0+ (both
+// needed for SKIP LOCKED).
+type Driver struct {
+	t                 driver.Tables
+	mig, events, lock string // quoted, qualified names
+}
+
+var (
+	_ driver.Driver        = (*Driver)(nil)
+	_ driver.Backends      = (*Driver)(nil)
+	_ driver.SessionKeeper = (*Driver)(nil)
+
+	_ driver.SessionLockTimeout = (*Driver)(nil)
+)
+
+// New returns a driver for the tables t. A schema is a MySQL database.
+func New(t driver.Tables) *Driver {
+	q := func(n string) string {
+		if t.Schema != "" {
+			return quoteIdent(t.Schema) + "." + quoteIdent(n)
+		}
+		return quoteIdent(n)
+	}
+	return &Driver{t: t, mig: q(t.Migrations), events: q(t.Events), lock: q(t.Lock)}
+}
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+func (d *Driver) Dialect() dialect.Dialect { return dialect.MySQL }
+
+// Capabilities: DDL commits implicitly; there are no notifications
+// (waiters poll); the session of a direct connection is found in the
+// process list where the role can see it (lease.go), else the lease
+// decides; lock_wait_timeout and innodb_lock_wait_timeout bound lock
+// waits; and the MySQL checks apply.
+func (d *Driver) Capabilities() driver.Capabilities {
+	return driver.Capabilities{SessionLiveness: true, LockTimeout: true, Checker: dialect.MySQL}
+}
+
+// schemaExpr is the SQL for the database the tables live in.
+func (d *Driver) schemaExpr() (string, []any) {
+	if d.t.Schema != "" {
+		return "?", []any{d.t.Schema}
+	}
+	return "DATABASE()", nil
+}
+
+func (d *Driver) TablesExist(ctx context.Context, q driver.Querier) (bool, error) {
+	n, err := d.countTables(ctx, q, d.t.Migrations, d.t.Events, d.t.Lock)
+	return n == 3, err
+}
+
+func (d *Driver) countTables(ctx context.Context, q driver.Querier, names ...string) (int, error) {
+	sch, args := d.schemaExpr()
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
+	for _, n := range names {
+		args = append(args, n)
+	}
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = `+sch+
+		` AND TABLE_NAME IN (`+ph+`)`, args...).Scan(&n)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return n, nil
+}
+
+func (d *Driver) ddl() []string {
+	var out []string
+	if d.t.Schema != "" {
+		out = append(out, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(d.t.Schema))
+	}
+	// No column defaults to an expression other than CURRENT_TIMESTAMP,
+	// and no TEXT default: MySQL 8.0 before 8.0.13 refuses both. db_user is
+	// written as CURRENT_USER() by every insert instead.
+	out = append(out, `CREATE TABLE IF NOT EXISTS `+d.mig+` (
+	version BIGINT NOT NULL PRIMARY KEY,
+	name VARCHAR(512) NOT NULL,
+	checksum VARCHAR(128) NOT NULL,
+	phase VARCHAR(16) NOT NULL DEFAULT 'pre',
+	up_sql LONGTEXT NOT NULL,
+	down_sql LONGTEXT NULL,
+	down_checksum VARCHAR(128) NULL,
+	reversible BOOLEAN NOT NULL,
+	applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+	duration_ms BIGINT NOT NULL DEFAULT 0,
+	db_user VARCHAR(400) NOT NULL DEFAULT '',
+	os_user VARCHAR(255) NOT NULL,
+	host VARCHAR(255) NOT NULL,
+	pid INT NOT NULL,
+	deploy_id VARCHAR(255) NOT NULL,
+	fleetgate_version VARCHAR(64) NOT NULL,
+	lock_generation BIGINT NOT NULL,
+	complete BOOLEAN NOT NULL DEFAULT TRUE,
+	statements_done INT NOT NULL DEFAULT 0,
+	adopted BOOLEAN NOT NULL DEFAULT FALSE,
+	statement_checksums LONGTEXT NULL,
+	running_pid BIGINT UNSIGNED NULL,
+	running_started TIMESTAMP(6) NULL DEFAULT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`, `CREATE TABLE IF NOT EXISTS `+d.events+` (
+	id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+	at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+	kind VARCHAR(32) NOT NULL,
+	version BIGINT NULL,
+	name VARCHAR(512) NULL,
+	direction VARCHAR(8) NULL,
+	error LONGTEXT NULL,
+	statement LONGTEXT NULL,
+	statement_line INT NULL,
+	file VARCHAR(1024) NULL,
+	duration_ms BIGINT NULL,
+	lock_wait_ms BIGINT NULL,
+	db_user VARCHAR(400) NOT NULL DEFAULT '',
+	os_user VARCHAR(255) NULL,
+	host VARCHAR(255) NULL,
+	pid INT NULL,
+	deploy_id VARCHAR(255) NULL,
+	fleetgate_version VARCHAR(64) NULL,
+	lock_generation BIGINT NULL,
+	KEY version_at (version, at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`)
+	out = append(out, LeaseTableDDL(d.lock)...)
+	return out
+}
+
+// EnsureTables creates what is missing. CREATE TABLE IF NOT EXISTS is
+// safe when many runners run it at once (the metadata lock serialises
+// them), and the lock row goes in with INSERT IGNORE. Tables that exist
+// already are only read, so a role without CREATE works once an
+// administrator has made them.
+func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
+	n, err := d.countTables(ctx, db, d.t.Migrations, d.t.Events, d.t.Lock)
+	if err != nil {
+		return fmt.Errorf("look for fleetgate tables: %w", err)
+	}
+	if n < 3 {
+		for _, q := range d.ddl() {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("create fleetgate tables: %w", translate(err))
+			}
+		}
+	}
+	var one int
+	err = db.QueryRowContext(ctx, "SELECT 1 FROM "+d.lock+" WHERE name = ?", lockRow).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = db.ExecContext(ctx, "INSERT IGNORE INTO "+d.lock+" (name) VALUES (?)", lockRow)
+	}
+	if err != nil {
+		return fmt.Errorf("create the lock row: %w", translate(err))
+	}
+	return nil
+}
+
+// micros reads a TIMESTAMP column as Unix microseconds: exact, and the
+// same whatever the connection's parseTime and time zone.
+func micros(col string) string {
+	return "CAST(UNIX_TIMESTAMP(" + col + ") * 1000000 AS SIGNED)"
+}
+
+func microTime(v sql.NullInt64) time.Time {
+	if !v.Valid || v.Int64 == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+// unixArg formats t for FROM_UNIXTIME as an exact decimal.
+func unixArg(t time.Time) string {
+	us := t.UnixMicro()
+	sec, frac := us/1e6, us%1e6
+	if frac < 0 {
+		sec, frac = sec-1, frac+1e6
+	}
+	return fmt.Sprintf("%d.%06d", sec, frac)
+}
+
+func (d *Driver) ReadApplied(ctx context.Context, q driver.Querier, full bool) ([]history.Applied, error) {
+	cols := `version, name, checksum, phase, reversible, coalesce(down_checksum, ''), ` + micros("applied_at") + `, duration_ms,
+		db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete, statements_done, adopted`
+	if full {
+		cols += ", up_sql, coalesce(down_sql, '')"
+	} else {
+		cols += ", '', ''"
+	}
+	rows, err := q.QueryContext(ctx, "SELECT "+cols+" FROM "+d.mig+" ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", d.mig, translate(err))
+	}
+	defer rows.Close()
+	var out []history.Applied
+	for rows.Next() {
+		var a history.Applied
+		var at sql.NullInt64
+		if err := rows.Scan(&a.Version, &a.Name, &a.Checksum, &a.Phase, &a.HasDown, &a.DownChecksum, &at,
+			&a.DurationMS, &a.DBUser, &a.Actor.OSUser, &a.Actor.Host, &a.Actor.PID, &a.Actor.DeployID,
+			&a.Actor.ToolVersion, &a.LockGeneration, &a.Complete, &a.StatementsDone, &a.Adopted, &a.UpSQL, &a.DownSQL); err != nil {
+			return nil, translate(err)
+		}
+		a.AppliedAt = microTime(at)
+		out = append(out, a)
+	}
+	return out, translate(rows.Err())
+}
+
+func (d *Driver) ReadEvents(ctx context.Context, q driver.Querier, version int64, since time.Time, limit int) ([]history.Event, error) {
+	query := `SELECT id, ` + micros("at") + `, kind, coalesce(version, 0), coalesce(name, ''), coalesce(direction, ''),
+		coalesce(error, ''), coalesce(statement, ''), coalesce(statement_line, 0), coalesce(file, ''), coalesce(duration_ms, 0),
+		coalesce(lock_wait_ms, 0), db_user, coalesce(os_user, ''), coalesce(host, ''), coalesce(pid, 0),
+		coalesce(deploy_id, ''), coalesce(fleetgate_version, ''), coalesce(lock_generation, 0)
+		FROM ` + d.events + ` WHERE (? = 0 OR version = ?)`
+	args := []any{version, version}
+	if !since.IsZero() {
+		query += ` AND at >= FROM_UNIXTIME(?)`
+		args = append(args, unixArg(since))
+	}
+	query += " ORDER BY id DESC"
+	if limit > 0 {
+		query += " LIMIT " + strconv.Itoa(limit)
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", d.events, translate(err))
+	}
+	defer rows.Close()
+	var out []history.Event
+	for rows.Next() {
+		var e history.Event
+		var at sql.NullInt64
+		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.Version, &e.Name, &e.Direction, &e.Error, &e.Statement,
+			&e.StatementLine, &e.File, &e.DurationMS, &e.LockWaitMS, &e.DBUser, &e.Actor.OSUser, &e.Actor.Host,
+			&e.Actor.PID, &e.Actor.DeployID, &e.Actor.ToolVersion, &e.LockGeneration); err != nil {
+			return nil, translate(err)
+		}
+		e.At = microTime(at)
+		out = append(out, e)
+	}
+	return out, translate(rows.Err())
+}
+
+func (d *Driver) insertEvent(ctx context.Context, q driver.Querier, ev *history.Event, gen int64) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO `+d.events+` (at, kind, version, name, direction, error, statement,
+		statement_line, file, duration_ms, lock_wait_ms, db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation)
+		VALUES (NOW(6), ?, NULLIF(?, 0), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, 0),
+		NULLIF(?, ''), ?, ?, CURRENT_USER(), ?, ?, ?, ?, ?, NULLIF(?, 0))`,
+		ev.Kind, ev.Version, ev.Name, ev.Direction, ev.Error, ev.Statement, ev.StatementLine, ev.File, ev.DurationMS,
+		ev.LockWaitMS, ev.Actor.OSUser, ev.Actor.Host, ev.Actor.PID, ev.Actor.DeployID, ev.Actor.ToolVersion, gen)
+	return translate(err)
+}
+
+func (d *Driver) AppendEvent(ctx context.Context, q driver.Querier, ev *history.Event) error {
+	if err := d.insertEvent(ctx, q, ev, ev.LockGeneration); err != nil {
+		return fmt.Errorf("append event: %w", err)
+	}
+	return nil
+}
+
+// SessionIsDirect asks the server for the client port of conn's session
+// and compares it with the local ports of this process's own connections:
+// through ProxySQL (or any proxy or NAT) the server sees another port, and
+// the session may be shared or outlive us, so its death proves nothing. A
+// Unix socket is not treated as direct.
+func (d *Driver) SessionIsDirect(ctx context.Context, conn *sql.Conn) bool {
+	var host sql.NullString
+	err := conn.QueryRowContext(ctx, "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()").Scan(&host)
+	if err != nil || !host.Valid {
+		return false
+	}
+	i := strings.LastIndexByte(host.String, ':')
+	if i < 0 {
+		return false
+	}
+	port, err := strconv.Atoi(host.String[i+1:])
+	return err == nil && ownPort(port)
+}
+
+func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.AcquireParams) (int64, *driver.Holder, error) {
+	gen, _, err := TryAcquire(ctx, conn, d.lock, lockRow, Acquire{Token: p.Token, Host: p.Actor.Host, PID: p.Actor.PID,
+		DeployID: p.Actor.DeployID, TTL: p.TTL, StaleToken: p.StaleToken, SessionBound: p.SessionBound})
+	if err != nil {
+		return 0, nil, translate(err)
+	}
+	if gen > 0 {
+		return gen, nil, nil
+	}
+	h, err := d.ReadHolder(ctx, conn)
+	return 0, h, err
+}
+
+func (d *Driver) Renew(ctx context.Context, conn *sql.Conn, token string, gen int64, ttl time.Duration, current int64) error {
+	// Assignments run left to right on the row as updated so far, so the
+	// start time is compared with the old current_version.
+	res, err := conn.ExecContext(ctx, `UPDATE `+d.lock+` SET renewed_at = NOW(6), expires_at = NOW(6) + INTERVAL ? MICROSECOND,
+		session_id = IF(session_id IS NULL, NULL, CONNECTION_ID()),
+		current_started_at = IF(current_version <=> NULLIF(?, 0), current_started_at, NOW(6)),
+		current_version = NULLIF(?, 0)
+		WHERE name = ? AND holder = ? AND generation = ?`, ttl.Microseconds(), current, current, lockRow, token, gen)
+	if err != nil {
+		return fmt.Errorf("renew lock: %w", translate(err))
+	}
+	// Open sets found rows, so a matched row counts even if unchanged.
+	if n, _ := res.RowsAffected(); n == 0 {
+		return driver.ErrLockLost
+	}
+	return nil
+}
+
+func (d *Driver) Release(ctx context.Context, q driver.Querier, token string, gen int64) error {
+	return translate(Release(ctx, q, d.lock, lockRow, token, gen))
+}
+
+func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Holder, error) {
+	var h driver.Holder
+	var tok, host, dep sql.NullString
+	var pid, sess, cur, acq, exp, curAt, now sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT holder, generation, host, pid, deploy_id, session_id, current_version, `+
+		micros("acquired_at")+`, `+micros("expires_at")+`, `+micros("current_started_at")+`, `+micros("NOW(6)")+
+		` FROM `+d.lock+` WHERE name = ?`, lockRow).
+		Scan(&tok, &h.Generation, &host, &pid, &dep, &sess, &cur, &acq, &exp, &curAt, &now)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read lock holder: %w", translate(err))
+	}
+	if !tok.Valid {
+		return nil, nil
+	}
+	h.Token, h.Host, h.PID, h.DeployID = tok.String, host.String, int(pid.Int64), dep.String
+	h.AcquiredAt, h.ExpiresAt, h.Now = microTime(acq), microTime(exp), microTime(now)
+	h.CurrentVersion, h.CurrentStartedAt = cur.Int64, microTime(curAt)
+	h.SessionBound = sess.Valid
+	return &h, nil
+}
+
+// Begin opens a transaction at once (go-sql-driver sends one statement
+// per round trip, so there is no batch to defer it into). The lock
+// timeout bounds both kinds of lock wait a migration meets: metadata
+// locks (lock_wait_timeout, an ALTER queued behind a long transaction)
+// and row locks (innodb_lock_wait_timeout). Both take whole seconds on
+// MySQL, so a timeout is rounded up to the next second. IdleTimeout
+// becomes MariaDB's idle_transaction_timeout: a paused runner's session
+// is ended by the server, and with it the row locks it holds; MySQL has
+// no such setting, and the statement is skipped there.
+func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptions) (driver.Tx, error) {
+	if opts != nil && opts.LockTimeout > 0 {
+		if err := d.SetLockTimeout(ctx, conn, opts.LockTimeout); err != nil {
+			return nil, err
+		}
+	}
+	if opts != nil && opts.IdleTimeout > 0 {
+		s := seconds(opts.IdleTimeout)
+		if _, err := conn.ExecContext(ctx, "SET SESSION idle_transaction_timeout = "+strconv.Itoa(s)); err != nil && mysqlErrorNumber(err) != erUnknownSystemVariable {
+			return nil, fmt.Errorf("set idle_transaction_timeout: %w", translate(err))
+		}
+	}
+	// A file's own opening (START TRANSACTION READ WRITE, or BEGIN and
+	// SET TRANSACTION lines) arrives joined by ";\n"; go-sql-driver sends
+	// one statement at a time.
+	begin := []string{"BEGIN"}
+	if opts != nil && opts.Begin != "" {
+		begin = strings.Split(opts.Begin, ";\n")
+	}
+	for _, q := range begin {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			if len(begin) > 1 {
+				_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			}
+			return nil, fmt.Errorf("begin: %w", translate(err))
+		}
+	}
+	return &tx{TxConn: driver.NewTxConn(conn, "", translate), d: d}, nil
+}
+
+// SetLockTimeout bounds the lock waits of conn's session to timeout,
+// rounded up to whole seconds (see Begin).
+func (d *Driver) SetLockTimeout(ctx context.Context, conn *sql.Conn, timeout time.Duration) error {
+	s := strconv.Itoa(seconds(timeout))
+	if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = "+s+", innodb_lock_wait_timeout = "+s); err != nil {
+		return fmt.Errorf("set lock_wait_timeout: %w", translate(err))
+	}
+	return nil
+}
+
+func seconds(d time.Duration) int { return max(1, int(math.Ceil(d.Seconds()))) }
+
+// tx is a MySQL migration transaction. A DDL statement inside it commits
+// the transaction implicitly; the executor never sends one through a tx
+// on this engine (see the package comment), except inside a migration's
+// own explicit BEGIN ... COMMIT block, which the MySQL checks flag.
+type tx struct {
+	*driver.TxConn
+	d *Driver
+}
+
+func (t *tx) Exec(ctx context.Context, stmt string) error {
+	_, err := t.ExecContext(ctx, stmt)
+	return err
+}
+
+func (d *Driver) Exec(ctx context.Context, conn *sql.Conn, stmt string) error {
+	_, err := conn.ExecContext(ctx, stmt)
+	return translate(err)
+}
+
+// fence renews the lease inside the open transaction. The UPDATE locks
+// the lease row until the commit, so nobody can take the lease over in
+// between (TryAcquire skips a locked row); zero matched rows means the
+// lease was lost and nothing of the transaction may commit.
+func (d *Driver) fence(ctx context.Context, q driver.Querier, rec *driver.Record) error {
+	res, err := q.ExecContext(ctx, `UPDATE `+d.lock+` SET renewed_at = NOW(6), expires_at = NOW(6) + INTERVAL ? MICROSECOND,
+		current_version = NULL, current_started_at = NULL WHERE name = ? AND holder = ? AND generation = ?`,
+		rec.TTL.Microseconds(), lockRow, rec.Token, rec.Generation)
+	if err != nil {
+		return translate(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return driver.ErrLockLost
+	}
+	return nil
+}
+
+// upsertTail keeps one row per version moving from partial to complete,
+// and never changes a complete row. MySQL assigns left to right on the
+// row as updated so far, so complete, which every other assignment
+// tests, comes last.
+var upsertTail = func() string {
+	cols := []string{"statements_done", "lock_generation", "duration_ms", "applied_at", "checksum", "up_sql", "down_sql",
+		"down_checksum", "reversible", "statement_checksums", "running_pid", "running_started", "complete"}
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = c + " = IF(complete, " + c + ", VALUES(" + c + "))"
+	}
+	return " ON DUPLICATE KEY UPDATE " + strings.Join(parts, ", ")
+}()
+
+func (d *Driver) write(ctx context.Context, q driver.Querier, rec *driver.Record) error {
+	if err := d.fence(ctx, q, rec); err != nil {
+		return err
+	}
+	if a := rec.Applied; a != nil {
+		// The session that writes a Running row is the one that runs the
+		// next statement; the server names it.
+		running := "NULL, NULL"
+		if a.Running {
+			running = "CONNECTION_ID(), NOW(6)"
+		}
+		query := `INSERT INTO ` + d.mig + ` (version, name, checksum, phase, up_sql, down_sql, down_checksum, reversible,
+			applied_at, duration_ms, db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete,
+			statements_done, adopted, statement_checksums, running_pid, running_started)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, NOW(6), ?, CURRENT_USER(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + running + `)`
+		if !a.Complete || a.StatementsDone > 0 {
+			query += upsertTail
+		}
+		var down, downSum, sums any
+		if a.HasDown {
+			down, downSum = a.DownSQL, a.DownChecksum
+		}
+		if len(a.StatementChecksums) > 0 {
+			sums = strings.Join(a.StatementChecksums, ",")
+		}
+		if _, err := q.ExecContext(ctx, query, a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, down, downSum, a.HasDown,
+			a.DurationMS, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion,
+			rec.Generation, a.Complete, a.StatementsDone, a.Adopted, sums); err != nil {
+			return translate(err)
+		}
+	}
+	if rec.Event != nil {
+		if err := d.insertEvent(ctx, q, rec.Event, rec.Generation); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) Commit(ctx context.Context, rec *driver.Record) error {
+	if t.Done() {
+		return sql.ErrTxDone
+	}
+	if err := t.d.write(ctx, t, rec); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	if _, err := t.ExecContext(ctx, "COMMIT"); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
+		return fmt.Errorf("commit: %w", err)
+	}
+	t.End()
+	return nil
+}
+
+func (t *tx) Rollback(ctx context.Context) error {
+	if t.Done() {
+		return nil
+	}
+	t.End()
+	_, err := t.Conn().ExecContext(ctx, "ROLLBACK")
+	return translate(err)
+}
+
+func (t *tx) DeleteApplied(ctx context.Context, version int64) error {
+	if _, err := t.ExecContext(ctx, "DELETE FROM "+t.d.mig+" WHERE version = ?", version); err != nil {
+		return fmt.Errorf("delete history row %d: %w", version, err)
+	}
+	return nil
+}
+
+func (t *tx) DeleteProgress(ctx context.Context, version int64) error {
+	res, err := t.ExecContext(ctx, "DELETE FROM "+t.d.mig+" WHERE version = ? AND NOT complete", version)
+	if err != nil {
+		return fmt.Errorf("delete history row %d: %w", version, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete history row %d: no partly applied row of that version", version)
+	}
+	return nil
+}
+
+func (d *Driver) SaveProgress(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
+	tx, err := d.Begin(ctx, conn, nil)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx, rec); err != nil {
+		if errors.Is(err, driver.ErrLockLost) {
+			return err
+		}
+		return fmt.Errorf("record progress: %w", err)
+	}
+	return nil
+}
+
+func (d *Driver) ReadProgress(ctx context.Context, q driver.Querier, version int64) (driver.Progress, bool, error) {
+	var p driver.Progress
+	var sums sql.NullString
+	var pid, started sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT statements_done, statement_checksums, running_pid, `+micros("running_started")+`
+		FROM `+d.mig+` WHERE version = ? AND NOT complete`, version).Scan(&p.StatementsDone, &sums, &pid, &started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("read progress of %d: %w", version, translate(err))
+	}
+	if sums.String != "" {
+		p.StatementChecksums = strings.Split(sums.String, ",")
+	}
+	p.RunningPID, p.RunningStart = int(pid.Int64), microTime(started)
+	return p, true, nil
+}
+
+// KeepSession lifts wait_timeout for this session alone: the lock's own
+// session idles between renewals and polls by design.
+func (d *Driver) KeepSession(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, "SET SESSION wait_timeout = 31536000"); err != nil {
+		return fmt.Errorf("lift wait_timeout: %w", translate(err))
+	}
+	return nil
+}
+
+// StatementRunning looks the recorded session up in the process list: it
+// is alive when a session of that id exists and the server has not
+// restarted since it was recorded (ids start again from 1 after a
+// restart), and active while it executes a statement. Any other session
+// executing exactly stmt is reported too: through a proxy the recorded id
+// may not be the one that runs it.
+func (d *Driver) StatementRunning(ctx context.Context, q driver.Querier, pid int, started time.Time, stmt string) (alive, active bool, others []int, err error) {
+	var uptime int64
+	if err := q.QueryRowContext(ctx, `SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'`).Scan(&uptime); err != nil {
+		// MySQL 8 moved it to performance_schema.
+		if err2 := q.QueryRowContext(ctx, `SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime'`).Scan(&uptime); err2 != nil {
+			return false, false, nil, fmt.Errorf("read the server's uptime: %w", translate(err))
+		}
+	}
+	var now sql.NullInt64
+	if err := q.QueryRowContext(ctx, "SELECT "+micros("NOW(6)")).Scan(&now); err != nil {
+		return false, false, nil, fmt.Errorf("read the server clock: %w", translate(err))
+	}
+	restarted := !started.IsZero() && microTime(now).Add(-time.Duration(uptime+1)*time.Second).After(started)
+	rows, err := q.QueryContext(ctx, `SELECT ID, ID = ?, COMMAND = 'Query' AND INFO IS NOT NULL FROM information_schema.PROCESSLIST
+		WHERE ID <> CONNECTION_ID() AND (ID = ? OR (COMMAND = 'Query' AND INFO = ?))`, pid, pid, stmt)
+	if err != nil {
+		return false, false, nil, fmt.Errorf("look for the session running the statement: %w", translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int
+		var rec, act bool
+		if err := rows.Scan(&id, &rec, &act); err != nil {
+			return false, false, nil, translate(err)
+		}
+		if rec && !restarted {
+			alive, active = true, act
+		} else if act {
+			others = append(others, id)
+		}
+	}
+	return alive, active, others, translate(rows.Err())
+}
+
+// TerminateBackend ends the session with KILL CONNECTION: the executor
+// calls it for an interrupted runner's idle session, which could
+// otherwise still send the statement. Error 1094 (no such thread) means
+// it has ended already.
+func (d *Driver) TerminateBackend(ctx context.Context, q driver.Querier, pid int) error {
+	if _, err := q.ExecContext(ctx, "KILL CONNECTION "+strconv.Itoa(pid)); err != nil && mysqlErrorNumber(err) != erNoSuchThread {
+		return fmt.Errorf("kill session %d: %w", pid, translate(err))
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+-- migrate:up
+CREATE INDEX accounts_created_at ON accounts (created_at) ALGORITHM=INPLACE LOCK=NONE;
+
+-- migrate:down
+DROP INDEX accounts_created_at ON accounts;

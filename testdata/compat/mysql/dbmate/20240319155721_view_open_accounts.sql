@@ -1,0 +1,5 @@
+-- migrate:up
+CREATE VIEW open_accounts AS SELECT id, email, created_at FROM accounts WHERE status = 'active';
+
+-- migrate:down
+DROP VIEW open_accounts;

@@ -1,0 +1,2 @@
+DROP INDEX accounts_display_name ON accounts;
+ALTER TABLE accounts DROP COLUMN display_name;

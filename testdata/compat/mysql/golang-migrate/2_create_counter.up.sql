@@ -1,0 +1,2 @@
+CREATE TABLE counter (n INT NOT NULL) ENGINE=InnoDB;
+INSERT INTO counter VALUES (0);

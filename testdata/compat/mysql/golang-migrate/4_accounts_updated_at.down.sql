@@ -1,0 +1,2 @@
+DROP TRIGGER accounts_updated_at;
+ALTER TABLE accounts DROP COLUMN updated_at;

@@ -1,0 +1,1 @@
+DROP INDEX accounts_created_at ON accounts;

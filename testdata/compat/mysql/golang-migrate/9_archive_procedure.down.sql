@@ -1,0 +1,2 @@
+DROP PROCEDURE archive_orders;
+DROP TABLE orders_archive;

@@ -1,0 +1,14 @@
+CREATE TABLE orders_archive LIKE orders;
+CREATE PROCEDURE archive_orders(IN p_before DATETIME)
+MODIFIES SQL DATA
+BEGIN
+  DECLARE done INT DEFAULT 0;
+  WHILE done = 0 DO
+    INSERT INTO orders_archive SELECT * FROM orders WHERE placed_at < p_before LIMIT 100;
+    IF ROW_COUNT() = 0 THEN
+      SET done = 1;
+    ELSE
+      DELETE FROM orders WHERE placed_at < p_before LIMIT 100;
+    END IF;
+  END WHILE;
+END;

@@ -1,0 +1,5 @@
+-- +goose Up
+CREATE INDEX accounts_created_at ON accounts (created_at) ALGORITHM=INPLACE LOCK=NONE;
+
+-- +goose Down
+DROP INDEX accounts_created_at ON accounts;
