@@ -94,6 +94,16 @@ func checksFor(d Dialect) func(*source.Migration) ([]Finding, error) {
 	return nil
 }
 
+// setChecks is checksFor(d) for migrations applied together, in order
+// (one lint.Set on PostgreSQL): what the earlier ones create is new to the
+// later ones, for the cached-plan advice.
+func setChecks(d Dialect) func(*source.Migration) ([]Finding, error) {
+	if d == Postgres {
+		return new(lint.Set).Check
+	}
+	return checksFor(d)
+}
+
 // dependencies runs pre-depends-on-post, whose reading of table and
 // column names is PostgreSQL's parse tree; other dialects get none.
 func dependencies(d Dialect, pre, post []*source.Migration) ([]Finding, error) {
@@ -201,17 +211,23 @@ func (m *Migrator) Check(ctx context.Context, opts *CheckOpts) (*CheckReport, er
 	if err != nil {
 		return nil, err
 	}
-	if err := lintAll(rep, sel, checker); err != nil {
-		return nil, err
-	}
 	rows, err := m.readApplied(ctx, m.db, driver.RowColumns)
 	if err != nil {
 		return nil, err
 	}
-	demoteAdopted(rep, rows)
 	// Everything pending, as `up --phase post` would see it; a history
 	// that does not validate is Validate's business, not Check's.
 	p, perr := plan.Build(local, plan.FromHistory(rows), plan.Options{Phase: PhasePost, AllowOutOfOrder: true})
+	pending := map[*source.Migration]bool{}
+	if perr == nil {
+		for _, st := range p.Steps {
+			pending[st.Migration] = true
+		}
+	}
+	if err := lintAll(rep, sel, checker, func(mg *source.Migration) bool { return pending[mg] }); err != nil {
+		return nil, err
+	}
+	demoteAdopted(rep, rows)
 	if perr == nil {
 		in := map[*source.Migration]bool{}
 		for _, mg := range sel {
@@ -272,7 +288,11 @@ func CheckFiles(ctx context.Context, fsys fs.FS, names []string, cfg *Config) (*
 		m.log.InfoContext(ctx, "no checks for this dialect's migrations; nothing checked", slog.String("dialect", string(d)))
 		return rep, nil
 	}
-	if err := lintAll(rep, ms, d); err != nil {
+	// Files named together are taken as applied together (the new
+	// migrations of a change); the whole directory is not, since most of
+	// it is applied already.
+	together := func(*source.Migration) bool { return len(names) > 0 }
+	if err := lintAll(rep, ms, d, together); err != nil {
 		return nil, err
 	}
 	return rep, rep.err()
@@ -298,7 +318,10 @@ func selectFiles(local []*source.Migration, opts *CheckOpts) ([]*source.Migratio
 	return out, nil
 }
 
-func lintAll(rep *CheckReport, ms []*source.Migration, d Dialect) error {
+// lintAll checks ms in order with d's checks; those for which together is
+// true are applied together (setChecks), so that a table one of them
+// creates is new to the later ones.
+func lintAll(rep *CheckReport, ms []*source.Migration, d Dialect, together func(*source.Migration) bool) error {
 	if d == Postgres {
 		// Only libpg_query has a load worth reporting (the WebAssembly
 		// build's is seconds); vitess's parser starts in about a millisecond.
@@ -310,8 +333,12 @@ func lintAll(rep *CheckReport, ms []*source.Migration, d Dialect) error {
 			}
 		}()
 	}
-	check := checksFor(d)
+	alone, set := checksFor(d), setChecks(d)
 	for _, mg := range ms {
+		check := alone
+		if together(mg) {
+			check = set
+		}
 		fs, err := check(mg)
 		if err != nil {
 			return fmt.Errorf("check %s: %w", mg.File, err)
@@ -379,7 +406,7 @@ func (m *Migrator) checkPending(ctx context.Context, p *plan.Plan) (wait func(),
 func (m *Migrator) lintSteps(ctx context.Context, p *plan.Plan, mode CheckMode) (*CheckReport, error) {
 	rep := &CheckReport{}
 	checker := m.d.Capabilities().Checker
-	check := checksFor(checker)
+	check := setChecks(checker) // the steps are applied together, in this order
 	for _, st := range p.Steps {
 		fs, err := check(st.Migration)
 		if err != nil {

@@ -116,7 +116,8 @@ func ExampleMigrator_ReadinessHandler() {
 }
 
 // CheckFiles lints migrations without a database: here a column dropped
-// in the pre phase, while the old code still reads it.
+// in the pre phase, while the old code still reads it, which also warns
+// that running code's prepared SELECT * statements on users go stale.
 func ExampleCheckFiles() {
 	fsys := fstest.MapFS{
 		"0003_drop.sql": {Data: []byte("-- fleetgate:up\nALTER TABLE users DROP COLUMN name;\n")},
@@ -129,6 +130,7 @@ func ExampleCheckFiles() {
 	fmt.Println("refused:", errors.As(err, &ce))
 	// Output:
 	// drop-column true
+	// invalidates-cached-plans false
 	// refused: true
 }
 

@@ -37,6 +37,10 @@ func (m *Migrator) ensureTables(ctx context.Context) error {
 	if reg, ok := m.d.(driver.Registry); ok {
 		if err := reg.EnsureRegistry(ctx, m.db); err != nil {
 			m.log.WarnContext(ctx, "could not create the instance registry; instances will try themselves", "error", err.Error())
+		} else if all, now, err := reg.ReadInstances(ctx, m.db); err == nil {
+			// Once per up that migrates: the registry would otherwise keep
+			// every instance ever killed without deregistering.
+			m.reap(ctx, reg, all, now)
 		}
 	}
 	return nil

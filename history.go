@@ -3,6 +3,8 @@ package fleetgate
 import (
 	"context"
 	"time"
+
+	"github.com/fleetgate/fleetgate/internal/history"
 )
 
 // Event is one entry of the audit log (the events table). Its JSON form is
@@ -54,11 +56,15 @@ func (m *Migrator) History(ctx context.Context, opts *HistoryOpts) ([]Event, err
 	}
 	out := make([]Event, len(evs))
 	for i, e := range evs {
-		out[i] = Event{ID: e.ID, At: e.At, Kind: e.Kind, Version: e.Version, Name: e.Name, Direction: e.Direction,
-			Error: e.Error, Statement: e.Statement, StatementLine: e.StatementLine, File: e.File,
-			DurationMS: e.DurationMS, LockWaitMS: e.LockWaitMS, DBUser: e.DBUser, OSUser: e.Actor.OSUser,
-			Host: e.Actor.Host, PID: e.Actor.PID, DeployID: e.Actor.DeployID,
-			FleetgateVersion: e.Actor.ToolVersion, LockGeneration: e.LockGeneration}
+		out[i] = eventOf(e)
 	}
 	return out, nil
+}
+
+func eventOf(e history.Event) Event {
+	return Event{ID: e.ID, At: e.At, Kind: e.Kind, Version: e.Version, Name: e.Name, Direction: e.Direction,
+		Error: e.Error, Statement: e.Statement, StatementLine: e.StatementLine, File: e.File,
+		DurationMS: e.DurationMS, LockWaitMS: e.LockWaitMS, DBUser: e.DBUser, OSUser: e.Actor.OSUser,
+		Host: e.Actor.Host, PID: e.Actor.PID, DeployID: e.Actor.DeployID,
+		FleetgateVersion: e.Actor.ToolVersion, LockGeneration: e.LockGeneration}
 }

@@ -273,6 +273,21 @@ func (m *Migrator) Fleet(ctx context.Context) (*FleetStatus, error) {
 	return fs, nil
 }
 
+// reap deletes the registry's long-dead entries (fleet.ReapTTLs ×
+// InstanceTTL after their last heartbeat, by the database clock now that
+// all were read with), when there are any: a statement only then. It runs
+// where the registry is read anyway by a role that owns it (up, and the
+// fleet gates); a failure only leaves the entries for the next time.
+func (m *Migrator) reap(ctx context.Context, reg driver.Registry, all []Instance, now time.Time) {
+	before, any := fleet.LongDead(all, now, m.cfg.InstanceTTL)
+	if !any {
+		return
+	}
+	if err := reg.ReapInstances(ctx, m.db, before); err != nil {
+		m.log.InfoContext(ctx, "could not remove the long-dead entries of the instance registry", slog.String("error", err.Error()))
+	}
+}
+
 // pendingPost lists the post-phase migrations of this build not yet in
 // the history: all that Fleet needs of the history, read without the lock
 // row, so that credentials that may read only the history and the registry
@@ -331,10 +346,15 @@ func (m *Migrator) awaitFleet(ctx context.Context, action string, versions []int
 	}
 	var lastReport time.Time
 	start := time.Now()
+	reaped := false
 	for {
 		all, now, err := reg.ReadInstances(ctx, m.db)
 		if err != nil {
 			return fmt.Errorf("read the instance registry: %w", err)
+		}
+		if !reaped {
+			m.reap(ctx, reg, all, now)
+			reaped = true
 		}
 		live, _ := fleet.Live(all, now, m.cfg.InstanceTTL)
 		held := blocking(live)

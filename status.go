@@ -60,6 +60,11 @@ type LockHolder struct {
 type Status struct {
 	Migrations []MigrationStatus `json:"migrations"`
 	Lock       *LockHolder       `json:"lock"`
+	// Failure is the last failed attempt that nothing has settled since:
+	// the newest event of the oldest migration not applied (or of the
+	// newest applied one, for a failed revert), when that event is a
+	// failure. A later apply, revert or resolve of the version hides it.
+	Failure *Event `json:"failure,omitempty"`
 }
 
 // Status reads the history without writing or locking; it works with
@@ -118,8 +123,51 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 			return nil, err
 		}
 		st.Lock = lockHolder(h)
+		if st.Failure, err = m.standingFailure(ctx, st.Migrations); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
+}
+
+// standingFailure finds Status's Failure. Migrations apply in version
+// order and revert newest first, so only two versions can hold a failure
+// that still stands: the oldest one not completely applied (a failed up)
+// and the newest applied one (a failed down). One read of the newest event
+// each (walking the events' key backwards), so that status over a
+// thousand targets stays cheap.
+func (m *Migrator) standingFailure(ctx context.Context, migs []MigrationStatus) (*Event, error) {
+	var first, last int64
+	for _, mg := range migs {
+		switch mg.State {
+		case StatePending, StatePartial:
+			if first == 0 {
+				first = mg.Version
+			}
+		case StateApplied, StateModified, StateAhead, StateMissing:
+			last = mg.Version
+		}
+	}
+	var found *Event
+	for _, v := range []int64{first, last} {
+		if v == 0 {
+			continue
+		}
+		evs, err := m.d.ReadEvents(ctx, m.db, v, time.Time{}, 1)
+		if driver.Is(m.d, err, driver.ErrPermission) {
+			// A role granted only the history and the lock (docs/deploy.md)
+			// still gets its status, without the failure.
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(evs) == 1 && evs[0].Kind == history.KindFailure && (found == nil || evs[0].ID > found.ID) {
+			e := eventOf(evs[0])
+			found = &e
+		}
+	}
+	return found, nil
 }
 
 // lastFailure is the error of a partly applied migration's last run when

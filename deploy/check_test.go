@@ -112,6 +112,11 @@ func gateBudget(path string, args []string) (time.Duration, error) {
 	if slices.Contains(args, "--wait-only") || slices.Contains(args, "wait") {
 		return d, nil
 	}
+	if i := slices.Index(args, "--phase"); i >= 0 && i+1 < len(args) && args[i+1] == "post" {
+		// The contract waits for the fleet, then for the lock, each
+		// bounded by --timeout.
+		return 2*d + longestMigration, nil
+	}
 	return d + longestMigration, nil
 }
 
@@ -527,6 +532,9 @@ func scriptBudget(path string) (time.Duration, error) {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "#") {
+			continue
+		}
 		if strings.Contains(l, "fleetgate up") || strings.Contains(l, "fleetgate run") {
 			return gateBudget(path, strings.Fields(l))
 		}
@@ -566,10 +574,10 @@ func checkAppSpec(s snippet) error {
 			if _, err := os.Stat(script); err != nil {
 				return fmt.Errorf("%s: %s: %w", s.path, name, err)
 			}
-			if filepath.Base(h.Location) != "migrate.sh" {
+			if base := filepath.Base(h.Location); base != "migrate.sh" && base != "contract.sh" {
 				continue
 			}
-			migrates = true
+			migrates = migrates || filepath.Base(h.Location) == "migrate.sh"
 			need, err := scriptBudget(script)
 			if err != nil {
 				return err
@@ -600,12 +608,14 @@ func checkEBConfig(s snippet) error {
 	if p := cmd["DeploymentPolicy"]; p == nil || p == "AllAtOnce" {
 		return fmt.Errorf("%s: DeploymentPolicy %v: AllAtOnce takes the whole fleet out during the migration", s.path, p)
 	}
-	need, err := scriptBudget(filepath.Join(filepath.Dir(filepath.Dir(s.path)), ".platform/hooks/predeploy/01_migrate.sh"))
-	if err != nil {
-		return err
-	}
-	if time.Duration(timeout)*time.Second < need {
-		return fmt.Errorf("%s: command Timeout %vs < --timeout + the longest migration (%v)", s.path, timeout, need)
+	for _, hook := range []string{"predeploy/01_migrate.sh", "postdeploy/01_contract.sh"} {
+		need, err := scriptBudget(filepath.Join(filepath.Dir(filepath.Dir(s.path)), ".platform/hooks", hook))
+		if err != nil {
+			return err
+		}
+		if time.Duration(timeout)*time.Second < need {
+			return fmt.Errorf("%s: command Timeout %vs < the gate of %s (%v)", s.path, timeout, hook, need)
+		}
 	}
 	return nil
 }

@@ -4,12 +4,15 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -105,4 +108,38 @@ func TestRecipeGrantsFirstDeploy(t *testing.T) {
 		require.Equal(t, 1, r.Code, r.String())
 		require.Contains(t, r.Stderr, "permission denied")
 	})
+}
+
+// The contract step with grants.sql's roles (docs/deploy.md, "The contract
+// step, platform by platform"): an instance started with the app's
+// credentials registers, and the migrator's `up --phase post` reads the
+// registry, waits for it (exit 3 naming it when --timeout runs out) and
+// applies the contract once it is gone.
+func TestRecipeGrantsContract(t *testing.T) {
+	t.Parallel()
+	v1 := map[string]string{"1_items.sql": "-- fleetgate:up\nCREATE TABLE items (id serial PRIMARY KEY, name text);\n"}
+	v2 := map[string]string{"1_items.sql": v1["1_items.sql"],
+		"2_drop.sql": "-- fleetgate:phase post\n-- fleetgate:up\nALTER TABLE items DROP COLUMN name;\n"}
+	dir1, dir2 := writeFiles(t, v1), writeFiles(t, v2)
+	_, migrator, app := splitRoles(t, nil)
+	env := []string{fleetgateTable}
+	r := fg(t, env, "up", "-d", migrator, "--dir", dir1)
+	require.Equal(t, 0, r.Code, r.String())
+
+	old := start(t, env, "run", "--wait-only", "--timeout", "30s", "-d", app, "--dir", dir1, "--", "sleep", "120")
+	mdb := openDB(t, migrator)
+	waitFor(t, 30*time.Second, func() bool {
+		return queryInt(t, mdb, "SELECT count(*) FROM fleetgate.fleetgate_instances") == 1
+	})
+	r = fg(t, env, "up", "--phase", "post", "-d", migrator, "--dir", dir2, "--timeout", "2s")
+	require.Equal(t, 3, r.Code, "the app's instance holds the contract back\n%s", r)
+	require.Contains(t, r.Stderr, fmt.Sprintf("pid %d", old.cmd.Process.Pid))
+	require.True(t, columnExists(t, migrator, "items", "name"))
+
+	old.signal(syscall.SIGTERM)
+	res := old.wait(t, 30*time.Second)
+	require.Equal(t, 143, res.Code, res.String())
+	r = fg(t, env, "up", "--phase", "post", "-d", migrator, "--dir", dir2, "--timeout", "30s")
+	require.Equal(t, 0, r.Code, r.String())
+	require.False(t, columnExists(t, migrator, "items", "name"))
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,8 +62,9 @@ func demoDir(v string) string { return filepath.Join("..", "examples", "fleetdem
 type backend struct {
 	addr, group string
 	p           *proc
-	ready       atomic.Bool // its readiness probe answers 200
-	out         bool        // taken out of rotation (guarded by front.mu)
+	ready       atomic.Bool  // its readiness probe answers 200
+	readyAt     atomic.Int64 // when the probe first saw it ready (UnixNano)
+	out         bool         // taken out of rotation (guarded by front.mu)
 	inflight    atomic.Int64
 	exited      time.Time
 }
@@ -155,6 +157,9 @@ func (f *front) probeLoop(ctx context.Context) {
 					resp.Body.Close()
 				}
 				b.ready.Store(ok)
+				if ok {
+					b.readyAt.CompareAndSwap(0, time.Now().UnixNano())
+				}
 			}()
 		}
 		wg.Wait()
@@ -195,6 +200,9 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header()[k] = v
 		}
 		w.Header().Set("X-Group", b.group)
+		if time.Since(time.Unix(0, b.readyAt.Load())) < freshFor {
+			w.Header().Set("X-Fresh", "1")
+		}
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
 		resp.Body.Close()
@@ -217,7 +225,22 @@ type deploy struct {
 	results []vegeta.Result
 	atk     *vegeta.Attacker
 	loaded  chan struct{}
+	// phases are the spans of the roll (instances starting, draining),
+	// to tell where the deploy's slow requests come from.
+	phases []phase
 }
+
+// phase is a span of the roll: "start" from the launch of a wave's
+// instances until all are ready, "drain" from taking a wave out of
+// rotation until its processes exited.
+type phase struct {
+	kind     string
+	from, to time.Time
+}
+
+// freshFor is how long after an instance became ready its requests count
+// as served by a fresh instance (cold connections and statement caches).
+const freshFor = 5 * time.Second
 
 func newDeploy(t *testing.T) *deploy {
 	url := dbtest.Postgres(t)
@@ -239,6 +262,12 @@ func (d *deploy) launch(n int, v, dir, group string, hook bool) []*backend {
 		hookEnv = "FLEETDEMO_HOOK=0"
 	}
 	tmp := d.t.TempDir()
+	launched := time.Now()
+	defer func() {
+		d.mu.Lock()
+		d.phases = append(d.phases, phase{"start", launched, time.Now()})
+		d.mu.Unlock()
+	}()
 	var bs []*backend
 	files := map[*backend]string{}
 	for i := range n {
@@ -319,11 +348,15 @@ func (d *deploy) roll(old []*backend, waves int, v, dir, group string, before, d
 		if before != nil {
 			before(w)
 		}
+		drained := time.Now()
 		d.drain(part)
 		if draining != nil {
 			draining(w)
 		}
 		d.wait(part)
+		d.mu.Lock()
+		d.phases = append(d.phases, phase{"drain", drained, time.Now()})
+		d.mu.Unlock()
 		out = append(out, d.launch(len(part), v, dir, group, true)...)
 	}
 	return out
@@ -400,6 +433,38 @@ func latency(rs []vegeta.Result) (p50, p99 time.Duration) {
 	}
 	slices.Sort(ls)
 	return ls[len(ls)*50/100], ls[min(len(ls)*99/100, len(ls)-1)]
+}
+
+// causes splits the successful requests of rs by what the roll was doing
+// when each was sent: served by an instance ready for less than freshFor,
+// sent while a wave's instances were starting or while one was draining,
+// or none of these; and reports each part's size and p99.
+func (d *deploy) causes(rs []vegeta.Result) string {
+	d.mu.Lock()
+	phases := slices.Clone(d.phases)
+	d.mu.Unlock()
+	in := func(kind string, at time.Time) bool {
+		return slices.ContainsFunc(phases, func(p phase) bool { return p.kind == kind && !at.Before(p.from) && at.Before(p.to) })
+	}
+	parts := map[string][]vegeta.Result{}
+	for _, r := range rs {
+		switch {
+		case r.Headers.Get("X-Fresh") != "":
+			parts["fresh instance"] = append(parts["fresh instance"], r)
+		case in("start", r.Timestamp):
+			parts["instances starting"] = append(parts["instances starting"], r)
+		case in("drain", r.Timestamp):
+			parts["instances draining"] = append(parts["instances draining"], r)
+		default:
+			parts["otherwise"] = append(parts["otherwise"], r)
+		}
+	}
+	var out []string
+	for _, k := range []string{"fresh instance", "instances starting", "instances draining", "otherwise"} {
+		_, p99 := latency(parts[k])
+		out = append(out, fmt.Sprintf("%s %d p99 %v", k, len(parts[k]), p99.Round(time.Millisecond)))
+	}
+	return strings.Join(out, ", ")
 }
 
 // failures counts the requests and failures of rs per group.
@@ -548,6 +613,7 @@ func TestDeployUnderLoad(t *testing.T) {
 		total, loadRate, totalFails, totalFails-fails["v1-unhooked"], fails["v1-hooked"], after["v1-hooked"], fails["v1-unhooked"], after["v1-unhooked"],
 		s50.Round(100*time.Microsecond), s99.Round(100*time.Microsecond), d50.Round(100*time.Microsecond), d99.Round(100*time.Microsecond),
 		contractAt.Sub(lastV1).Round(time.Millisecond), contractAt.Sub(lastV2).Round(time.Millisecond), time.Since(began).Round(time.Second))
+	t.Logf("deploy requests by what the roll was doing: %s", d.causes(d.window(steadyTo, deployTo)))
 }
 
 // TestDeployIgnoreFleetBreaks is the twin of TestDeployUnderLoad without

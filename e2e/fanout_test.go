@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -173,12 +174,94 @@ func TestFanOutTenantDatabases(t *testing.T) {
 
 	r = fg(t, env, "status", "--targets", file, "--dir", dir)
 	require.Equal(t, 0, r.Code, r)
-	require.Equal(t, fmt.Sprintf("%d targets at 10\n1 target at 4 (pending 5 6 7 8 9 10)\n", n-1), r.Stdout)
+	require.Equal(t, fmt.Sprintf("%d targets at 10\n1 target failed at 5: %s\n", n-1, name(bad)), r.Stdout)
 	r = fg(t, env, "validate", "--targets", file, "--dir", dir)
 	require.Equal(t, 0, r.Code, r)
 	r = fg(t, env, "wait", "--targets", file, "--dir", dir, "--timeout", "2s", "--poll", "100ms")
 	require.Equal(t, 3, r.Code, "the bad tenant never becomes ready: %s", r)
 	require.Contains(t, r.Stderr, name(bad))
+}
+
+// status over targets reads each target's last failure from its events:
+// a tenant whose migration 5 failed shows as failed at 5, by name, and
+// --json carries the failure (version, statement, error); once the
+// tenant's data is fixed and up succeeds, the failure is settled and the
+// tenant joins the others.
+func TestFanOutStatusFailures(t *testing.T) {
+	t.Parallel()
+	const n, bad = 3, 1
+	urls, file := tenantDBs(t, n, bad)
+	dir := writeFiles(t, tenantSet(""))
+	env := []string{"FG_TENANT_PW=x"}
+	r := fg(t, env, "up", "--targets", file, "--dir", dir, "--init", "--keep-going")
+	require.Equal(t, 1, r.Code, r)
+
+	r = fg(t, env, "status", "--targets", file, "--dir", dir)
+	require.Equal(t, 0, r.Code, r)
+	require.Equal(t, fmt.Sprintf("%d targets at 10\n1 target failed at 5: %s\n", n-1, dbName(urls[bad])), r.Stdout)
+
+	type row struct {
+		Target  string
+		At      int64
+		Pending []int64
+		Failure *struct {
+			Kind, Direction, Error, Statement string
+			Version                           int64
+			StatementLine                     int `json:"statement_line"`
+		}
+		Status struct{ Failure *struct{ Version int64 } }
+	}
+	matrix := func() map[string]row {
+		r := fg(t, env, "status", "--targets", file, "--dir", dir, "--json")
+		require.Equal(t, 0, r.Code, r)
+		var out struct{ Targets []row }
+		require.NoError(t, json.Unmarshal([]byte(r.Stdout), &out), r.Stdout)
+		require.Len(t, out.Targets, n)
+		m := map[string]row{}
+		for _, t := range out.Targets {
+			m[t.Target] = t
+		}
+		return m
+	}
+	m := matrix()
+	for i, u := range urls {
+		got := m[dbName(u)]
+		if i != bad {
+			require.Nil(t, got.Failure, dbName(u))
+			require.EqualValues(t, 10, got.At)
+			continue
+		}
+		require.NotNil(t, got.Failure, "the matrix lacks the failure: %+v", got)
+		require.Equal(t, "failure", got.Failure.Kind)
+		require.Equal(t, "up", got.Failure.Direction)
+		require.EqualValues(t, 5, got.Failure.Version)
+		require.Contains(t, got.Failure.Error, "division by zero")
+		require.Contains(t, got.Failure.Statement, "100 / (v + 1)")
+		require.Equal(t, 3, got.Failure.StatementLine, "the file's line of the INSERT")
+		require.NotNil(t, got.Status.Failure, "status --json of the one database carries it too")
+		require.EqualValues(t, 4, got.At)
+		require.Equal(t, []int64{5, 6, 7, 8, 9, 10}, got.Pending)
+	}
+
+	r = fg(t, nil, "status", "-d", urls[bad], "--dir", dir)
+	require.Equal(t, 0, r.Code, r)
+	require.Contains(t, r.Stdout, "last attempt failed applying 5 m5 at ")
+	require.Contains(t, r.Stdout, "division by zero")
+
+	db := openDB(t, urls[bad])
+	_, err := db.Exec("UPDATE legacy SET v = 1")
+	require.NoError(t, err)
+	db.Close()
+	r = fg(t, env, "up", "--targets", file, "--dir", dir)
+	require.Equal(t, 0, r.Code, r)
+	r = fg(t, env, "status", "--targets", file, "--dir", dir)
+	require.Equal(t, 0, r.Code, r)
+	require.Equal(t, fmt.Sprintf("%d targets at 10\n", n), r.Stdout, "a settled failure still shows")
+	for name, got := range matrix() {
+		require.Nil(t, got.Failure, name)
+	}
+	require.Equal(t, 1, queryOnce(t, urls[bad], "SELECT count(*) FROM fleetgate_events WHERE kind = 'failure' AND version = 5"),
+		"the failure stays in the log")
 }
 
 // The input of a fan-out is checked before any database is touched: a bad

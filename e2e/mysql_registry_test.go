@@ -165,3 +165,29 @@ func TestMySQLFleetRoleCannotRegister(t *testing.T) {
 	require.NotContains(t, r.Stderr+r.Stdout, pw)
 	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_instances"))
 }
+
+// TestMySQLFleetGatesRollback: an older build's `down --unknown` waits
+// while an instance of the newer build (which ships what it reverts)
+// still runs, names it on --timeout, and goes ahead once it is gone.
+func TestMySQLFleetGatesRollback(t *testing.T) {
+	t.Parallel()
+	v1, v2, url, db := myFleetAtV1(t)
+	r := fg(t, ttl, "up", "-d", url, "--dir", v2, "--phase", "post")
+	require.Equal(t, 0, r.Code, r.String())
+	newer := serve(t, db, url, v2)
+
+	r = fg(t, ttl, "down", "-d", url, "--dir", v1, "--unknown", "--timeout", "2s")
+	require.Equal(t, 3, r.Code, r.String())
+	require.Contains(t, r.Stderr, "roll back 2")
+	require.Contains(t, r.Stderr, fmt.Sprintf("pid %d", newer.cmd.Process.Pid))
+	require.True(t, myApplied(t, db, 2))
+	require.False(t, myColumnExists(t, db, "people", "name"))
+
+	down := start(t, ttl, "down", "-d", url, "--dir", v1, "--unknown")
+	newer.signal(syscall.SIGTERM)
+	newer.wait(t, 30*time.Second)
+	r = down.wait(t, 60*time.Second)
+	require.Equal(t, 0, r.Code, r.String())
+	require.False(t, myApplied(t, db, 2))
+	require.True(t, myColumnExists(t, db, "people", "name"), "the stored down script ran")
+}

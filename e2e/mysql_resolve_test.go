@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -184,4 +186,36 @@ func TestMySQLResolveAbandon(t *testing.T) {
 		require.Equal(t, 6, queryInt(t, db, "SELECT sum(id) FROM r1"))
 		require.Equal(t, 1, queryInt(t, db, "SELECT count(*) FROM fleetgate_events WHERE kind = 'resolve' AND error LIKE 'abandon%'"))
 	})
+}
+
+// status while a migration runs says which statement it is at, and after
+// its runner was killed (no failure to show), where it was interrupted;
+// the next up finishes it.
+func TestMySQLStatusRunningAndInterrupted(t *testing.T) {
+	t.Parallel()
+	url := mariadbURL(t)
+	db := openDB(t, url)
+	dir := writeFiles(t, map[string]string{"0001_slow.sql": "-- fleetgate:up\n" +
+		"CREATE TABLE s1 (id int);\nSELECT SLEEP(10);\nCREATE TABLE s3 (id int);\n"})
+	p := start(t, nil, "up", "-d", url, "--dir", dir, "--lease", "2s", "--checks", "off")
+	waitFor(t, 60*time.Second, func() bool {
+		st := fg(t, nil, "status", "-d", url, "--dir", dir)
+		return strings.Contains(st.Stdout, "1 slow: running, at statement 2 of 3")
+	})
+	require.NoError(t, syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL))
+	p.wait(t, 10*time.Second)
+	// Its session may run the SLEEP on; the lease runs out regardless.
+	waitFor(t, 60*time.Second, func() bool {
+		st := fg(t, nil, "status", "-d", url, "--dir", dir)
+		return strings.Contains(st.Stdout, "lock free")
+	})
+	st := fg(t, nil, "status", "-d", url, "--dir", dir)
+	require.Contains(t, st.Stdout, "1 slow: interrupted at statement 2 of 3; up resumes it there", st.String())
+	require.NotContains(t, st.Stdout, "failed at")
+
+	r := fg(t, nil, "up", "-d", url, "--dir", dir, "--checks", "off")
+	require.Equal(t, 0, r.Code, r.String())
+	require.True(t, myTableExists(t, db, "s3"))
+	st = fg(t, nil, "status", "-d", url, "--dir", dir)
+	require.NotContains(t, st.Stdout, "statement 2 of 3")
 }

@@ -98,6 +98,8 @@ func TestMySQLCommands(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.String())
 	r = fg(t, nil, "run", "-d", url, "--dir", dir, "--", "sh", "-c", "exit 7")
 	require.Equal(t, 7, r.Code, r.String())
+	require.True(t, myTableExists(t, db, "fleetgate_instances"), "wait and run registered their instance in the registry")
+	require.Positive(t, myCount(t, db, "SELECT count(*) FROM fleetgate_instances WHERE max_version = 2"))
 
 	r = fg(t, nil, "down", "-d", url, "--dir", dir)
 	require.Equal(t, 0, r.Code, r.String())
@@ -191,7 +193,9 @@ func crashSet() map[string]string {
 			"  SELECT CONCAT('row-', a.n, '-', b.n, '-', c.n) FROM s a, s b, (SELECT n FROM s WHERE n < 3) c;\n" +
 			"CREATE TABLE counter (n int NOT NULL);\n" +
 			"INSERT INTO counter VALUES (0);\n",
-		"2_reshape.sql": "-- fleetgate:up\n" +
+		"2_reshape.sql": "-- fleetgate:allow require-online-alter the test copies big on purpose, so that a kill or a pause lands during the DDL\n" +
+			"-- fleetgate:allow drop-column a is added by this same migration, no code reads it\n" +
+			"-- fleetgate:up\n" +
 			"ALTER TABLE big ADD COLUMN a int, ALGORITHM=COPY;\n" +
 			"CREATE INDEX big_v ON big (v);\n" +
 			"ALTER TABLE big ADD COLUMN b int NOT NULL DEFAULT 0, ALGORITHM=COPY;\n" +
@@ -247,7 +251,9 @@ func TestMySQLKillDuringDDL(t *testing.T) {
 			url := mariadbURL(t)
 			db := openDB(t, url)
 			p := start(t, nil, "up", "-d", url, "--dir", dir)
-			time.Sleep(time.Duration(rand.N(int64(window))))
+			// Within three quarters of the undisturbed run, so that a
+			// run that is quicker this time is still killed.
+			time.Sleep(time.Duration(rand.N(int64(window) * 3 / 4)))
 			if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 				require.ErrorIs(t, err, syscall.ESRCH, "it had finished already")
 			}
@@ -305,7 +311,7 @@ func TestMySQLAlterBehindOpenTransaction(t *testing.T) {
 	const lockTimeout = time.Second
 	dir := writeFiles(t, map[string]string{
 		"0001_hot.sql":        mysqlHotTable,
-		"0002_add_column.sql": "-- fleetgate:up\nALTER TABLE hot ADD COLUMN note varchar(20);\n",
+		"0002_add_column.sql": "-- fleetgate:up\nALTER TABLE hot ADD COLUMN note varchar(20), ALGORITHM=INSTANT;\n",
 	})
 	url := mariadbURL(t)
 	db := openDB(t, url)
@@ -342,7 +348,7 @@ func TestMySQLLockTimeoutNamesBlocker(t *testing.T) {
 	t.Parallel()
 	dir := writeFiles(t, map[string]string{
 		"0001_hot.sql":        mysqlHotTable,
-		"0002_add_column.sql": "-- fleetgate:up\nALTER TABLE hot ADD COLUMN note varchar(20);\n",
+		"0002_add_column.sql": "-- fleetgate:up\nALTER TABLE hot ADD COLUMN note varchar(20), ALGORITHM=INSTANT;\n",
 	})
 	url := mariadbURL(t)
 	db := openDB(t, url)
@@ -375,7 +381,9 @@ func TestMySQLUndecidableDDLNeedsResolve(t *testing.T) {
 			"CREATE TABLE big (id int PRIMARY KEY AUTO_INCREMENT, v varchar(100) NOT NULL);\n" +
 			"INSERT INTO big (v) WITH RECURSIVE s (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 99)\n" +
 			"  SELECT CONCAT('row-', a.n, '-', b.n, '-', c.n) FROM s a, s b, (SELECT n FROM s WHERE n < 5) c;\n",
-		"2_widen.sql": "-- fleetgate:up\n" +
+		"2_widen.sql": "-- fleetgate:allow require-online-alter the test copies big on purpose, so that a kill or a pause lands during the DDL\n" +
+			"-- fleetgate:allow change-column-type a widening no code can notice\n" +
+			"-- fleetgate:up\n" +
 			"ALTER TABLE big MODIFY v varchar(200) NOT NULL, ALGORITHM=COPY;\n" +
 			"CREATE TABLE after_widen (id int);\n",
 	})
@@ -394,7 +402,7 @@ func TestMySQLUndecidableDDLNeedsResolve(t *testing.T) {
 	r = fg(t, nil, "up", "-d", url, "--dir", dir)
 	require.Equal(t, 4, r.Code, r.String())
 	require.Contains(t, r.Stderr, "2_widen.sql")
-	require.Contains(t, r.Stderr, "statement 1 (line 2) was running when the earlier attempt stopped")
+	require.Contains(t, r.Stderr, "statement 1 (line 4) was running when the earlier attempt stopped")
 	require.Contains(t, r.Stderr, "fleetgate resolve 2 --retry-from 1")
 	require.Contains(t, r.Stderr, "--retry-from 2")
 	require.False(t, myTableExists(t, db, "after_widen"), "the migration went on past the undecided statement")
@@ -424,7 +432,8 @@ func TestMySQLPausedDuringDDL(t *testing.T) {
 			"CREATE TABLE big (id int PRIMARY KEY AUTO_INCREMENT, v varchar(100) NOT NULL);\n" +
 			"INSERT INTO big (v) WITH RECURSIVE s (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 99)\n" +
 			"  SELECT CONCAT('row-', a.n, '-', b.n, '-', c.n) FROM s a, s b, (SELECT n FROM s WHERE n < 3) c;\n",
-		"2_add.sql": "-- fleetgate:up\n" +
+		"2_add.sql": "-- fleetgate:allow require-online-alter the test copies big on purpose, so that a kill or a pause lands during the DDL\n" +
+			"-- fleetgate:up\n" +
 			"ALTER TABLE big ADD COLUMN a int, ALGORITHM=COPY;\n" +
 			"CREATE TABLE after_add (id int);\n",
 	})

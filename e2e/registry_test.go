@@ -174,6 +174,15 @@ func TestFleetRoleCannotRegister(t *testing.T) {
 	require.Contains(t, r.Stderr, "unregistered")
 	require.NotContains(t, r.Stderr, "ro-secret")
 	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_instances"))
+
+	// With the history and the lock readable, as docs/deploy.md grants
+	// them, status works: the events (where failures are read) are not
+	// required.
+	_, err = db.Exec(`GRANT SELECT ON fleetgate_lock TO app_ro`)
+	require.NoError(t, err)
+	r = fg(t, ttl, "status", "-d", roURL, "--dir", v1)
+	require.Equal(t, 0, r.Code, r.String())
+	require.Contains(t, r.Stdout, "applied")
 }
 
 // TestFleetGatesContractThroughPgBouncer: the registry's statements (one

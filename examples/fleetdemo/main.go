@@ -36,6 +36,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -95,6 +96,13 @@ func run() error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer a.pool.Close()
+	// Warm the pool before listening: a load balancer routes a full share
+	// to an instance from its first ready probe, and a cold pool would make
+	// those first requests each open a connection (TCP, authentication, a
+	// new server process) and prepare their statement first.
+	if err := a.warm(ctx, int(cfg.MaxConns)); err != nil {
+		return fmt.Errorf("warm the pool: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
@@ -140,6 +148,43 @@ func run() error {
 	return nil
 }
 
+// warm opens n connections at once and prepares the read on each (the
+// statement cache is per connection); the write, which must not run here,
+// is prepared by its first request.
+func (a *app) warm(ctx context.Context, n int) error {
+	conns := make([]*pgxpool.Conn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		// Each holds its connection until all are open, so that each is a
+		// connection of its own; they open side by side.
+		wg.Go(func() { conns[i], errs[i] = a.pool.Acquire(ctx) })
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, c := range conns {
+		wg.Go(func() {
+			rows, err := c.Query(ctx, listQuery)
+			if err == nil {
+				rows.Close()
+				err = rows.Err()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 	if a.draining.Load() {
 		http.Error(w, "draining", http.StatusServiceUnavailable)
@@ -156,8 +201,10 @@ type person struct {
 
 // list reads with SELECT *, as much code does: the statement pgx caches
 // then has the table's columns of the moment it was prepared.
+const listQuery = `SELECT * FROM people ORDER BY id DESC LIMIT 5`
+
 func (a *app) list(w http.ResponseWriter, r *http.Request) {
-	const q = `SELECT * FROM people ORDER BY id DESC LIMIT 5`
+	q := listQuery
 	var rows []map[string]any
 	var err error
 	if a.hook {

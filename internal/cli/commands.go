@@ -157,17 +157,33 @@ func (e *env) status(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", s.Version, s.Name, s.Phase, state, at, s.AppliedBy)
 	}
 	tw.Flush()
+	shown := map[int64]bool{}
 	for _, s := range st.Migrations {
 		if s.Statements == 0 {
 			continue
 		}
 		k := s.StatementsDone + 1
+		shown[s.Version] = s.Error != ""
+		if st.Lock != nil && st.Lock.RunningVersion == s.Version {
+			fmt.Fprintf(e.stdout, "%d %s: running, at statement %d of %d\n", s.Version, s.Name, k, s.Statements)
+			continue
+		}
 		if s.Error == "" {
 			fmt.Fprintf(e.stdout, "%d %s: interrupted at statement %d of %d; up resumes it there\n", s.Version, s.Name, k, s.Statements)
 			continue
 		}
 		fmt.Fprintf(e.stdout, "%d %s: failed at statement %d of %d (line %d): %s; fix the file and up resumes at statement %d (statements before it unchanged), or settle it with fleetgate resolve\n",
 			s.Version, s.Name, k, s.Statements, s.ErrorLine, s.Error, k)
+	}
+	// A failure the partial migration's line above already names is not
+	// repeated.
+	if f := st.Failure; f != nil && !shown[f.Version] {
+		what := "applying"
+		if f.Direction == "down" {
+			what = "reverting"
+		}
+		fmt.Fprintf(e.stdout, "last attempt failed %s %d %s at %s by %s: %s\n", what, f.Version, f.Name,
+			f.At.UTC().Format(time.RFC3339), hostPIDOf(f.Host, f.PID), firstLine(f.Error))
 	}
 	if st.Lock != nil {
 		fmt.Fprintf(e.stdout, "lock held by %s pid %d deploy %q since %s", st.Lock.Host, st.Lock.PID, st.Lock.DeployID,
@@ -363,4 +379,11 @@ func (e *env) printFleet(fl *fleetgate.FleetStatus) {
 	for _, in := range fl.Stale {
 		fmt.Fprintf(e.stdout, "  stale: %s/%d build %s, last seen %s ago\n", in.Host, in.PID, in.Build, fl.Now.Sub(in.LastSeen).Round(time.Second))
 	}
+}
+
+func hostPIDOf(host string, pid int) string {
+	if host == "" {
+		return "?"
+	}
+	return fmt.Sprintf("%s:%d", host, pid)
 }

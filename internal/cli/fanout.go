@@ -387,9 +387,12 @@ type targetStatus struct {
 	At       int64              `json:"at"`
 	Pending  []int64            `json:"pending"`
 	Problems map[string][]int64 `json:"problems,omitempty"`
-	Error    string             `json:"error,omitempty"`
-	ExitCode int                `json:"exit_code"`
-	Status   *fleetgate.Status  `json:"status,omitempty"`
+	// Failure is the target's last failed attempt, unless something
+	// settled it since (Status.Failure).
+	Failure  *fleetgate.Event  `json:"failure,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	ExitCode int               `json:"exit_code"`
+	Status   *fleetgate.Status `json:"status,omitempty"`
 }
 
 // statusOver is status over many targets: one line per distinct state,
@@ -412,7 +415,7 @@ func (e *env) statusOver(ctx context.Context, f *fanFlags, asJSON bool) error {
 			row.Error = errText(t.Err)
 		}
 		if st, ok := t.Detail.(*fleetgate.Status); ok && st != nil {
-			row.Status = st
+			row.Status, row.Failure = st, st.Failure
 			for _, mg := range st.Migrations {
 				switch mg.State {
 				case fleetgate.StateApplied, fleetgate.StateAhead:
@@ -442,9 +445,10 @@ func (e *env) statusOver(ctx context.Context, f *fanFlags, asJSON bool) error {
 }
 
 // statusGroups renders one line per distinct state, the most common
-// first: "480 targets at 42, 18 at 41 (pending 42)", and the targets by
-// name where the state is a problem (an error, a partial, modified or
-// missing migration).
+// first: "480 targets at 42", "18 targets at 41 (pending 42)", "2 targets
+// failed at 42: tenant_17, tenant_99", and the targets by name where the
+// state is a problem (a failed migration, a status that could not be
+// read, a partial, modified or missing migration).
 func statusGroups(rows []targetStatus) []string {
 	type group struct {
 		key     string
@@ -474,6 +478,14 @@ func statusGroups(rows []targetStatus) []string {
 			key += " (" + strings.Join(notes, "; ") + ")"
 		}
 		problem := len(r.Problems) > 0
+		if r.Failure != nil {
+			// The failed version is also pending; the failure is what
+			// an operator needs to see, and whom.
+			key, problem = fmt.Sprintf("failed at %d", r.Failure.Version), true
+			if r.Failure.Direction == "down" {
+				key = fmt.Sprintf("failed reverting %d", r.Failure.Version)
+			}
+		}
 		if r.Error != "" {
 			key, problem = "failed: "+firstLine(r.Error), true
 		}

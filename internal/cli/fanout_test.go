@@ -26,13 +26,18 @@ func TestStatusGroups(t *testing.T) {
 		targetStatus{Target: "bad1", At: 40, Pending: []int64{42}, Problems: map[string][]int64{"modified": {41}}},
 		targetStatus{Target: "down", Error: "connect: connection refused\nmore", Pending: []int64{}},
 		targetStatus{Target: "new", Pending: []int64{41, 42}},
+		targetStatus{Target: "tenant_99", At: 41, Pending: []int64{42}, Failure: &fleetgate.Event{Version: 42, Direction: "up"}},
+		targetStatus{Target: "tenant_17", At: 41, Pending: []int64{42}, Failure: &fleetgate.Event{Version: 42, Direction: "up"}},
+		targetStatus{Target: "rev", At: 42, Pending: []int64{}, Failure: &fleetgate.Event{Version: 42, Direction: "down"}},
 	)
 	require.Equal(t, []string{
 		"5 targets at 42",
 		"2 targets at 41 (pending 42)",
 		"1 target with nothing applied (pending 41 42)",
+		"2 targets failed at 42: tenant_99, tenant_17",
 		"1 target at 40 (pending 42; modified 41): bad1",
 		"1 target failed: connect: connection refused: down",
+		"1 target failed reverting 42: rev",
 	}, statusGroups(rows))
 }
 

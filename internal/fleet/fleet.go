@@ -109,6 +109,25 @@ func Decode(s string) ([]int64, error) {
 	return out, nil
 }
 
+// ReapTTLs is how many TTLs after its last heartbeat a stale entry is
+// deleted: until then status shows it (what the last deploys killed);
+// after that it is only clutter, since a stale entry holds nothing back.
+// An instance paused longer than that registers again at its next
+// heartbeat.
+const ReapTTLs = 10
+
+// LongDead reports the cut-off for entries stale for more than
+// ReapTTLs × ttl at now, and whether any of all is older than it.
+func LongDead(all []Instance, now time.Time, ttl time.Duration) (before time.Time, any bool) {
+	before = now.Add(-ReapTTLs * ttl)
+	for _, in := range all {
+		if in.LastSeen.Before(before) {
+			return before, true
+		}
+	}
+	return before, false
+}
+
 // Live splits instances into those seen within ttl of now and the stale
 // rest (stopped without deregistering: killed, or their host is gone).
 func Live(all []Instance, now time.Time, ttl time.Duration) (live, stale []Instance) {

@@ -44,3 +44,16 @@ func TestGates(t *testing.T) {
 	require.Equal(t, int64(3), g[0].MaxVersion)
 	require.Contains(t, Describe(live, now, 1), "and 1 more")
 }
+
+func TestLongDead(t *testing.T) {
+	now := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+	ttl := 30 * time.Second
+	at := func(ago time.Duration) Instance { return Instance{LastSeen: now.Add(-ago)} }
+	before, any := LongDead([]Instance{at(time.Second), at(2 * ttl), at(ReapTTLs * ttl)}, now, ttl)
+	require.Equal(t, now.Add(-ReapTTLs*ttl), before)
+	require.False(t, any, "stale, but not for more than ReapTTLs TTLs")
+	_, any = LongDead([]Instance{at(time.Second), at(ReapTTLs*ttl + time.Millisecond)}, now, ttl)
+	require.True(t, any)
+	_, any = LongDead(nil, now, ttl)
+	require.False(t, any)
+}

@@ -105,6 +105,7 @@ const (
 	AddSerialColumn            = "add-serial-column"
 	RequireConcurrentDetach    = "require-concurrent-detach-partition"
 	TruncateCascade            = "truncate-cascade"
+	InvalidatesCachedPlans     = "invalidates-cached-plans"
 )
 
 var rules = []Rule{
@@ -116,6 +117,7 @@ var rules = []Rule{
 	{SetNotNull, SeverityError, true, "SET NOT NULL breaks old code that writes NULL, and scans the table under an ACCESS EXCLUSIVE lock"},
 	{DropNotNull, SeverityError, true, "DROP NOT NULL lets new code write NULLs that old code still reads without expecting them"},
 	{AddNotNullColumn, SeverityError, false, "a NOT NULL column without a default fails on a non-empty table and breaks old code's inserts"},
+	{InvalidatesCachedPlans, SeverityWarning, false, "adding, dropping or retyping a column of an existing table makes running code's prepared SELECT * statements on it fail once per connection"},
 	{RequireConcurrentIndex, SeverityError, false, "CREATE INDEX without CONCURRENTLY blocks writes to the table while it builds"},
 	{RequireConcurrentDropIndex, SeverityError, false, "DROP INDEX without CONCURRENTLY blocks reads and writes of the table until the migration commits"},
 	{AddForeignKey, SeverityError, false, "adding a foreign key without NOT VALID scans the table while blocking writes on both tables"},
@@ -165,12 +167,34 @@ func Lookup(id string) (Rule, bool) {
 // order and carry the migration's file; findings the migration allows are
 // marked Allowed. The error is only for a failure of the parser itself,
 // never for a problem in the migration.
-func Check(m *source.Migration) ([]Finding, error) {
+func Check(m *source.Migration) ([]Finding, error) { return new(Set).Check(m) }
+
+// A Set checks migrations that are applied together (the pending ones of
+// one `up`), in version order: what the earlier ones create is new to the
+// later ones as far as running code is concerned, since no running code
+// can hold a prepared statement on a table that does not exist yet. Only
+// invalidates-cached-plans uses this; the lock and old-code rules keep to
+// one migration, since each migration commits on its own and the table
+// is in use from then on. The zero Set is ready to use.
+type Set struct{ created tableSet }
+
+// Check lints m as Check does, knowing the tables the set's earlier
+// migrations created, and adds m's to them.
+func (s *Set) Check(m *source.Migration) ([]Finding, error) {
 	c, err := newChecker(m)
 	if err != nil {
 		return nil, err
 	}
+	if s.created == nil {
+		s.created = tableSet{}
+	}
+	c.earlier = s.created
 	c.run()
+	for rel, schemas := range c.created {
+		for schema := range schemas {
+			s.created.add(schema, rel)
+		}
+	}
 	return finish(m, c.findings), nil
 }
 
@@ -222,9 +246,12 @@ type checker struct {
 	newIndexes tableSet
 	// domains are the domains created in the migration: no column uses
 	// them yet, so adding a constraint to one scans nothing.
-	domains  tableSet
-	findings []Finding
-	pre      bool
+	domains tableSet
+	// earlier are the tables created by the earlier migrations of a Set;
+	// planWarned the tables invalidates-cached-plans reported already.
+	earlier, planWarned tableSet
+	findings            []Finding
+	pre                 bool
 	// Transaction scope: inTx is whether the current statement runs inside
 	// a transaction (the migration's own, or an explicit block in a
 	// no-transaction migration); enumVals are enum values added in it.
@@ -242,7 +269,7 @@ func newChecker(m *source.Migration) (*checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checker{m: m, stmts: stmts, created: tableSet{}, newIndexes: tableSet{}, domains: tableSet{}, pre: m.Phase != source.PhasePost}, nil
+	return &checker{m: m, stmts: stmts, created: tableSet{}, newIndexes: tableSet{}, domains: tableSet{}, earlier: tableSet{}, planWarned: tableSet{}, pre: m.Phase != source.PhasePost}, nil
 }
 
 // report records a finding for rule at loc (a parser location in s, or -1

@@ -1,6 +1,8 @@
 package lint
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -189,7 +191,7 @@ var ruleTests = []struct {
 
 func TestRules(t *testing.T) {
 	t.Parallel()
-	covered := map[string]bool{UnknownAllow: true, PreDependsOnPost: true} // tested below
+	covered := map[string]bool{UnknownAllow: true, PreDependsOnPost: true, InvalidatesCachedPlans: true} // tested below
 	for _, tc := range ruleTests {
 		covered[tc.rule] = true
 		t.Run(tc.rule, func(t *testing.T) {
@@ -229,7 +231,7 @@ func TestAllow(t *testing.T) {
 		source.Allow{Rule: "drop-colum", Reason: "typo", Line: 1})
 	fs, err := Check(m)
 	require.NoError(t, err)
-	require.Len(t, fs, 3)
+	require.Len(t, fs, 4)
 	byRule := map[string]Finding{}
 	for _, f := range fs {
 		byRule[f.Rule] = f
@@ -241,6 +243,8 @@ func TestAllow(t *testing.T) {
 	require.Equal(t, SeverityWarning, byRule[UnknownAllow].Severity)
 	require.False(t, byRule[UnknownAllow].Blocking())
 	require.Contains(t, byRule[UnknownAllow].Message, `"drop-colum"`)
+	require.False(t, byRule[InvalidatesCachedPlans].Allowed, "allowing drop-column does not allow the advice")
+	require.False(t, byRule[InvalidatesCachedPlans].Blocking())
 }
 
 // Positions point into the file: line and column of the statement, or of
@@ -250,6 +254,7 @@ func TestPositions(t *testing.T) {
 	sql := "-- a comment mentioning DROP TABLE users;\nCREATE TABLE a (id int); /* ALTER TABLE x DROP COLUMN y */ ALTER TABLE users\n    DROP COLUMN legacy;\n\nALTER TABLE orders\n  ADD COLUMN é text,\n  ADD COLUMN tier text NOT NULL;\n"
 	fs, err := Check(mig(t, "", false, sql))
 	require.NoError(t, err)
+	fs = unaccepted(fs)
 	require.Len(t, fs, 2, "%v", fs)
 	require.Equal(t, "1_m.sql:3:60 drop-column", fs[0].String()[:len("1_m.sql:3:60 drop-column")])
 	require.Equal(t, DropColumn, fs[0].Rule)
@@ -350,8 +355,88 @@ func TestConcurrentIndex(t *testing.T) {
 
 func TestRulesDocumented(t *testing.T) {
 	t.Parallel()
+	doc, err := os.ReadFile("../../docs/checks.md")
+	require.NoError(t, err)
 	for _, r := range Rules() {
 		require.NotEmpty(t, r.Summary)
 		require.Equal(t, strings.ToLower(r.ID), r.ID)
+		require.Contains(t, string(doc), "\n#### "+r.ID+"\n", "docs/checks.md has no section for %s", r.ID)
+		phase := "all"
+		if r.PreOnly {
+			phase = "pre only"
+		}
+		require.Contains(t, string(doc), fmt.Sprintf("\n| [%s](#%s) | %s | %s |\n", r.ID, r.ID, r.Severity, phase),
+			"docs/checks.md's table lacks %s or gives it another severity or phase", r.ID)
 	}
+}
+
+// invalidates-cached-plans: a column added, dropped or retyped on a table
+// that running code may use warns, once per table and migration, in both
+// phases, with the advice; a table created earlier in the migration, or
+// by an earlier migration of the same Set, does not; other ALTERs do not.
+func TestCachedPlans(t *testing.T) {
+	t.Parallel()
+	fired := func(t *testing.T, phase source.Phase, sql string) []Finding {
+		fs, err := Check(mig(t, phase, false, sql))
+		require.NoError(t, err)
+		var out []Finding
+		for _, f := range fs {
+			if f.Rule == InvalidatesCachedPlans {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	for _, sql := range []string{
+		"ALTER TABLE people ADD COLUMN full_name text;",
+		"ALTER TABLE app.people DROP COLUMN name;",
+		"ALTER TABLE people ALTER COLUMN age TYPE bigint;",
+		"ALTER TABLE IF EXISTS people ADD COLUMN IF NOT EXISTS a int, ALTER age SET DEFAULT 0;",
+	} {
+		for _, phase := range []source.Phase{source.PhasePre, source.PhasePost} {
+			fs := fired(t, phase, sql)
+			require.Len(t, fs, 1, "%s (%s)", sql, phase)
+			require.Equal(t, SeverityWarning, fs[0].Severity)
+			require.False(t, fs[0].Blocking())
+			require.Contains(t, fs[0].Message, "SQLSTATE 0A000")
+			require.Contains(t, fs[0].Message, "pgxhook")
+			require.Contains(t, fs[0].Message, "OnSchemaChange")
+			require.Equal(t, 2, fs[0].Line)
+			name := "people"
+			if strings.Contains(sql, "app.people") {
+				name = "app.people"
+			}
+			require.Equal(t, strings.Index(sql, name)+1, fs[0].Col, "points at the table")
+		}
+	}
+	fs := fired(t, "", "ALTER TABLE people ADD COLUMN a int, DROP COLUMN b, ALTER COLUMN c TYPE text;\nALTER TABLE people ADD COLUMN d int;\nALTER TABLE orders ADD COLUMN e int;")
+	require.Len(t, fs, 2, "once per table: %v", fs)
+	require.Contains(t, fs[0].Message, "ALTER TABLE people adds a, drops b, retypes c:")
+	require.Contains(t, fs[1].Message, "ALTER TABLE orders adds e:")
+	for _, sql := range []string{
+		"CREATE TABLE people (id int);\nALTER TABLE people ADD COLUMN name text, ALTER COLUMN id TYPE bigint;",
+		"ALTER TABLE people ALTER COLUMN name SET DEFAULT '';",
+		"ALTER TABLE people ADD CONSTRAINT people_name_nn CHECK (name IS NOT NULL) NOT VALID;",
+		"ALTER TABLE people RENAME COLUMN name TO full_name;",
+		"CREATE INDEX CONCURRENTLY people_name ON people (name);",
+	} {
+		require.Empty(t, fired(t, "", sql), sql)
+	}
+
+	// In a Set, the tables the earlier migrations create are new to the
+	// later ones; a Set starts empty, and Check alone knows nothing of it.
+	create := mig(t, "", false, "CREATE TABLE people (id int);")
+	alter := mig(t, "", false, "ALTER TABLE people ADD COLUMN name text;")
+	var set Set
+	_, err := set.Check(create)
+	require.NoError(t, err)
+	fs, err = set.Check(alter)
+	require.NoError(t, err)
+	require.Empty(t, fs)
+	fs, err = new(Set).Check(alter)
+	require.NoError(t, err)
+	require.Equal(t, []string{InvalidatesCachedPlans}, rulesOf(fs))
+	fs, err = Check(alter)
+	require.NoError(t, err)
+	require.Equal(t, []string{InvalidatesCachedPlans}, rulesOf(fs))
 }

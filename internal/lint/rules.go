@@ -117,6 +117,7 @@ func (c *checker) alterTable(s *stmt, a *alterTableStmt) {
 	}
 	rel := rvName(a.Relation)
 	isNew := c.isNew(a.Relation)
+	c.cachedPlans(s, a)
 	for i := range a.Cmds {
 		var cmd alterTableCmd
 		if !a.Cmds[i].as("AlterTableCmd", &cmd) {
@@ -174,6 +175,43 @@ func (c *checker) alterTable(s *stmt, a *alterTableStmt) {
 			}
 		}
 	}
+}
+
+// cachedPlans reports an ALTER TABLE that changes the row type of a table
+// running code may already use: a column added, dropped or retyped. A
+// statement prepared before it that returns whole rows (SELECT *,
+// RETURNING *, t.*) fails at its next execution with "cached plan must not
+// change result type" (SQLSTATE 0A000), once per connection that holds it.
+// Nothing in the SQL shows whether the code prepares such statements, so
+// this is a warning with the advice, once per table and migration.
+func (c *checker) cachedPlans(s *stmt, a *alterTableStmt) {
+	if c.isNew(a.Relation) || c.earlier.hasRV(a.Relation) || c.planWarned.hasRV(a.Relation) {
+		return
+	}
+	var changes []string
+	for i := range a.Cmds {
+		var cmd alterTableCmd
+		if !a.Cmds[i].as("AlterTableCmd", &cmd) {
+			continue
+		}
+		switch cmd.Subtype {
+		case "AT_AddColumn":
+			var cd columnDef
+			if cmd.Def.as("ColumnDef", &cd) {
+				changes = append(changes, "adds "+cd.Colname)
+			}
+		case "AT_DropColumn":
+			changes = append(changes, "drops "+cmd.Name)
+		case "AT_AlterColumnType":
+			changes = append(changes, "retypes "+cmd.Name)
+		}
+	}
+	if len(changes) == 0 {
+		return
+	}
+	c.planWarned.addRV(a.Relation)
+	c.report(InvalidatesCachedPlans, s, a.Relation.loc(), "ALTER TABLE %s %s: running code's prepared statements that return whole rows of %s (SELECT *, RETURNING *) fail once per connection after this commits (\"cached plan must not change result type\", SQLSTATE 0A000); retry them (Go: package pgxhook), reset statement caches with OnSchemaChange, or recycle connections (docs/deploy.md, Stale prepared statements)",
+		rvName(a.Relation), strings.Join(changes, ", "), rvName(a.Relation))
 }
 
 func (c *checker) addColumn(s *stmt, rel string, cd *columnDef) {

@@ -139,6 +139,16 @@ func eventsRoundTrip(t testing.TB, open Opener) {
 	none, err := d.ReadEvents(ctx, tg.DB, 0, evs[0].At.Add(time.Hour), 0)
 	require.NoError(t, err)
 	require.Empty(t, none, "since an hour after the newest event")
+
+	// Timestamp versions (goose, dbmate: 20240217224614) do not fit a
+	// 32-bit integer; reading the events of one must not overflow.
+	const big = int64(20240217224614)
+	ts := &history.Event{Kind: history.KindFailure, Version: big, Name: "ts", Direction: "up", Error: "boom", Actor: actor("web-3")}
+	require.NoError(t, d.AppendEvent(ctx, tg.DB, ts))
+	onlyBig, err := d.ReadEvents(ctx, tg.DB, big, time.Time{}, 1)
+	require.NoError(t, err, "reading the events of a timestamp version")
+	require.Len(t, onlyBig, 1)
+	require.Equal(t, big, onlyBig[0].Version)
 }
 
 // Every write the driver offers only ever adds events: what was logged

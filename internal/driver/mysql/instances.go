@@ -13,9 +13,10 @@ import (
 var _ driver.Registry = (*Driver)(nil)
 
 // The registry in MySQL's SQL. Every method is one autocommit statement
-// (no session state), so it works through ProxySQL's multiplexing as the
-// PostgreSQL one does through PgBouncer. Times are the server's NOW(6),
-// read back as Unix microseconds (micros), like the driver's other tables.
+// and keeps no session state, which is what a multiplexing proxy
+// (ProxySQL) needs, as PgBouncer does on PostgreSQL. Times are the
+// server's NOW(6), read back as Unix microseconds (micros), like the
+// driver's other tables.
 
 func (d *Driver) instances() string {
 	if d.t.Schema != "" {
@@ -30,6 +31,12 @@ func (d *Driver) instances() string {
 // refused in strict mode. TEXT columns have no default, and none is
 // needed: every insert names them.
 func (d *Driver) EnsureRegistry(ctx context.Context, q driver.Querier) error {
+	// Looked up first: MySQL checks the CREATE privilege before it looks
+	// whether the table exists, so a migrating role without CREATE would
+	// be refused (and warned about on every up) for a table that is there.
+	if n, err := d.countTables(ctx, q, d.t.Instances); err == nil && n == 1 {
+		return nil
+	}
 	_, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+d.instances()+` (
 	instance_id VARCHAR(512) NOT NULL PRIMARY KEY,
 	host TEXT NOT NULL,
@@ -42,8 +49,6 @@ func (d *Driver) EnsureRegistry(ctx context.Context, q driver.Querier) error {
 	last_seen TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`)
 	if err = translate(err); err != nil {
-		// MySQL checks the CREATE privilege before it looks whether the
-		// table exists, so a role without it is refused even then.
 		if driver.Is(d, err, driver.ErrPermission) {
 			return fmt.Errorf("create %s: %w: %w", d.instances(), driver.ErrNoRegistry, err)
 		}

@@ -2,7 +2,10 @@ package mysql_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -151,12 +154,13 @@ func TestRegistryReadOnlyRole(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	reg, tg, raw := registry(t)
-	require.NoError(t, reg.RegisterInstance(ctx, tg.DB, instance("rw", 1)))
 	ro := drivertest.OpenURL(t, readOnlyUser(t, tg.DB, raw)).DB
+	require.ErrorIs(t, reg.EnsureRegistry(ctx, ro), driver.ErrNoRegistry, "it may not create the table")
+	require.ErrorIs(t, reg.RegisterInstance(ctx, ro, instance("ro", 1)), driver.ErrNoRegistry)
 
+	require.NoError(t, reg.RegisterInstance(ctx, tg.DB, instance("rw", 1)))
 	err := reg.RegisterInstance(ctx, ro, instance("ro", 1))
-	require.ErrorIs(t, err, driver.ErrNoRegistry)
-	require.ErrorIs(t, reg.EnsureRegistry(ctx, ro), driver.ErrNoRegistry)
+	require.ErrorIs(t, err, driver.ErrNoRegistry, "it may not write the table")
 	all, _, err := reg.ReadInstances(ctx, ro)
 	require.NoError(t, err)
 	require.Len(t, all, 1)
@@ -232,4 +236,43 @@ func TestRegistryGatesContractOnMariaDB(t *testing.T) {
 	fl, err = next.Fleet(ctx)
 	require.NoError(t, err)
 	require.Empty(t, fl.Builds, "Close removed the entry")
+}
+
+// TestRegistryLeastPrivilegeRole: a user that may only read and write the
+// registry table (no CREATE, nothing else) registers, heartbeats, reads
+// and deregisters; creating the table that exists is no error for it, so
+// the migrating role needs no CREATE once the table is there either.
+func TestRegistryLeastPrivilegeRole(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	reg, tg, raw := registry(t)
+	require.NoError(t, reg.EnsureRegistry(ctx, tg.DB))
+	u, err := url.Parse(raw)
+	require.NoError(t, err)
+	name := "dt_reg_" + strings.ToLower(rand.Text()[:8])
+	for _, q := range []string{
+		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'pw-%s'", name, name),
+		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.`fleetgate_instances` TO '%s'@'%%'", strings.TrimPrefix(u.Path, "/"), name),
+	} {
+		_, err := tg.DB.ExecContext(ctx, q)
+		require.NoError(t, err, q)
+	}
+	t.Cleanup(func() {
+		_, _ = tg.DB.ExecContext(context.Background(), fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", name))
+	})
+	u.User = url.UserPassword(name, "pw-"+name)
+	app := drivertest.OpenURL(t, strings.Replace(u.String(), "mysql://", "mariadb://", 1)).DB
+
+	require.NoError(t, reg.EnsureRegistry(ctx, app), "the table exists: nothing to create")
+	require.NoError(t, reg.RegisterInstance(ctx, app, instance("app", 1, 2)))
+	found, err := reg.TouchInstance(ctx, app, "app")
+	require.NoError(t, err)
+	require.True(t, found)
+	all, _, err := reg.ReadInstances(ctx, app)
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	require.NoError(t, reg.RemoveInstance(ctx, app, "app"))
+	all, _, err = reg.ReadInstances(ctx, tg.DB)
+	require.NoError(t, err)
+	require.Empty(t, all)
 }

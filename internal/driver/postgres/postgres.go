@@ -273,7 +273,7 @@ func (d *Driver) ReadEvents(ctx context.Context, q driver.Querier, version int64
 		coalesce(statement, ''), coalesce(statement_line, 0), coalesce(file, ''), coalesce(duration_ms, 0),
 		coalesce(lock_wait_ms, 0), db_user, coalesce(os_user, ''), coalesce(host, ''), coalesce(pid, 0),
 		coalesce(deploy_id, ''), coalesce(fleetgate_version, ''), coalesce(lock_generation, 0)
-		FROM ` + d.events + ` WHERE ($1 = 0 OR version = $1) AND at >= $2 ORDER BY id DESC`
+		FROM ` + d.events + ` WHERE ($1::bigint = 0 OR version = $1::bigint) AND at >= $2 ORDER BY id DESC`
 	args := []any{version, since}
 	if limit > 0 {
 		query += " LIMIT " + strconv.Itoa(limit)
