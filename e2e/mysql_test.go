@@ -545,3 +545,40 @@ func TestMySQLOwnTransactionBlock(t *testing.T) {
 	require.Equal(t, 6, queryInt(t, db, "SELECT sum(id) FROM t"))
 	require.Equal(t, 2, queryInt(t, db, "SELECT count(*) FROM fleetgate_migrations WHERE complete"))
 }
+
+// The guard against a mistyped --table on MariaDB: a database with tables
+// but no history is refused without --init (nothing written), and once a
+// history exists, a misspelt table name or a missing database is refused
+// instead of starting a second history that would re-run every migration.
+func TestMySQLTableGuard(t *testing.T) {
+	t.Parallel()
+	url := mariadbURL(t)
+	db := openDB(t, url)
+	dir := writeFiles(t, map[string]string{
+		"1_a.sql":    "-- fleetgate:up\nCREATE TABLE a (id int PRIMARY KEY);\n",
+		"2_seed.sql": "-- fleetgate:up\nINSERT INTO a VALUES (1);\n",
+	})
+	_, err := db.Exec("CREATE TABLE orders (id int PRIMARY KEY)")
+	require.NoError(t, err)
+
+	r := fg(t, nil, "up", "-d", url, "--dir", dir)
+	require.Equal(t, 2, r.Code, r.String())
+	require.Contains(t, r.Stderr, "1 tables (orders)")
+	require.Contains(t, r.Stderr, "--init")
+	require.False(t, myTableExists(t, db, "fleetgate_migrations"), "nothing written")
+	require.False(t, myTableExists(t, db, "a"))
+
+	r = fg(t, nil, "up", "-d", url, "--dir", dir, "--init")
+	require.Equal(t, 0, r.Code, r.String())
+	require.Equal(t, 1, myCount(t, db, "SELECT count(*) FROM a"))
+
+	r = fg(t, nil, "up", "-d", url, "--dir", dir, "--table", "fleetgate_migratons")
+	require.Equal(t, 2, r.Code, r.String())
+	require.Contains(t, r.Stderr, "fleetgate_migrations (2 migrations)")
+	require.False(t, myTableExists(t, db, "fleetgate_migratons"), "no second history")
+	r = fg(t, nil, "up", "-d", url, "--dir", dir, "--table", "nosuchdb.fleetgate_migrations")
+	require.Equal(t, 2, r.Code, r.String())
+	require.Contains(t, r.Stderr, `schema "nosuchdb" does not exist`)
+	require.Zero(t, myCount(t, db, "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'nosuchdb'"))
+	require.Equal(t, 1, myCount(t, db, "SELECT count(*) FROM a"), "the data migration ran once")
+}

@@ -34,7 +34,7 @@ func (d *Driver) EnsureRegistry(ctx context.Context, q driver.Querier) error {
 	// Looked up first: MySQL checks the CREATE privilege before it looks
 	// whether the table exists, so a migrating role without CREATE would
 	// be refused (and warned about on every up) for a table that is there.
-	if n, err := d.countTables(ctx, q, d.t.Instances); err == nil && n == 1 {
+	if ok, err := d.tablesPresent(ctx, q, d.instances()); err == nil && ok {
 		return nil
 	}
 	_, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+d.instances()+` (

@@ -13,6 +13,7 @@ import (
 	"github.com/fleetgate/fleetgate/internal/dialect"
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/history"
+	"github.com/go-sql-driver/mysql"
 )
 
 // The Driver below is fleetgate's MySQL and MariaDB driver: its tables,
@@ -76,23 +77,25 @@ func (d *Driver) schemaExpr() (string, []any) {
 }
 
 func (d *Driver) TablesExist(ctx context.Context, q driver.Querier) (bool, error) {
-	n, err := d.countTables(ctx, q, d.t.Migrations, d.t.Events, d.t.Lock)
-	return n == 3, err
+	return d.tablesPresent(ctx, q, d.mig, d.events, d.lock)
 }
 
-func (d *Driver) countTables(ctx context.Context, q driver.Querier, names ...string) (int, error) {
-	sch, args := d.schemaExpr()
-	ph := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
-	for _, n := range names {
-		args = append(args, n)
-	}
-	var n int
-	err := q.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = `+sch+
-		` AND TABLE_NAME IN (`+ph+`)`, args...).Scan(&n)
+// tablesPresent reports whether every one of the (quoted) tables exists,
+// in one statement that reads no row. Not information_schema.TABLES:
+// MariaDB answers it by opening every table of the schema (its lookup
+// uses an equality on TABLE_NAME, not an IN list), which on a database
+// with 1,000 tables costs most of a second at every start of every
+// instance.
+func (d *Driver) tablesPresent(ctx context.Context, q driver.Querier, tables ...string) (bool, error) {
+	rows, err := q.QueryContext(ctx, "SELECT 1 FROM "+strings.Join(tables, " CROSS JOIN ")+" LIMIT 0")
 	if err != nil {
-		return 0, translate(err)
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049) { // ER_NO_SUCH_TABLE, ER_BAD_DB_ERROR
+			return false, nil
+		}
+		return false, translate(err)
 	}
-	return n, nil
+	return true, translate(rows.Close())
 }
 
 func (d *Driver) ddl() []string {
@@ -159,11 +162,11 @@ func (d *Driver) ddl() []string {
 // already are only read, so a role without CREATE works once an
 // administrator has made them.
 func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
-	n, err := d.countTables(ctx, db, d.t.Migrations, d.t.Events, d.t.Lock)
+	ok, err := d.tablesPresent(ctx, db, d.mig, d.events, d.lock)
 	if err != nil {
 		return fmt.Errorf("look for fleetgate tables: %w", err)
 	}
-	if n < 3 {
+	if !ok {
 		for _, q := range d.ddl() {
 			if _, err := db.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("create fleetgate tables: %w", translate(err))
