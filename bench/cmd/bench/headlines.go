@@ -108,6 +108,27 @@ func (r *report) evaluateHeadlines() {
 		}
 	}
 
+	// The same speed targets on MariaDB, when its scenarios ran (the
+	// concurrency ones are graded with PostgreSQL's below).
+	for _, m := range []struct{ id, target string }{
+		{"mariadb-apply-100", "apply 100 migrations no slower than the fastest peer (MariaDB)"},
+		{"mariadb-noop-1000", "no-op `up` (1,000 applied) no slower than the fastest peer (MariaDB)"},
+	} {
+		s := r.scenario(m.id)
+		if s == nil {
+			continue // the MariaDB scenarios were not selected
+		}
+		fg, why := fgOK(s)
+		if fg == nil {
+			add(m.target, "not measured", why)
+		} else if p := fastestPeer(s); p == nil {
+			add(m.target, "not measured", "no peer verified")
+		} else {
+			ratio := fg.Seconds.Median / p.Seconds.Median
+			add(m.target, noSlower(fg.Seconds.Median, p.Seconds.Median), fmt.Sprintf("fleetgate %s vs %s %s: %.2f×%s", fmtDur(fg.Seconds.Median), p.Tool, fmtDur(p.Seconds.Median), ratio, noiseNote(ratio)))
+		}
+	}
+
 	// Concurrency.
 	{
 		var correct, speed []string
