@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/fleetgate/fleetgate/internal/history"
 )
@@ -24,4 +25,63 @@ func ReadHistory(ctx context.Context, d Driver, q Querier, cols Columns) ([]hist
 	}
 	// Another runner created the tables between our two reads.
 	return d.ReadApplied(ctx, q, cols)
+}
+
+// HistoryTable reads fleetgate's history table with the column lists and
+// the row scan every driver shares; only the table's quoted name, the
+// dialect's expression for applied_at and how that value is scanned
+// differ between databases.
+type HistoryTable struct {
+	// Name is the quoted, qualified table name.
+	Name string
+	// AppliedAt is the select expression for applied_at.
+	AppliedAt string
+	// ScanAppliedAt returns where one row's applied_at value is scanned
+	// to and how it then reads as a time (zero when never applied).
+	ScanAppliedAt func() (dest any, get func() time.Time)
+	// Translate turns the client library's error into the driver's.
+	Translate func(error) error
+}
+
+// Read implements Driver.ReadApplied. PlanColumns is what every start of
+// every instance reads: on 1,000 rows the server formats and sends about a
+// quarter of what the full row costs (the timestamps and the actor's text
+// columns), and the client scans less.
+func (h *HistoryTable) Read(ctx context.Context, q Querier, cols Columns) ([]history.Applied, error) {
+	sel := "version, name, checksum, phase, complete, statements_done"
+	if cols != PlanColumns {
+		sel += `, reversible, coalesce(down_checksum, ''), ` + h.AppliedAt + `, duration_ms, db_user,
+			os_user, host, pid, deploy_id, fleetgate_version, lock_generation, adopted`
+		if cols == ScriptColumns {
+			sel += ", up_sql, coalesce(down_sql, '')"
+		}
+	}
+	rows, err := q.QueryContext(ctx, "SELECT "+sel+" FROM "+h.Name+" ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", h.Name, h.Translate(err))
+	}
+	defer rows.Close()
+	var out []history.Applied
+	for rows.Next() {
+		var a history.Applied
+		dest := []any{&a.Version, &a.Name, &a.Checksum, &a.Phase, &a.Complete, &a.StatementsDone}
+		var at func() time.Time
+		if cols != PlanColumns {
+			var atDest any
+			atDest, at = h.ScanAppliedAt()
+			dest = append(dest, &a.HasDown, &a.DownChecksum, atDest, &a.DurationMS, &a.DBUser,
+				&a.Actor.OSUser, &a.Actor.Host, &a.Actor.PID, &a.Actor.DeployID, &a.Actor.ToolVersion, &a.LockGeneration, &a.Adopted)
+			if cols == ScriptColumns {
+				dest = append(dest, &a.UpSQL, &a.DownSQL)
+			}
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, h.Translate(err)
+		}
+		if at != nil {
+			a.AppliedAt = at()
+		}
+		out = append(out, a)
+	}
+	return out, h.Translate(rows.Err())
 }

@@ -207,54 +207,13 @@ func unixArg(t time.Time) string {
 	return fmt.Sprintf("%d.%06d", sec, frac)
 }
 
-func (d *Driver) ReadApplied(ctx context.Context, q driver.Querier, sel driver.Columns) ([]history.Applied, error) {
-	if sel == driver.PlanColumns {
-		return d.readPlanRows(ctx, q)
-	}
-	cols := `version, name, checksum, phase, reversible, coalesce(down_checksum, ''), ` + micros("applied_at") + `, duration_ms,
-		db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete, statements_done, adopted`
-	if sel == driver.ScriptColumns {
-		cols += ", up_sql, coalesce(down_sql, '')"
-	} else {
-		cols += ", '', ''"
-	}
-	rows, err := q.QueryContext(ctx, "SELECT "+cols+" FROM "+d.mig+" ORDER BY version")
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", d.mig, translate(err))
-	}
-	defer rows.Close()
-	var out []history.Applied
-	for rows.Next() {
-		var a history.Applied
-		var at sql.NullInt64
-		if err := rows.Scan(&a.Version, &a.Name, &a.Checksum, &a.Phase, &a.HasDown, &a.DownChecksum, &at,
-			&a.DurationMS, &a.DBUser, &a.Actor.OSUser, &a.Actor.Host, &a.Actor.PID, &a.Actor.DeployID,
-			&a.Actor.ToolVersion, &a.LockGeneration, &a.Complete, &a.StatementsDone, &a.Adopted, &a.UpSQL, &a.DownSQL); err != nil {
-			return nil, translate(err)
-		}
-		a.AppliedAt = microTime(at)
-		out = append(out, a)
-	}
-	return out, translate(rows.Err())
-}
-
-// readPlanRows reads only the columns planning needs (see
-// driver.PlanColumns).
-func (d *Driver) readPlanRows(ctx context.Context, q driver.Querier) ([]history.Applied, error) {
-	rows, err := q.QueryContext(ctx, "SELECT version, name, checksum, phase, complete, statements_done FROM "+d.mig+" ORDER BY version")
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", d.mig, translate(err))
-	}
-	defer rows.Close()
-	var out []history.Applied
-	for rows.Next() {
-		var a history.Applied
-		if err := rows.Scan(&a.Version, &a.Name, &a.Checksum, &a.Phase, &a.Complete, &a.StatementsDone); err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, a)
-	}
-	return out, translate(rows.Err())
+func (d *Driver) ReadApplied(ctx context.Context, q driver.Querier, cols driver.Columns) ([]history.Applied, error) {
+	h := driver.HistoryTable{Name: d.mig, AppliedAt: micros("applied_at"), Translate: translate,
+		ScanAppliedAt: func() (any, func() time.Time) {
+			var us sql.NullInt64
+			return &us, func() time.Time { return microTime(us) }
+		}}
+	return h.Read(ctx, q, cols)
 }
 
 func (d *Driver) ReadEvents(ctx context.Context, q driver.Querier, version int64, since time.Time, limit int) ([]history.Event, error) {

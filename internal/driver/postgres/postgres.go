@@ -217,55 +217,13 @@ func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-const appliedCols = `version, name, checksum, phase, reversible, coalesce(down_checksum, ''), applied_at, duration_ms, db_user,
-	os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete, statements_done, adopted`
-
 func (d *Driver) ReadApplied(ctx context.Context, q driver.Querier, cols driver.Columns) ([]history.Applied, error) {
-	if cols == driver.PlanColumns {
-		return d.readPlanRows(ctx, q)
-	}
-	sel := appliedCols
-	if cols == driver.ScriptColumns {
-		sel += ", up_sql, coalesce(down_sql, '')"
-	} else {
-		sel += ", '', ''"
-	}
-	rows, err := q.QueryContext(ctx, "SELECT "+sel+" FROM "+d.mig+" ORDER BY version")
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", d.mig, translate(err))
-	}
-	defer rows.Close()
-	var out []history.Applied
-	for rows.Next() {
-		var a history.Applied
-		if err := rows.Scan(&a.Version, &a.Name, &a.Checksum, &a.Phase, &a.HasDown, &a.DownChecksum, &a.AppliedAt,
-			&a.DurationMS, &a.DBUser, &a.Actor.OSUser, &a.Actor.Host, &a.Actor.PID, &a.Actor.DeployID,
-			&a.Actor.ToolVersion, &a.LockGeneration, &a.Complete, &a.StatementsDone, &a.Adopted, &a.UpSQL, &a.DownSQL); err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, a)
-	}
-	return out, translate(rows.Err())
-}
-
-// readPlanRows reads the six columns planning needs: on 1,000 rows the
-// server formats and sends a quarter of what the full row costs (the
-// timestamps and the actor's text columns), and the client scans less.
-func (d *Driver) readPlanRows(ctx context.Context, q driver.Querier) ([]history.Applied, error) {
-	rows, err := q.QueryContext(ctx, "SELECT version, name, checksum, phase, complete, statements_done FROM "+d.mig+" ORDER BY version")
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", d.mig, translate(err))
-	}
-	defer rows.Close()
-	var out []history.Applied
-	for rows.Next() {
-		var a history.Applied
-		if err := rows.Scan(&a.Version, &a.Name, &a.Checksum, &a.Phase, &a.Complete, &a.StatementsDone); err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, a)
-	}
-	return out, translate(rows.Err())
+	h := driver.HistoryTable{Name: d.mig, AppliedAt: "applied_at", Translate: translate,
+		ScanAppliedAt: func() (any, func() time.Time) {
+			var t time.Time
+			return &t, func() time.Time { return t }
+		}}
+	return h.Read(ctx, q, cols)
 }
 
 func (d *Driver) ReadEvents(ctx context.Context, q driver.Querier, version int64, since time.Time, limit int) ([]history.Event, error) {
