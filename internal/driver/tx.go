@@ -120,3 +120,23 @@ func (t *TxConn) QueryRowContext(ctx context.Context, query string, args ...any)
 	}
 	return t.conn.QueryRowContext(ctx, query, args...)
 }
+
+// CommitAfter writes what write records inside t's transaction and then
+// sends COMMIT, for drivers whose fence is checked by write itself (a
+// fenced UPDATE of the lock row that must touch one row). On any failure
+// it rolls t back, so nothing of the transaction is committed.
+func (c *TxConn) CommitAfter(ctx context.Context, t Tx, write func() error) error {
+	if c.done {
+		return sql.ErrTxDone
+	}
+	if err := write(); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	if _, err := t.ExecContext(ctx, "COMMIT"); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
+		return fmt.Errorf("commit: %w", err)
+	}
+	c.End()
+	return nil
+}

@@ -487,19 +487,7 @@ func (d *Driver) write(ctx context.Context, q driver.Querier, rec *driver.Record
 }
 
 func (t *tx) Commit(ctx context.Context, rec *driver.Record) error {
-	if t.Done() {
-		return sql.ErrTxDone
-	}
-	if err := t.d.write(ctx, t, rec); err != nil {
-		_ = t.Rollback(context.WithoutCancel(ctx))
-		return err
-	}
-	if _, err := t.ExecContext(ctx, "COMMIT"); err != nil {
-		_ = t.Rollback(context.WithoutCancel(ctx))
-		return fmt.Errorf("commit: %w", err)
-	}
-	t.End()
-	return nil
+	return t.CommitAfter(ctx, t, func() error { return t.d.write(ctx, t, rec) })
 }
 
 func (t *tx) Rollback(ctx context.Context) error {
