@@ -4,19 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
-	"vitess.io/vitess/go/vt/sqlparser"
-
+	"github.com/fleetgate/fleetgate/internal/dialect/mysqlstmt"
 	"github.com/fleetgate/fleetgate/internal/driver"
 )
 
 var _ driver.EffectReader = (*Driver)(nil)
-
-// parser is vitess's MySQL parser, the one the MySQL checks use.
-var parser = sync.OnceValues(func() (*sqlparser.Parser, error) {
-	return sqlparser.New(sqlparser.Options{MySQLServerVersion: "8.0.40"})
-})
 
 // fact is one thing a DDL statement changes that information_schema
 // shows: a table (or view), a column, an index or a constraint being
@@ -47,8 +40,8 @@ func (f fact) String() string {
 // holds, and did not when every fact is still as before. Anything else
 // is unknown: a mix (a multi-table DROP that stopped half way), or a
 // statement whose effect the catalog does not show (MODIFY COLUMN, a
-// table option, a trigger or routine, a statement the parser does not
-// know).
+// table option, a trigger or routine, a statement package mysqlstmt does
+// not recognize).
 //
 // An ALTER TABLE is one atomic change on MariaDB 10.6+ and MySQL 8.0
 // (both crash-safe DDL), so the clauses whose effect can be read decide
@@ -87,52 +80,52 @@ func (d *Driver) StatementEffect(ctx context.Context, q driver.Querier, stmt str
 // facts parses stmt into what it changes; none, with the reason, when its
 // effect cannot be read.
 func (d *Driver) facts(stmt string) ([]fact, string) {
-	p, err := parser()
+	st, err := mysqlstmt.Parse(stmt)
 	if err != nil {
-		return nil, "no MySQL parser: " + err.Error()
+		// Like the parsers' non-strict mode: the head of a CREATE TABLE
+		// or CREATE INDEX whose tail is not recognized (a MariaDB table
+		// option) still says which table or index it makes.
+		isIndex := st != nil && st.Kind == mysqlstmt.AlterTable && len(st.Words) > 0 && st.Words[0] == "CREATE"
+		if st == nil || !(st.Kind == mysqlstmt.CreateTable || isIndex) {
+			return nil, "the statement cannot be parsed to tell what it changes"
+		}
+		if isIndex {
+			st.Specs = st.Specs[:1]
+		}
 	}
-	node, err := p.Parse(stmt)
-	if err != nil {
-		return nil, "the statement cannot be parsed to tell what it changes"
+	table := func(n mysqlstmt.Name, want bool) fact {
+		return fact{kind: "table", schema: n.Schema, table: n.Table, want: want}
 	}
-	tbl := func(t sqlparser.TableName) (string, string) { return t.Qualifier.String(), t.Name.String() }
 	var out []fact
-	switch n := node.(type) {
-	case *sqlparser.CreateTable:
-		if n.Temp {
+	switch st.Kind {
+	case mysqlstmt.CreateTable:
+		if st.Temp {
 			return nil, "a temporary table does not outlive its session"
 		}
-		s, t := tbl(n.Table)
-		out = append(out, fact{kind: "table", schema: s, table: t, want: true})
-	case *sqlparser.DropTable:
-		if n.Temp {
+		out = append(out, table(st.Tables[0], true))
+	case mysqlstmt.DropTable:
+		if st.Temp {
 			return nil, "a temporary table does not outlive its session"
 		}
-		for _, x := range n.FromTables {
-			s, t := tbl(x)
-			out = append(out, fact{kind: "table", schema: s, table: t, want: false})
+		for _, n := range st.Tables {
+			out = append(out, table(n, false))
 		}
-	case *sqlparser.CreateView:
-		if n.IsReplace {
+	case mysqlstmt.CreateView:
+		if st.Replace {
 			return nil, "CREATE OR REPLACE changes a view that may have existed before"
 		}
-		s, t := tbl(n.ViewName)
-		out = append(out, fact{kind: "table", schema: s, table: t, want: true})
-	case *sqlparser.DropView:
-		for _, x := range n.FromTables {
-			s, t := tbl(x)
-			out = append(out, fact{kind: "table", schema: s, table: t, want: false})
+		out = append(out, table(st.Tables[0], true))
+	case mysqlstmt.DropView:
+		for _, n := range st.Tables {
+			out = append(out, table(n, false))
 		}
-	case *sqlparser.RenameTable:
-		for _, pr := range n.TablePairs {
-			s, t := tbl(pr.FromTable)
-			s2, t2 := tbl(pr.ToTable)
-			out = append(out, fact{kind: "table", schema: s, table: t, want: false}, fact{kind: "table", schema: s2, table: t2, want: true})
+	case mysqlstmt.RenameTable:
+		for _, pr := range st.Pairs {
+			out = append(out, table(pr.From, false), table(pr.To, true))
 		}
-	case *sqlparser.AlterTable:
-		s, t := tbl(n.Table)
-		for _, o := range n.AlterOptions {
-			out = append(out, alterFacts(s, t, o)...)
+	case mysqlstmt.AlterTable:
+		for _, sp := range st.Specs {
+			out = append(out, alterFacts(st.Tables[0], sp)...)
 		}
 		if len(out) == 0 {
 			return nil, "what this ALTER TABLE changes is not shown by information_schema"
@@ -145,58 +138,49 @@ func (d *Driver) facts(stmt string) ([]fact, string) {
 
 // alterFacts are the readable effects of one ALTER TABLE clause; none for
 // a clause whose effect cannot be read (MODIFY, a default, an option).
-func alterFacts(s, t string, o sqlparser.AlterOption) []fact {
+func alterFacts(t mysqlstmt.Name, sp mysqlstmt.Spec) []fact {
 	f := func(kind, name string, want bool) fact {
-		return fact{kind: kind, schema: s, table: t, name: name, want: want}
+		return fact{kind: kind, schema: t.Schema, table: t.Table, name: name, want: want}
 	}
-	switch c := o.(type) {
-	case *sqlparser.AddColumns:
+	switch sp.Kind {
+	case mysqlstmt.SpecAddColumns:
 		var out []fact
-		for _, col := range c.Columns {
-			out = append(out, f("column", col.Name.String(), true))
+		for _, col := range sp.Columns {
+			out = append(out, f("column", col.Name, true))
 		}
 		return out
-	case *sqlparser.DropColumn:
-		return []fact{f("column", c.Name.Name.String(), false)}
-	case *sqlparser.RenameColumn:
-		return []fact{f("column", c.OldName.Name.String(), false), f("column", c.NewName.Name.String(), true)}
-	case *sqlparser.ChangeColumn:
-		from, to := c.OldColumn.Name.String(), c.NewColDefinition.Name.String()
+	case mysqlstmt.SpecDropColumn:
+		return []fact{f("column", sp.Name, false)}
+	case mysqlstmt.SpecRenameColumn:
+		return []fact{f("column", sp.Name, false), f("column", sp.NewName, true)}
+	case mysqlstmt.SpecChangeColumn:
+		from, to := sp.Name, sp.Columns[0].Name
 		if strings.EqualFold(from, to) {
 			return nil
 		}
 		return []fact{f("column", from, false), f("column", to, true)}
-	case *sqlparser.AddIndexDefinition:
-		name := c.IndexDefinition.Info.Name.String()
-		if c.IndexDefinition.Info.Type == sqlparser.IndexTypePrimary {
-			name = "PRIMARY"
-		}
-		if name == "" {
+	case mysqlstmt.SpecAddIndex:
+		if sp.Name == "" {
 			return nil // the server names it
 		}
-		return []fact{f("index", name, true)}
-	case *sqlparser.AddConstraintDefinition:
-		if c.ConstraintDefinition.Name.String() == "" {
+		return []fact{f("index", sp.Name, true)}
+	case mysqlstmt.SpecAddForeignKey, mysqlstmt.SpecAddConstraint:
+		if sp.Name == "" {
 			return nil
 		}
-		return []fact{f("constraint", c.ConstraintDefinition.Name.String(), true)}
-	case *sqlparser.DropKey:
-		switch c.Type {
-		case sqlparser.PrimaryKeyType:
-			return []fact{f("index", "PRIMARY", false)}
-		case sqlparser.NormalKeyType:
-			return []fact{f("index", c.Name.String(), false)}
-		default:
-			return []fact{f("constraint", c.Name.String(), false)}
+		return []fact{f("constraint", sp.Name, true)}
+	case mysqlstmt.SpecDropIndex:
+		return []fact{f("index", sp.Name, false)}
+	case mysqlstmt.SpecDropConstraint:
+		return []fact{f("constraint", sp.Name, false)}
+	case mysqlstmt.SpecRenameIndex:
+		return []fact{f("index", sp.Name, false), f("index", sp.NewName, true)}
+	case mysqlstmt.SpecRenameTo:
+		to := sp.Ref
+		if to.Schema == "" {
+			to.Schema = t.Schema
 		}
-	case *sqlparser.RenameIndex:
-		return []fact{f("index", c.OldName.String(), false), f("index", c.NewName.String(), true)}
-	case *sqlparser.RenameTableName:
-		s2, t2 := c.Table.Qualifier.String(), c.Table.Name.String()
-		if s2 == "" {
-			s2 = s
-		}
-		return []fact{{kind: "table", schema: s, table: t, want: false}, {kind: "table", schema: s2, table: t2, want: true}}
+		return []fact{{kind: "table", schema: t.Schema, table: t.Table, want: false}, {kind: "table", schema: to.Schema, table: to.Table, want: true}}
 	}
 	return nil
 }
