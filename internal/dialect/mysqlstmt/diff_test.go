@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,7 +49,9 @@ func corpus(t *testing.T) []string {
 	require.NoError(t, err)
 	n := len(out)
 	for _, m := range regexp.MustCompile(`"((?:CREATE|ALTER|DROP|RENAME|INSERT|UPDATE|DELETE|SELECT) [^"]*?);(?:\\n)?"`).FindAllStringSubmatch(string(e2e), -1) {
-		out = append(out, m[1])
+		if s, err := strconv.Unquote(`"` + m[1] + `"`); err == nil {
+			out = append(out, s)
+		}
 	}
 	require.Greater(t, len(out)-n, 10, "no statements found in e2e/mysql_test.go")
 	docs := func(path, from string) {

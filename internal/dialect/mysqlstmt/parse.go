@@ -517,23 +517,86 @@ func (p *parser) alter(st *Statement) *Error {
 	if p.done() {
 		return nil
 	}
+	comma := false
 	for {
+		if p.partitionOption() {
+			// Partition options come last, after the other clauses
+			// and without a comma before them.
+			if comma {
+				return p.fail()
+			}
+			st.Specs = append(st.Specs, Spec{Off: p.peek().off})
+			return p.partitionTail()
+		}
 		if err := p.alterSpec(st); err != nil {
 			return err
 		}
 		if p.done() {
 			return nil
 		}
-		if !p.acceptPunct(',') {
+		comma = p.acceptPunct(',')
+		if !comma {
 			// ALTER TABLE t ENGINE=InnoDB ROW_FORMAT=DYNAMIC: table
-			// options need no commas; a partition clause may
-			// follow without one.
-			if len(st.Specs) > 0 && st.Specs[len(st.Specs)-1].Kind == SpecOther || p.peek().is("PARTITION") {
+			// options need no commas between them.
+			t, last := p.peek(), st.Specs[len(st.Specs)-1]
+			if p.partitionOption() || last.Kind == SpecOther && t.kind == tWord && tableOptions[t.up] {
 				continue
 			}
 			return p.fail()
 		}
 	}
+}
+
+// partitionVerbs are the words that, before PARTITION, make a partition
+// option of ALTER TABLE.
+var partitionVerbs = set("ADD", "DROP", "DISCARD", "IMPORT", "TRUNCATE", "COALESCE", "REORGANIZE", "EXCHANGE", "ANALYZE", "CHECK",
+	"OPTIMIZE", "REBUILD", "REPAIR")
+
+// clauseWords start ALTER TABLE clauses.
+var clauseWords = set("ADD", "DROP", "MODIFY", "CHANGE", "RENAME", "ALTER", "ALGORITHM", "LOCK", "FORCE", "ENABLE", "DISABLE",
+	"ORDER", "CONVERT", "DISCARD", "IMPORT")
+
+// partitionOption reports whether an ALTER TABLE partition option comes
+// next.
+func (p *parser) partitionOption() bool {
+	t, n := p.peek(), p.at(p.i+1)
+	switch {
+	case t.is("PARTITION"):
+		return n.is("BY")
+	case t.is("REMOVE") || t.is("UPGRADE"):
+		return n.is("PARTITIONING")
+	}
+	return t.kind == tWord && partitionVerbs[t.up] && n.is("PARTITION")
+}
+
+// partitionTail consumes a partition option to the end of the statement;
+// a comma outside parentheses may only separate partition names (DROP
+// PARTITION p1, p2), not start another clause.
+func (p *parser) partitionTail() *Error {
+	depth := 0
+	for !p.done() {
+		t := p.peek()
+		switch {
+		case t.punct('('):
+			depth++
+		case t.punct(')'):
+			if depth == 0 {
+				return p.fail()
+			}
+			depth--
+		case t.punct(',') && depth == 0:
+			n, after := p.at(p.i+1), p.at(p.i+2)
+			if !n.ident() || n.kind == tWord && (reserved[n.up] || tableOptions[n.up] || clauseWords[n.up]) || !(p.i+2 >= len(p.toks) || after.punct(',') || after.punct(';')) {
+				p.i++
+				return p.fail()
+			}
+		}
+		p.i++
+	}
+	if depth != 0 {
+		return p.fail()
+	}
+	return nil
 }
 
 // reserved are words that cannot be a bare identifier where a name is

@@ -4,10 +4,12 @@
 // lint, with the same Finding and Rule types and, where a rule means the
 // same thing, the same rule ID.
 //
-// Statements are parsed by vitess's MySQL parser (vitess.io/vitess
-// sqlparser), chosen over TiDB's by measurement (docs/checks.md, "MySQL").
-// It does not know every MariaDB extension; a statement it cannot parse
-// gets a warning, never an error, because the server may well accept it.
+// Statements are read by package mysqlstmt, a recognizer of just what the
+// rules need, written because linking a full MySQL parser made every
+// fleetgate process larger and slower to start (docs/checks.md, "MySQL
+// and MariaDB"). It does not know every MariaDB extension; a statement it
+// cannot recognize gets a warning, never an error, because the server
+// may well accept it.
 //
 // The statements come from package source, split with dialect.MySQL.
 package mysqllint
@@ -17,23 +19,20 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
-	"vitess.io/vitess/go/vt/sqlparser"
-
+	"github.com/fleetgate/fleetgate/internal/dialect/mysqlstmt"
 	"github.com/fleetgate/fleetgate/internal/lint"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
 // Rule IDs of MySQL's own rules; the others are package lint's.
 const (
-	RequireOnlineAlter   = "require-online-alter"
-	OptimizeTable        = "optimize-table"
-	ImplicitCommitInTx   = "implicit-commit-in-transaction"
-	UnparsedStatement    = "unparsed-statement"
-	postHint             = "do it in a post-phase migration (-- fleetgate:phase post) once no old code is left"
-	onlineAlterHint      = "add ALGORITHM=INSTANT, or ALGORITHM=INPLACE, LOCK=NONE, so that the server refuses the change instead of silently copying the table; if it refuses, use an online schema change tool (gh-ost, pt-online-schema-change) or a maintenance window"
-	serverVersionOfRules = "8.0.40"
+	RequireOnlineAlter = "require-online-alter"
+	OptimizeTable      = "optimize-table"
+	ImplicitCommitInTx = "implicit-commit-in-transaction"
+	UnparsedStatement  = "unparsed-statement"
+	postHint           = "do it in a post-phase migration (-- fleetgate:phase post) once no old code is left"
+	onlineAlterHint    = "add ALGORITHM=INSTANT, or ALGORITHM=INPLACE, LOCK=NONE, so that the server refuses the change instead of silently copying the table; if it refuses, use an online schema change tool (gh-ost, pt-online-schema-change) or a maintenance window"
 )
 
 var rules = []lint.Rule{
@@ -74,30 +73,24 @@ func Lookup(id string) (lint.Rule, bool) {
 	return *r, true
 }
 
-// parser is built once: its construction reads the server version and
-// is safe for concurrent use afterwards.
-var parser = sync.OnceValues(func() (*sqlparser.Parser, error) {
-	return sqlparser.New(sqlparser.Options{MySQLServerVersion: serverVersionOfRules})
-})
-
 // Check lints the up section of one MySQL migration, whose statements were
 // split with dialect.MySQL. Findings are in statement order and carry the
 // migration's file; findings the migration allows are marked Allowed. The
-// error is only for a failure of the parser itself.
+// error is kept for the callers' sake; no check fails today.
 func Check(m *source.Migration) ([]lint.Finding, error) {
-	p, err := parser()
-	if err != nil {
-		return nil, fmt.Errorf("mysql checks: start the parser: %w", err)
-	}
-	c := &checker{m: m, p: p, created: map[string]bool{}, pre: m.Phase != source.PhasePost}
+	c := &checker{m: m, created: map[string]bool{}, added: map[string]bool{}, pre: m.Phase != source.PhasePost}
 	c.run()
 	return c.finish(), nil
 }
 
 type checker struct {
-	m        *source.Migration
-	p        *sqlparser.Parser
-	created  map[string]bool // tables created earlier in this migration
+	m       *source.Migration
+	created map[string]bool // tables created earlier in this migration
+	// added are the columns (table key "." lower-cased column) this
+	// migration added to tables it did not create: no old code uses them
+	// either, so dropping, renaming or redefining them later in the same
+	// migration breaks nothing.
+	added    map[string]bool
 	pre      bool
 	findings []lint.Finding
 }
@@ -133,24 +126,23 @@ func (c *checker) run() {
 			}
 			continue
 		}
-		node, err := c.p.ParseStrictDDL(s.SQL)
+		st, err := mysqlstmt.Parse(s.SQL)
 		if err != nil {
 			if inBlock[i] {
 				c.implicitCommit(s, nil)
 			}
 			line, col := s.Line, s.Col
-			var pe sqlparser.PositionedErr
+			var pe *mysqlstmt.Error
 			if errors.As(err, &pe) {
-				// Pos is 1-based and just past the token it stopped at.
-				line, col = position(s, pe.Pos-1-len(pe.Near))
+				line, col = position(s, pe.Off)
 			}
 			c.report(UnparsedStatement, s, line, col, "the checks' MySQL parser cannot read this statement (%s), so no rule checked it; if the server accepts it, review it by hand", oneLine(err.Error()))
 			continue
 		}
 		if inBlock[i] {
-			c.implicitCommit(s, node)
+			c.implicitCommit(s, st)
 		}
-		c.check(s, node)
+		c.check(s, st)
 	}
 }
 
@@ -167,101 +159,73 @@ func position(s *source.Statement, off int) (int, int) {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func (c *checker) isNew(t sqlparser.TableName) bool { return c.created[tableKey(t)] }
+func (c *checker) isNew(t mysqlstmt.Name) bool { return c.created[t.Key()] }
 
-func tableKey(t sqlparser.TableName) string {
-	k := strings.ToLower(t.Name.String())
-	if !t.Qualifier.IsEmpty() {
-		k = strings.ToLower(t.Qualifier.String()) + "." + k
-	}
-	return k
+// isAdded reports whether this migration added column col to table t.
+func (c *checker) isAdded(t mysqlstmt.Name, col string) bool {
+	return c.added[t.Key()+"."+strings.ToLower(col)]
 }
 
-func tableName(t sqlparser.TableName) string {
-	if t.Qualifier.IsEmpty() {
-		return t.Name.String()
-	}
-	return t.Qualifier.String() + "." + t.Name.String()
-}
-
-func (c *checker) check(s *source.Statement, node sqlparser.Statement) {
-	switch n := node.(type) {
-	case *sqlparser.CreateTable:
-		if !n.Temp {
-			c.created[tableKey(n.Table)] = true
+func (c *checker) check(s *source.Statement, st *mysqlstmt.Statement) {
+	switch st.Kind {
+	case mysqlstmt.CreateTable:
+		if !st.Temp {
+			c.created[st.Tables[0].Key()] = true
 		}
-	case *sqlparser.AlterTable:
-		c.alterTable(s, n)
-	case *sqlparser.DropTable:
-		if n.Temp {
+	case mysqlstmt.AlterTable:
+		c.alterTable(s, st)
+	case mysqlstmt.DropTable:
+		if st.Temp {
 			return
 		}
-		for _, t := range n.FromTables {
+		for _, t := range st.Tables {
 			if !c.isNew(t) {
-				c.report(lint.DropTable, s, 0, 0, "dropping table %s breaks old code still using it; stop using it in the code first, then %s", tableName(t), postHint)
+				c.report(lint.DropTable, s, 0, 0, "dropping table %s breaks old code still using it; stop using it in the code first, then %s", t, postHint)
 			}
 		}
-	case *sqlparser.RenameTable:
-		for _, p := range n.TablePairs {
-			if c.isNew(p.FromTable) {
-				c.created[tableKey(p.ToTable)] = true
+	case mysqlstmt.RenameTable:
+		for _, p := range st.Pairs {
+			if c.isNew(p.From) {
+				c.created[p.To.Key()] = true
 				continue
 			}
-			c.report(lint.RenameTable, s, 0, 0, "renaming table %s to %s breaks old code using the old name; create the new table (or a view under the old name) and move over in steps, dropping the old name in the post phase", tableName(p.FromTable), tableName(p.ToTable))
+			c.report(lint.RenameTable, s, 0, 0, "renaming table %s to %s breaks old code using the old name; create the new table (or a view under the old name) and move over in steps, dropping the old name in the post phase", p.From, p.To)
 		}
-	case *sqlparser.Delete:
-		if n.Where == nil && n.Limit == nil {
-			if t, ok := singleTable(n.TableExprs); ok && !c.isNew(t) {
-				c.report(lint.DeleteWithoutWhere, s, 0, 0, "DELETE FROM %s without WHERE deletes every row; add a WHERE clause, or allow the rule if emptying the table is intended", tableName(t))
-			}
+	case mysqlstmt.Delete:
+		// A join (no single table) has conditions of its own.
+		if !st.Where && !st.Limit && len(st.Tables) == 1 && !c.isNew(st.Tables[0]) {
+			c.report(lint.DeleteWithoutWhere, s, 0, 0, "DELETE FROM %s without WHERE deletes every row; add a WHERE clause, or allow the rule if emptying the table is intended", st.Tables[0])
 		}
-	case *sqlparser.Update:
-		if n.Where == nil && n.Limit == nil {
-			if t, ok := singleTable(n.TableExprs); ok && !c.isNew(t) {
-				c.report(lint.UpdateWithoutWhere, s, 0, 0, "UPDATE %s without WHERE rewrites every row in one transaction and holds every row lock until it commits, so the application's writes to the table wait; on a large table, backfill in batches with a WHERE clause", tableName(t))
-			}
+	case mysqlstmt.Update:
+		if !st.Where && !st.Limit && len(st.Tables) == 1 && !c.isNew(st.Tables[0]) {
+			c.report(lint.UpdateWithoutWhere, s, 0, 0, "UPDATE %s without WHERE rewrites every row in one transaction and holds every row lock until it commits, so the application's writes to the table wait; on a large table, backfill in batches with a WHERE clause", st.Tables[0])
 		}
-	case *sqlparser.LockTables:
+	case mysqlstmt.LockTables:
 		c.report(lint.LockTable, s, 0, 0, "LOCK TABLES blocks the application's access to the tables it names until UNLOCK TABLES or the end of the session, and commits any open transaction; remove it: each statement takes the locks it needs")
-	case *sqlparser.OtherAdmin:
-		if w := firstWords(s.SQL, 1); len(w) > 0 && w[0] == "OPTIMIZE" {
-			c.report(OptimizeTable, s, 0, 0, "OPTIMIZE TABLE rebuilds the whole table (InnoDB runs it as ALTER TABLE ... FORCE), taking an exclusive metadata lock at its start and end and, on a busy table, queueing every query behind it; run it outside a deploy, or not at all: InnoDB reuses freed space by itself")
-		}
+	case mysqlstmt.Optimize:
+		c.report(OptimizeTable, s, 0, 0, "OPTIMIZE TABLE rebuilds the whole table (InnoDB runs it as ALTER TABLE ... FORCE), taking an exclusive metadata lock at its start and end and, on a busy table, queueing every query behind it; run it outside a deploy, or not at all: InnoDB reuses freed space by itself")
 	}
 }
 
-// singleTable returns the table of a one-table DELETE or UPDATE; a join
-// has conditions of its own and is left alone.
-func singleTable(exprs []sqlparser.TableExpr) (sqlparser.TableName, bool) {
-	if len(exprs) != 1 {
-		return sqlparser.TableName{}, false
-	}
-	a, ok := exprs[0].(*sqlparser.AliasedTableExpr)
-	if !ok {
-		return sqlparser.TableName{}, false
-	}
-	t, ok := a.Expr.(sqlparser.TableName)
-	return t, ok
-}
-
-func (c *checker) alterTable(s *source.Statement, a *sqlparser.AlterTable) {
-	rel := tableName(a.Table)
-	isNew := c.isNew(a.Table)
-	algorithm, lock := "", sqlparser.DefaultType
-	needsOnline, fk := a.PartitionSpec != nil, false
-	for _, opt := range a.AlterOptions {
-		switch o := opt.(type) {
-		case sqlparser.AlgorithmValue:
-			algorithm = strings.ToUpper(string(o))
+func (c *checker) alterTable(s *source.Statement, st *mysqlstmt.Statement) {
+	t := st.Tables[0]
+	rel := t.String()
+	isNew := c.isNew(t)
+	algorithm, lock := "", ""
+	needsOnline, fk := false, false
+	for _, sp := range st.Specs {
+		switch sp.Kind {
+		case mysqlstmt.SpecAlgorithm:
+			algorithm = sp.Value
 			continue
-		case *sqlparser.LockOption:
-			lock = o.Type
+		case mysqlstmt.SpecLock:
+			lock = sp.Value
 			continue
-		case *sqlparser.RenameTableName:
+		case mysqlstmt.SpecRenameTo:
 			if isNew {
-				c.created[tableKey(o.Table)] = true
+				c.created[sp.Ref.Key()] = true
 			} else {
-				c.report(lint.RenameTable, s, 0, 0, "renaming table %s to %s breaks old code using the old name; create the new table (or a view under the old name) and move over in steps, dropping the old name in the post phase", rel, tableName(o.Table))
+				c.report(lint.RenameTable, s, 0, 0, "renaming table %s to %s breaks old code using the old name; create the new table (or a view under the old name) and move over in steps, dropping the old name in the post phase", rel, sp.Ref)
 			}
 			continue // a rename alone changes only metadata
 		}
@@ -269,32 +233,43 @@ func (c *checker) alterTable(s *source.Statement, a *sqlparser.AlterTable) {
 		if isNew {
 			continue
 		}
-		switch o := opt.(type) {
-		case *sqlparser.DropColumn:
-			c.report(lint.DropColumn, s, 0, 0, "dropping column %s.%s breaks old code still reading or writing it; stop using it in the code first, then %s", rel, o.Name.Name.String(), postHint)
-		case *sqlparser.RenameColumn:
-			c.report(lint.RenameColumn, s, 0, 0, "renaming column %s.%s to %s breaks old code using the old name; add the new column, write both, backfill, switch reads, and drop the old one in the post phase", rel, o.OldName.Name.String(), o.NewName.Name.String())
-		case *sqlparser.ChangeColumn:
-			oldName, newName := o.OldColumn.Name.String(), o.NewColDefinition.Name.String()
+		switch sp.Kind {
+		case mysqlstmt.SpecDropColumn:
+			if !c.isAdded(t, sp.Name) {
+				c.report(lint.DropColumn, s, 0, 0, "dropping column %s.%s breaks old code still reading or writing it; stop using it in the code first, then %s", rel, sp.Name, postHint)
+			}
+		case mysqlstmt.SpecRenameColumn:
+			if c.isAdded(t, sp.Name) {
+				c.added[t.Key()+"."+strings.ToLower(sp.NewName)] = true
+				continue
+			}
+			c.report(lint.RenameColumn, s, 0, 0, "renaming column %s.%s to %s breaks old code using the old name; add the new column, write both, backfill, switch reads, and drop the old one in the post phase", rel, sp.Name, sp.NewName)
+		case mysqlstmt.SpecChangeColumn:
+			oldName, newName := sp.Name, sp.Columns[0].Name
+			if c.isAdded(t, oldName) {
+				c.added[t.Key()+"."+strings.ToLower(newName)] = true
+				continue
+			}
 			if !strings.EqualFold(oldName, newName) {
 				c.report(lint.RenameColumn, s, 0, 0, "CHANGE COLUMN renames %s.%s to %s, which breaks old code using the old name; add the new column, write both, backfill, switch reads, and drop the old one in the post phase", rel, oldName, newName)
 			}
-			c.report(lint.ChangeColumnType, s, 0, 0, "CHANGE COLUMN redefines %s.%s as %s: a new type, nullability or default can break old code still using it, and most such changes copy the table; add a new column, write both, backfill, and drop the old one in the post phase", rel, oldName, colType(o.NewColDefinition))
-		case *sqlparser.ModifyColumn:
-			c.report(lint.ChangeColumnType, s, 0, 0, "MODIFY COLUMN redefines %s.%s as %s: a new type, nullability or default can break old code still using it, and most such changes copy the table; add a new column, write both, backfill, and drop the old one in the post phase", rel, o.NewColDefinition.Name.String(), colType(o.NewColDefinition))
-		case *sqlparser.AddColumns:
-			for _, col := range o.Columns {
-				opts := col.Type.Options
-				if opts != nil && opts.Null != nil && !*opts.Null && opts.Default == nil && !opts.Autoincrement && opts.As == nil {
-					c.report(lint.AddNotNullColumn, s, 0, 0, "adding NOT NULL column %s.%s without a DEFAULT makes old code's INSERTs that do not name it fail in strict mode, and fills existing rows with an implicit zero value; add a DEFAULT, or add it NULL, backfill, and make it NOT NULL in the post phase", rel, col.Name.String())
+			c.report(lint.ChangeColumnType, s, 0, 0, "CHANGE COLUMN redefines %s.%s as %s: a new type, nullability or default can break old code still using it, and most such changes copy the table; add a new column, write both, backfill, and drop the old one in the post phase", rel, oldName, colType(sp.Columns[0]))
+		case mysqlstmt.SpecModifyColumn:
+			if c.isAdded(t, sp.Name) {
+				continue
+			}
+			c.report(lint.ChangeColumnType, s, 0, 0, "MODIFY COLUMN redefines %s.%s as %s: a new type, nullability or default can break old code still using it, and most such changes copy the table; add a new column, write both, backfill, and drop the old one in the post phase", rel, sp.Name, colType(sp.Columns[0]))
+		case mysqlstmt.SpecAddColumns:
+			for _, col := range sp.Columns {
+				c.added[t.Key()+"."+strings.ToLower(col.Name)] = true
+				if col.NotNull && !col.Default && !col.AutoIncrement && !col.Generated {
+					c.report(lint.AddNotNullColumn, s, 0, 0, "adding NOT NULL column %s.%s without a DEFAULT makes old code's INSERTs that do not name it fail in strict mode, and fills existing rows with an implicit zero value; add a DEFAULT, or add it NULL, backfill, and make it NOT NULL in the post phase", rel, col.Name)
 				}
 			}
-		case *sqlparser.AddConstraintDefinition:
-			if fkDef, ok := o.ConstraintDefinition.Details.(*sqlparser.ForeignKeyDefinition); ok {
-				fk = true
-				if !(algorithm == "INPLACE" && lock == sqlparser.NoneType) && !laterOnline(a.AlterOptions) {
-					c.report(lint.AddForeignKey, s, 0, 0, "adding a foreign key from %s to %s with foreign_key_checks on copies %s (ALGORITHM=COPY), blocking its writes while it checks every row; check for orphans with a query first, then SET foreign_key_checks = 0 and add it with ALGORITHM=INPLACE, LOCK=NONE", rel, tableName(fkDef.ReferenceDefinition.ReferencedTable), rel)
-				}
+		case mysqlstmt.SpecAddForeignKey:
+			fk = true
+			if !(algorithm == "INPLACE" && lock == "NONE") && !laterOnline(st.Specs) {
+				c.report(lint.AddForeignKey, s, 0, 0, "adding a foreign key from %s to %s with foreign_key_checks on copies %s (ALGORITHM=COPY), blocking its writes while it checks every row; check for orphans with a query first, then SET foreign_key_checks = 0 and add it with ALGORITHM=INPLACE, LOCK=NONE", rel, sp.Ref, rel)
 			}
 		}
 	}
@@ -302,15 +277,15 @@ func (c *checker) alterTable(s *source.Statement, a *sqlparser.AlterTable) {
 		return
 	}
 	// CREATE INDEX and DROP INDEX are ALTER TABLE to the server (and to
-	// the parser); the message names what the file says.
+	// the recognizer); the message names what the file says.
 	stmt := "ALTER TABLE " + rel
-	if w := firstWords(s.SQL, 2); len(w) == 2 && w[0] != "ALTER" {
+	if w := st.Words; len(w) >= 2 && w[0] != "ALTER" {
 		stmt = w[0] + " " + w[1] + " on " + rel
 	}
 	switch algorithm {
 	case "INSTANT":
 	case "INPLACE":
-		if lock != sqlparser.NoneType {
+		if lock != "NONE" {
 			c.report(RequireOnlineAlter, s, 0, 0, "%s with ALGORITHM=INPLACE but without LOCK=NONE may still block the application's writes (or reads) while it runs; add LOCK=NONE, so that the server refuses the change rather than blocking", stmt)
 		}
 	case "":
@@ -320,34 +295,34 @@ func (c *checker) alterTable(s *source.Statement, a *sqlparser.AlterTable) {
 	}
 }
 
-// laterOnline reports whether the options say ALGORITHM=INPLACE and
+// laterOnline reports whether the clauses say ALGORITHM=INPLACE and
 // LOCK=NONE anywhere (they may follow the clause they govern).
-func laterOnline(opts []sqlparser.AlterOption) bool {
+func laterOnline(specs []mysqlstmt.Spec) bool {
 	algo, lock := false, false
-	for _, opt := range opts {
-		switch o := opt.(type) {
-		case sqlparser.AlgorithmValue:
-			algo = strings.EqualFold(string(o), "INPLACE")
-		case *sqlparser.LockOption:
-			lock = o.Type == sqlparser.NoneType
+	for _, sp := range specs {
+		switch sp.Kind {
+		case mysqlstmt.SpecAlgorithm:
+			algo = sp.Value == "INPLACE"
+		case mysqlstmt.SpecLock:
+			lock = sp.Value == "NONE"
 		}
 	}
 	return algo && lock
 }
 
-func colType(d *sqlparser.ColumnDefinition) string {
-	if d == nil || d.Type == nil {
+func colType(col mysqlstmt.Column) string {
+	if col.Type == "" {
 		return "?"
 	}
-	return strings.ToLower(sqlparser.String(d.Type))
+	return col.Type
 }
 
 // implicitCommit reports a statement inside the file's own BEGIN ... COMMIT
 // that makes MySQL commit the open transaction before it runs (and
 // usually after it too): what follows runs outside the block the file
 // wrote, and the COMMIT commits nothing.
-func (c *checker) implicitCommit(s *source.Statement, node sqlparser.Statement) {
-	what, ok := commitsImplicitly(s.SQL, node)
+func (c *checker) implicitCommit(s *source.Statement, st *mysqlstmt.Statement) {
+	what, ok := commitsImplicitly(s.SQL, st)
 	if !ok {
 		return
 	}
@@ -357,25 +332,22 @@ func (c *checker) implicitCommit(s *source.Statement, node sqlparser.Statement) 
 // commitsImplicitly reports whether a statement causes an implicit commit,
 // after MySQL's list (data definition, account management, LOCK TABLES,
 // table maintenance, ...), naming it by its first words.
-func commitsImplicitly(sql string, node sqlparser.Statement) (string, bool) {
+func commitsImplicitly(sql string, st *mysqlstmt.Statement) (string, bool) {
 	w := firstWords(sql, 3)
 	if len(w) == 0 {
 		return "", false
 	}
 	name := strings.Join(w[:min(2, len(w))], " ")
-	switch node.(type) {
-	case *sqlparser.CreateTable:
-		if node.(*sqlparser.CreateTable).Temp {
-			return "", false
+	if st != nil {
+		switch st.Kind {
+		case mysqlstmt.CreateTable, mysqlstmt.DropTable:
+			if st.Temp {
+				return "", false
+			}
+			return name, true
+		case mysqlstmt.AlterTable, mysqlstmt.RenameTable, mysqlstmt.CreateView, mysqlstmt.DropView, mysqlstmt.DatabaseDDL, mysqlstmt.LockTables:
+			return name, true
 		}
-		return name, true
-	case *sqlparser.DropTable:
-		if node.(*sqlparser.DropTable).Temp {
-			return "", false
-		}
-		return name, true
-	case sqlparser.DDLStatement, sqlparser.DBDDLStatement, *sqlparser.LockTables:
-		return name, true
 	}
 	switch w[0] {
 	case "CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE", "ANALYZE", "OPTIMIZE", "REPAIR",
@@ -415,22 +387,8 @@ func isRoutine(sql string) bool {
 }
 
 // firstWords returns up to n leading words of sql, upper-cased, skipping
-// the markers of /*! ... */ conditional code.
-func firstWords(sql string, n int) []string {
-	var out []string
-	for _, f := range strings.FieldsFunc(sql, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || r >= '0' && r <= '9')
-	}) {
-		if len(out) == n {
-			break
-		}
-		if len(out) == 0 && (f[0] >= '0' && f[0] <= '9' || f == "M") {
-			continue // the version of /*!80000 or /*M!100100
-		}
-		out = append(out, strings.ToUpper(f))
-	}
-	return out
-}
+// comments and the markers of /*! ... */ executable comments.
+func firstWords(sql string, n int) []string { return mysqlstmt.FirstWords(sql, n) }
 
 // finish applies the migration's allow directives, reports directives
 // naming rules that do not exist, and sorts the findings by position.

@@ -2,6 +2,7 @@ package mysqllint
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,4 +138,30 @@ func TestRulesDocumented(t *testing.T) {
 	for _, id := range []string{RequireOnlineAlter, OptimizeTable, ImplicitCommitInTx, UnparsedStatement} {
 		require.Contains(t, mysql, "\n#### "+id+"\n", "%s belongs in the MySQL section", id)
 	}
+}
+
+// A column the migration itself added is unknown to old code, so dropping,
+// renaming or redefining it later in the same migration breaks nothing
+// (the MySQL crash fixtures of e2e do exactly that); the same name on
+// another table, or a column the migration did not add, still fires.
+func TestColumnAddedEarlier(t *testing.T) {
+	t.Parallel()
+	m, err := source.ParseDialect("1_x.sql", []byte("-- fleetgate:up\n"+
+		"ALTER TABLE big ADD COLUMN a int, ALGORITHM=INSTANT;\n"+
+		"ALTER TABLE big DROP COLUMN A, ALGORITHM=INSTANT;\n"+
+		"ALTER TABLE big ADD COLUMN (b int, x int), ALGORITHM=INSTANT;\n"+
+		"ALTER TABLE big RENAME COLUMN b TO c, ALGORITHM=INSTANT;\n"+
+		"ALTER TABLE big MODIFY c bigint, CHANGE x y bigint, ALGORITHM=INPLACE, LOCK=NONE;\n"+
+		"ALTER TABLE big DROP COLUMN c, DROP COLUMN y, DROP COLUMN old, ALGORITHM=INSTANT;\n"+
+		"ALTER TABLE other DROP COLUMN a, ALGORITHM=INSTANT;\n"), dialect.MySQL)
+	require.NoError(t, err)
+	fs, err := Check(m)
+	require.NoError(t, err)
+	var got []string
+	for _, f := range fs {
+		got = append(got, fmt.Sprintf("%d %s", f.Line, f.Rule))
+	}
+	require.Equal(t, []string{"7 drop-column", "8 drop-column"}, got)
+	require.Contains(t, fs[0].Message, "big.old")
+	require.Contains(t, fs[1].Message, "other.a")
 }
