@@ -194,7 +194,6 @@ func crashSet() map[string]string {
 			"CREATE TABLE counter (n int NOT NULL);\n" +
 			"INSERT INTO counter VALUES (0);\n",
 		"2_reshape.sql": "-- fleetgate:allow require-online-alter the test copies big on purpose, so that a kill or a pause lands during the DDL\n" +
-			"-- fleetgate:allow drop-column a is added by this same migration, no code reads it\n" +
 			"-- fleetgate:up\n" +
 			"ALTER TABLE big ADD COLUMN a int, ALGORITHM=COPY;\n" +
 			"CREATE INDEX big_v ON big (v);\n" +
