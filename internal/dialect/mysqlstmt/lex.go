@@ -60,11 +60,31 @@ func unterminated(what string) string { return "unterminated " + what }
 // runs and which are therefore tokens like any other (the version number
 // after the ! is dropped). The error is for an unterminated string,
 // identifier or comment, at its start.
-func lex(sql string) ([]token, *Error) {
-	var toks []token
-	gap := false
-	inExec := false // inside /*! ... */
-	for i := 0; i < len(sql); {
+func lex(sql string, toks []token) ([]token, *Error) {
+	lx := lexer{sql: sql}
+	for {
+		t, ok, err := lx.next()
+		if err != nil || !ok {
+			return toks, err
+		}
+		toks = append(toks, t)
+	}
+}
+
+// lexer reads the tokens of a statement one at a time.
+type lexer struct {
+	sql    string
+	i      int
+	gap    bool
+	inExec bool // inside /*! ... */
+}
+
+// next returns the next token; false at the end of the text.
+func (lx *lexer) next() (token, bool, *Error) {
+	sql, i := lx.sql, lx.i
+	gap, inExec := lx.gap, lx.inExec
+	defer func() { lx.gap, lx.inExec = gap, inExec }()
+	for i < len(sql) {
 		c := sql[i]
 		switch {
 		case isSpace(c):
@@ -94,7 +114,7 @@ func lex(sql string) ([]token, *Error) {
 			}
 			end := strings.Index(sql[i+2:], "*/")
 			if end < 0 {
-				return toks, &Error{Off: i, Near: sql[i:min(len(sql), i+2)], Msg: unterminated("comment")}
+				return token{}, false, &Error{Off: i, Near: sql[i:min(len(sql), i+2)], Msg: unterminated("comment")}
 			}
 			i += 2 + end + 2
 			gap = true
@@ -110,7 +130,7 @@ func lex(sql string) ([]token, *Error) {
 				if c == '`' {
 					what = "identifier"
 				}
-				return toks, &Error{Off: i, Near: sql[i:min(len(sql), i+1)], Msg: unterminated(what)}
+				return token{}, false, &Error{Off: i, Near: sql[i:min(len(sql), i+1)], Msg: unterminated(what)}
 			}
 			t.kind, t.text, t.end = tString, text, i+n
 			if c == '`' {
@@ -144,10 +164,11 @@ func lex(sql string) ([]token, *Error) {
 		default:
 			t.kind, t.text, t.end = tPunct, sql[i:i+1], i+1
 		}
-		toks = append(toks, t)
-		i = t.end
+		lx.i = t.end
+		return t, true, nil
 	}
-	return toks, nil
+	lx.i = i
+	return token{}, false, nil
 }
 
 // quoted reads the quoted string or identifier at the start of s, quoted

@@ -3,6 +3,7 @@ package mysqlstmt
 import (
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Kind is what a statement does, as far as the checks and the crash
@@ -138,7 +139,13 @@ func (e *Error) Error() string {
 // mode: a caller that must be sure of every clause ignores it, one that
 // only needs the head may use it.
 func Parse(sql string) (*Statement, error) {
-	toks, lerr := lex(sql)
+	// The tokens do not outlive the call (what Statement keeps is text
+	// of sql or copies), so their buffer is reused: it was most of what
+	// checking a migration allocated.
+	buf := tokenBufs.Get().(*[]token)
+	defer tokenBufs.Put(buf)
+	toks, lerr := lex(sql, (*buf)[:0])
+	*buf = toks
 	p := &parser{sql: sql, toks: toks}
 	if lerr != nil {
 		return nil, lerr
@@ -154,9 +161,21 @@ func Parse(sql string) (*Statement, error) {
 // comments and the markers of /*! ... */ executable comments; a statement
 // the lexer cannot read yields the words before the trouble.
 func FirstWords(sql string, n int) []string {
-	toks, _ := lex(sql)
-	return words(toks, n)
+	var out []string
+	lx := lexer{sql: sql}
+	for len(out) < n {
+		t, ok, _ := lx.next()
+		if !ok {
+			break
+		}
+		if t.kind == tWord {
+			out = append(out, t.up)
+		}
+	}
+	return out
 }
+
+var tokenBufs = sync.Pool{New: func() any { return new([]token) }}
 
 func words(toks []token, n int) []string {
 	var out []string
