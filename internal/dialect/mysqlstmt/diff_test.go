@@ -159,6 +159,11 @@ var edge = []string{
 	"ALTER TABLE t ORDER BY a",
 	"ALTER TABLE t DISABLE KEYS",
 	"ALTER TABLE t ALGORITHM=COPY",
+	"ALTER TABLE t ADD COLUMN a INT, ALGORITHM=NOCOPY",
+	"ALTER TABLE t ADD COLUMN a INT, LOCK=FOO",
+	"ALTER TABLE t ADD COLUMN a INT, ALGORITHM=",
+	"CREATE INDEX i ON t (a) ALGORITHM=NOCOPY",
+	"DROP INDEX i ON t LOCK=NOWAIT",
 	"ALTER TABLE t ALGORITHM INSTANT, ADD COLUMN a INT",
 	"ALTER TABLE t LOCK=SHARED, ADD COLUMN a INT",
 	"ALTER TABLE t LOCK=EXCLUSIVE, ALGORITHM=DEFAULT, ADD COLUMN a INT",
@@ -354,6 +359,7 @@ func TestMatchesVitess(t *testing.T) {
 	t.Parallel()
 	stmts := corpus(t)
 	require.Greater(t, len(stmts), 1000)
+	t.Logf("%d statements", len(stmts))
 	var diffs []string
 	for _, sql := range stmts {
 		want, verr := fromVitess(sql, true)

@@ -461,17 +461,12 @@ func (p *parser) indexTail(st *Statement) *Error {
 		switch {
 		case t.is("ALGORITHM") || t.is("LOCK"):
 			p.i++
-			p.acceptPunct('=')
-			v := p.next()
-			if v.kind != tWord {
-				p.i--
-				return p.fail()
+			sp, err := p.algorithmOrLock(t)
+			if err != nil {
+				return err
 			}
-			kind := SpecAlgorithm
-			if t.is("LOCK") {
-				kind = SpecLock
-			}
-			st.Specs = append(st.Specs, Spec{Kind: kind, Value: v.up, Off: t.off})
+			sp.Off = t.off
+			st.Specs = append(st.Specs, sp)
 		case t.is("USING") || t.is("KEY_BLOCK_SIZE") || t.is("COMMENT") || t.is("WITH") || t.is("VISIBLE") || t.is("INVISIBLE") ||
 			t.is("ENGINE_ATTRIBUTE") || t.is("SECONDARY_ENGINE_ATTRIBUTE") || t.is("IGNORED") || t.is("NOT"):
 			p.i++
@@ -690,17 +685,11 @@ func (p *parser) alterSpec(st *Statement) *Error {
 		add(Spec{Kind: SpecRenameTo, Ref: n})
 		return err
 	case "ALGORITHM", "LOCK":
-		p.acceptPunct('=')
-		v := p.next()
-		if v.kind != tWord {
-			p.i--
-			return p.fail()
+		sp, err := p.algorithmOrLock(t)
+		if err != nil {
+			return err
 		}
-		kind := SpecAlgorithm
-		if t.up == "LOCK" {
-			kind = SpecLock
-		}
-		add(Spec{Kind: kind, Value: v.up})
+		add(sp)
 		return nil
 	case "ALTER":
 		// ALTER [COLUMN] c SET DEFAULT ... | DROP DEFAULT | SET VISIBLE;
@@ -737,6 +726,32 @@ func (p *parser) alterSpec(st *Statement) *Error {
 	}
 	p.i--
 	return p.fail()
+}
+
+// algorithmValues and lockValues are the values MySQL knows. MariaDB's
+// ALGORITHM=NOCOPY is not recognized, as vitess did not: read as an
+// unknown algorithm, the checks would call it a table copy.
+var (
+	algorithmValues = set("DEFAULT", "INSTANT", "INPLACE", "COPY")
+	lockValues      = set("DEFAULT", "NONE", "SHARED", "EXCLUSIVE")
+)
+
+// algorithmOrLock reads [=] value after ALGORITHM or LOCK (kw).
+func (p *parser) algorithmOrLock(kw token) (Spec, *Error) {
+	p.acceptPunct('=')
+	v := p.peek()
+	if kw.is("LOCK") {
+		if v.kind != tWord || !lockValues[v.up] {
+			return Spec{}, p.fail()
+		}
+		p.i++
+		return Spec{Kind: SpecLock, Value: v.up}, nil
+	}
+	if v.kind != tWord || !algorithmValues[v.up] {
+		return Spec{}, p.fail()
+	}
+	p.i++
+	return Spec{Kind: SpecAlgorithm, Value: v.up}, nil
 }
 
 // skipSpec consumes the rest of an ALTER TABLE clause: up to the next
