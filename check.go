@@ -82,7 +82,7 @@ func RulesFor(d Dialect) []Rule {
 }
 
 // checksFor returns the statement checks of dialect d, nil when it has
-// none: PostgreSQL's (libpg_query) and MySQL's (vitess's parser) are
+// none: PostgreSQL's (libpg_query) and MySQL's (package mysqlstmt) are
 // separate rule sets that share rule IDs where a rule means the same.
 func checksFor(d Dialect) func(*source.Migration) ([]Finding, error) {
 	switch d {
@@ -324,7 +324,7 @@ func selectFiles(local []*source.Migration, opts *CheckOpts) ([]*source.Migratio
 func lintAll(rep *CheckReport, ms []*source.Migration, d Dialect, together func(*source.Migration) bool) error {
 	if d == Postgres {
 		// Only libpg_query has a load worth reporting (the WebAssembly
-		// build's is seconds); vitess's parser starts in about a millisecond.
+		// build's is seconds); MySQL's recognizer has no set-up at all.
 		loaded := lint.ParserInit() > 0
 		defer func() {
 			if !loaded {

@@ -111,6 +111,7 @@ func TestMatchesVitess(t *testing.T) {
 	t.Parallel()
 	ms := diffMigrations(t)
 	require.Greater(t, len(ms), 1000)
+	t.Logf("%d migrations", len(ms))
 	var diffs []string
 	for name, text := range ms {
 		want := findings(t, name, text, vitessCheck)
