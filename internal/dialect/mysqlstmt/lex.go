@@ -6,7 +6,7 @@
 //
 // It is not a full parser. It was written instead of linking one because
 // vitess's parser, the only maintained Go MySQL parser with detailed ALTER
-// TABLE support that is not larger still (TiDB's), added 15 MB to the
+// TABLE support that is not larger still (TiDB's), added 14 MB to the
 // binary and about 5 ms of package initialisation to every fleetgate
 // process, on every database (docs/checks.md, "MySQL and MariaDB").
 // Statements whose kind no consumer reads (SELECT, INSERT, SET, GRANT, ...)
