@@ -67,6 +67,10 @@ func lex(sql string, toks []token) ([]token, *Error) {
 		if err != nil || !ok {
 			return toks, err
 		}
+		if t.kind == tWord && len(toks) > 0 && toks[len(toks)-1].punct('.') {
+			// After a dot a word is a name, never a keyword (t.where).
+			t.kind = tQuoted
+		}
 		toks = append(toks, t)
 	}
 }

@@ -98,7 +98,7 @@ func (p *parser) name() (Name, *Error) {
 	if err != nil {
 		return Name{}, err
 	}
-	if p.peek().punct('.') && !p.peek().gap {
+	if p.peek().punct('.') {
 		p.i++
 		b, err := p.ident()
 		if err != nil {

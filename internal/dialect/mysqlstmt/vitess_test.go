@@ -168,14 +168,14 @@ func summary(st *Statement) string {
 	return b.String()
 }
 
-// baseType is a column type without its attributes. Type is the
-// definition as written (lower-cased), where vitess printed its own tree,
-// which orders the attributes its way and quotes strings with '; the
-// messages that quote it read the same either way.
+// baseType is the name of a column type. Type is the definition as
+// written (lower-cased), where vitess printed its own tree, which orders
+// the attributes, spells numbers and quotes strings its way; the messages
+// that quote it read the same either way.
 func baseType(s string) string {
-	s = strings.NewReplacer("integer", "int", "bool", "tinyint(1)", " (", "(", ", ", ",").Replace(s)
-	if i := strings.IndexByte(s, ' '); i >= 0 {
-		s = s[:i]
+	s = strings.NewReplacer("integer", "int", "bool", "tinyint").Replace(s)
+	if end := strings.IndexAny(s, " ("); end >= 0 {
+		return s[:end]
 	}
 	return s
 }
