@@ -223,7 +223,8 @@ func (p *parser) statement() (*Statement, *Error) {
 	case "LOCK":
 		p.i++
 		if !p.accept("TABLES") && !p.accept("TABLE") {
-			break // LOCK INSTANCE FOR BACKUP, MariaDB's BACKUP LOCK
+			err = p.skipRest() // LOCK INSTANCE FOR BACKUP
+			break
 		}
 		st.Kind = LockTables
 		err = p.skipRest()
@@ -239,6 +240,23 @@ func (p *parser) statement() (*Statement, *Error) {
 		p.i++
 		st.Kind = Optimize
 		err = p.skipRest()
+	case "WITH":
+		// WITH [RECURSIVE] cte [(columns)] AS (...), ... then the
+		// statement: an UPDATE or DELETE is read as one.
+		p.i++
+		if err = p.with(); err != nil {
+			break
+		}
+		switch {
+		case p.accept("UPDATE"):
+			st.Kind = Update
+			err = p.update(st)
+		case p.accept("DELETE"):
+			st.Kind = Delete
+			err = p.delete(st)
+		default:
+			err = p.skipRest()
+		}
 	default:
 		if !otherFirst[t.up] {
 			return nil, p.fail()
@@ -256,6 +274,30 @@ func (p *parser) statement() (*Statement, *Error) {
 		return st, err
 	}
 	return st, nil
+}
+
+// with reads the common table expressions after WITH.
+func (p *parser) with() *Error {
+	p.accept("RECURSIVE")
+	for {
+		if _, err := p.ident(); err != nil {
+			return err
+		}
+		if p.peek().punct('(') {
+			if err := p.skipGroup(); err != nil {
+				return err
+			}
+		}
+		if err := p.expect("AS"); err != nil {
+			return err
+		}
+		if err := p.skipGroup(); err != nil {
+			return err
+		}
+		if !p.acceptPunct(',') {
+			return nil
+		}
+	}
 }
 
 // create reads what follows CREATE.
