@@ -262,12 +262,9 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			}
 		}
 		// Jitter spreads a fleet's polls so they do not arrive in waves.
-		// A listening waiter polls slowly, for a holder that died without
-		// a word.
 		sleep := opts.Poll/2 + rand.N(opts.Poll)
 		if ln.Listening() {
-			slow := max(time.Second, opts.Poll)
-			sleep = slow/2 + rand.N(slow)
+			sleep = listenPause(holder, opts, time.Since(start), lastReport)
 		}
 		woke, err := ln.Sleep(ctx, sleep)
 		if err != nil && ctx.Err() != nil {
@@ -278,6 +275,30 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		// A listening session that broke is found out and replaced by the
 		// next try.
 	}
+}
+
+// listenPause is how long a listening waiter sleeps before it polls
+// again. The holder's release wakes it at once, so the poll is only for a
+// holder that died without a word, and the database lets nobody take over
+// before the lease allows (holder.TakeoverAt): it sleeps until then, plus a
+// jitter that spreads a fleet's attempts, instead of polling every second
+// of a long run (with a fleet waiting, those polls were most of the
+// database's and the waiters' work). It still wakes for the next report of
+// the holder (OnWait), which wants a fresh read.
+func listenPause(holder *driver.Holder, opts Options, waited time.Duration, lastReport time.Time) time.Duration {
+	slow := max(time.Second, opts.Poll)
+	if holder == nil || holder.TakeoverAt.IsZero() {
+		return slow/2 + rand.N(slow)
+	}
+	pause := max(holder.TakeoverAt.Sub(holder.Now), opts.Poll/2) + rand.N(slow/4)
+	if opts.OnWait != nil {
+		due := time.Second - waited // the first report
+		if !lastReport.IsZero() {
+			due = opts.ReportEvery - time.Since(lastReport)
+		}
+		pause = min(pause, max(due, opts.Poll/2))
+	}
+	return pause
 }
 
 // errOr prefers the context's cause (ErrTimeout) over the error it caused.
