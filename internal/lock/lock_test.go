@@ -291,3 +291,35 @@ func TestListeningWaiterPollsOnlyWhenTakeoverPossible(t *testing.T) {
 	require.Equal(t, int32(1), d.tries.Load(), "lock attempts while a live holder renewed")
 	require.False(t, holder.Lost())
 }
+
+// countingSQLite is the SQLite driver, counting lock attempts.
+type countingSQLite struct {
+	*sqlite.Driver
+	tries atomic.Int32
+}
+
+func (c *countingSQLite) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.AcquireParams) (int64, *driver.Holder, error) {
+	c.tries.Add(1)
+	return c.Driver.TryAcquire(ctx, conn, p)
+}
+
+// A waiter that cannot listen for the release (SQLite here; MySQL, a
+// pooler) backs off while the same holder keeps the lock, from the poll
+// interval to 4 times it: 3 s behind a live holder with a 100 ms poll take
+// about 10 attempts, not 30 (a fleet's polls competed with the holder).
+func TestPollingWaiterBacksOffBehindTheSameHolder(t *testing.T) {
+	t.Parallel()
+	b := setups()["SQLite"](t)
+	ctx := context.Background()
+	holder, err := lock.Acquire(ctx, b.d, b.db, actor("a", 1), lock.Options{TTL: 10 * time.Second})
+	require.NoError(t, err)
+	defer holder.Release(ctx)
+
+	tables, _ := driver.NewTables("fleetgate_migrations")
+	d := &countingSQLite{Driver: sqlite.New(tables)}
+	_, err = lock.Acquire(ctx, d, b.db, actor("b", 2), lock.Options{Poll: 100 * time.Millisecond, Timeout: 3 * time.Second})
+	require.ErrorIs(t, err, lock.ErrTimeout)
+	require.LessOrEqual(t, d.tries.Load(), int32(18), "lock attempts in 3 s behind a live holder")
+	require.Greater(t, d.tries.Load(), int32(2), "the waiter kept trying")
+	require.False(t, holder.Lost())
+}
