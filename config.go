@@ -84,7 +84,10 @@ type Config struct {
 	// LeaseTTL is how long the lock outlives its holder's last heartbeat
 	// when the holder's death cannot be seen directly. Defaults to 10s.
 	LeaseTTL time.Duration
-	// PollInterval is the mean pause between lock attempts. Defaults to 150ms.
+	// PollInterval is the mean pause between lock attempts where the
+	// release cannot be listened for (MySQL, SQLite, a pooler); it grows
+	// to 4 times this while the same holder keeps the lock. Defaults to
+	// 150ms.
 	PollInterval time.Duration
 	// LockTimeout bounds each wait for a table lock in a PostgreSQL
 	// migration; the migration is then retried. Defaults to 2s; negative

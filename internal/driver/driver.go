@@ -78,6 +78,12 @@ type Holder struct {
 	CurrentVersion   int64 // 0 when between migrations
 	CurrentStartedAt time.Time
 	Now              time.Time // the database clock when the row was read
+	// TakeoverAt is the database time from which a waiter may take the
+	// lease over without a release (its expiry, or sooner where a dead
+	// session is detected, see the drivers' TryAcquire); zero when the
+	// driver does not say. A waiter woken by the release needs to poll no
+	// sooner for a holder that died without one.
+	TakeoverAt time.Time
 	// SessionBound: the database tracks the holder's session (a direct
 	// PostgreSQL connection), so only the database may declare it dead.
 	SessionBound bool

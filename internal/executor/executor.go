@@ -77,6 +77,9 @@ type Runner struct {
 	// inFlight is the version whose next statement an interrupted runner
 	// had recorded as running in autocommit (see resumeAt), 0 for none.
 	inFlight int64
+	// quiet: the migration being applied is not the run's last, so its
+	// commit is not announced (see Up).
+	quiet bool
 }
 
 // Result is what a run did.
@@ -99,6 +102,12 @@ func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 			return res, err
 		}
 		r.Lease.SetCurrent(st.Migration.Version)
+		// Only the run's last commit is announced, then the release: on
+		// PostgreSQL every NOTIFY wakes every listening session of the
+		// database (lock waiters listening for the release included),
+		// and with a fleet waiting that slowed each commit of the run.
+		// A waiter needs the history only once it stops changing.
+		r.quiet = i < len(steps)-1
 		err := r.apply(ctx, st, i == 0)
 		r.Lease.SetCurrent(0)
 		switch {
@@ -215,7 +224,7 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 	if first {
 		rec.Event.LockWaitMS = r.Lease.Waited.Milliseconds()
 	}
-	rec.Notify = true
+	rec.Notify = !r.quiet
 	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
@@ -281,7 +290,7 @@ func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) e
 	rec := r.Lease.Record()
 	rec.Applied = r.applied(m, time.Since(start), true, n)
 	rec.Event = r.event(history.KindApply, m, time.Since(start))
-	rec.Notify = true
+	rec.Notify = !r.quiet
 	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}

@@ -204,7 +204,7 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 		return r.stepErr(wctx, m, nil, err)
 	}
 	rec.Event = r.event(history.KindApply, m, time.Since(start))
-	rec.Notify = true
+	rec.Notify = !r.quiet
 	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}

@@ -68,7 +68,7 @@ func (r *Runner) applyUnitOnce(ctx context.Context, m *source.Migration, begin s
 	rec.Applied = r.applied(m, time.Since(start), last, end)
 	if last {
 		rec.Event = r.event(history.KindApply, m, time.Since(start))
-		rec.Notify = true
+		rec.Notify = !r.quiet
 	}
 	if err := tx.Commit(wctx, &rec); err != nil {
 		return r.stepErr(wctx, m, &m.Up.Statements[end-1], err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,4 +258,71 @@ func TestHeartbeatDetectsLoss(t *testing.T) {
 			require.NoError(t, l.Release(ctx))
 		})
 	}
+}
+
+// countingPG is the PostgreSQL driver, counting lock attempts.
+type countingPG struct {
+	*postgres.Driver
+	tries atomic.Int32
+}
+
+func (c *countingPG) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.AcquireParams) (int64, *driver.Holder, error) {
+	c.tries.Add(1)
+	return c.Driver.TryAcquire(ctx, conn, p)
+}
+
+// A waiter that listens for the release polls only for a holder that died
+// without one, and the database lets nobody take over a live, renewing
+// holder's lease before its dead-session grace (5 s after a renewal, which
+// comes at least every 2 s): a waiter of 2.5 s tries once, where it used
+// to try every second (a fleet's polls were most of the work of a run).
+func TestListeningWaiterPollsOnlyWhenTakeoverPossible(t *testing.T) {
+	t.Parallel()
+	b := setups()["Postgres"](t)
+	ctx := context.Background()
+	holder, err := lock.Acquire(ctx, b.d, b.db, actor("a", 1), lock.Options{TTL: 10 * time.Second})
+	require.NoError(t, err)
+	defer holder.Release(ctx)
+
+	tables, _ := driver.NewTables("fleetgate_migrations")
+	d := &countingPG{Driver: postgres.New(tables)}
+	// The first try comes within the 2.5 s unless the machine is
+	// swamped (connecting, listening); the next could not before the
+	// grace, at least 3 s after it.
+	_, err = lock.Acquire(ctx, d, b.db, actor("b", 2), lock.Options{Poll: 10 * time.Millisecond, Timeout: 2500 * time.Millisecond})
+	require.ErrorIs(t, err, lock.ErrTimeout)
+	require.LessOrEqual(t, d.tries.Load(), int32(1), "lock attempts while a live holder renewed")
+	require.False(t, holder.Lost())
+}
+
+// countingSQLite is the SQLite driver, counting lock attempts.
+type countingSQLite struct {
+	*sqlite.Driver
+	tries atomic.Int32
+}
+
+func (c *countingSQLite) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.AcquireParams) (int64, *driver.Holder, error) {
+	c.tries.Add(1)
+	return c.Driver.TryAcquire(ctx, conn, p)
+}
+
+// A waiter that cannot listen for the release (SQLite here; MySQL, a
+// pooler) backs off while the same holder keeps the lock, from the poll
+// interval to 4 times it: 3 s behind a live holder with a 100 ms poll take
+// about 10 attempts, not 30 (a fleet's polls competed with the holder).
+func TestPollingWaiterBacksOffBehindTheSameHolder(t *testing.T) {
+	t.Parallel()
+	b := setups()["SQLite"](t)
+	ctx := context.Background()
+	holder, err := lock.Acquire(ctx, b.d, b.db, actor("a", 1), lock.Options{TTL: 10 * time.Second})
+	require.NoError(t, err)
+	defer holder.Release(ctx)
+
+	tables, _ := driver.NewTables("fleetgate_migrations")
+	d := &countingSQLite{Driver: sqlite.New(tables)}
+	_, err = lock.Acquire(ctx, d, b.db, actor("b", 2), lock.Options{Poll: 100 * time.Millisecond, Timeout: 3 * time.Second})
+	require.ErrorIs(t, err, lock.ErrTimeout)
+	require.LessOrEqual(t, d.tries.Load(), int32(18), "lock attempts in 3 s behind a live holder")
+	require.Positive(t, d.tries.Load(), "the waiter tried")
+	require.False(t, holder.Lost())
 }

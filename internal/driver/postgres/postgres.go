@@ -325,8 +325,9 @@ func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.Acqui
 		WHERE l.name = $6 AND l.name IN (
 			SELECT c.name FROM `+d.lock+` AS c WHERE c.name = $6 AND (
 				c.holder IS NULL OR c.expires_at < clock_timestamp() OR c.holder = $7
-				OR (c.session_pid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.session_pid)
-					AND c.renewed_at < clock_timestamp() - least((c.expires_at - c.renewed_at) / 2, interval '5 seconds')))
+				OR (c.session_pid IS NOT NULL
+					AND c.renewed_at < clock_timestamp() - least((c.expires_at - c.renewed_at) / 2, interval '5 seconds')
+					AND NOT EXISTS (SELECT 1 FROM pg_stat_get_activity(c.session_pid) a WHERE a.pid IS NOT NULL)))
 			FOR UPDATE OF c SKIP LOCKED)
 		RETURNING l.generation`,
 		p.Token, p.Actor.Host, p.Actor.PID, p.Actor.DeployID, p.TTL.Milliseconds(), lockName, p.StaleToken).Scan(&gen)
@@ -374,12 +375,17 @@ func (d *Driver) Release(ctx context.Context, q driver.Querier, token string, ge
 func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Holder, error) {
 	var h driver.Holder
 	var cur sql.NullInt64
-	var curAt, acq, exp sql.NullTime
+	var curAt, acq, exp, takeover sql.NullTime
 	var tok, host, dep sql.NullString
 	var pid sql.NullInt64
+	// takeover is when TryAcquire's conditions could first let a waiter
+	// in: the expiry, or a dead session's grace after the last renewal.
 	err := q.QueryRowContext(ctx, `SELECT holder, generation, host, pid, deploy_id, acquired_at, expires_at,
-		current_version, current_started_at, clock_timestamp(), session_pid IS NOT NULL FROM `+d.lock+` WHERE name = $1`, lockName).
-		Scan(&tok, &h.Generation, &host, &pid, &dep, &acq, &exp, &cur, &curAt, &h.Now, &h.SessionBound)
+		current_version, current_started_at, clock_timestamp(), session_pid IS NOT NULL,
+		least(expires_at, CASE WHEN session_pid IS NOT NULL
+			THEN renewed_at + least((expires_at - renewed_at) / 2, interval '5 seconds') END)
+		FROM `+d.lock+` WHERE name = $1`, lockName).
+		Scan(&tok, &h.Generation, &host, &pid, &dep, &acq, &exp, &cur, &curAt, &h.Now, &h.SessionBound, &takeover)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -391,6 +397,7 @@ func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Hold
 	}
 	h.Token, h.Host, h.PID, h.DeployID = tok.String, host.String, int(pid.Int64), dep.String
 	h.AcquiredAt, h.ExpiresAt, h.CurrentVersion, h.CurrentStartedAt = acq.Time, exp.Time, cur.Int64, curAt.Time
+	h.TakeoverAt = takeover.Time
 	return &h, nil
 }
 
