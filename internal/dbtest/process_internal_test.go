@@ -1,6 +1,8 @@
 package dbtest
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +33,16 @@ func TestRemoveStale(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- leftover.Wait() }()
 	t.Cleanup(func() { _ = leftover.Process.Kill() })
+	// Start returns once exec has closed the child's close-on-exec fds,
+	// but the kernel sets up the new argument area after that: for a
+	// moment /proc/<pid>/cmdline is empty, and removeStale rightly spares
+	// a process it cannot tell is ours. A leftover server has long been
+	// running, so wait until its command line shows.
+	cmdline := fmt.Sprintf("/proc/%d/cmdline", leftover.Process.Pid)
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(cmdline)
+		return err == nil && bytes.Contains(b, []byte(stale))
+	}, 10*time.Second, 5*time.Millisecond, "leftover's command line never named %s", stale)
 	require.NoError(t, os.WriteFile(filepath.Join(serverDir, pidFileName),
 		[]byte(strconv.Itoa(leftover.Process.Pid)+"\n"), 0o644))
 
