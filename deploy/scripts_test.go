@@ -76,6 +76,9 @@ func TestECSRunMigrationScript(t *testing.T) {
 			if !strings.Contains(calls, "--task-definition api-migrate") && tc.taskArn != "None" {
 				t.Fatalf("the migration must run its own task definition\n%s", calls)
 			}
+			if !strings.Contains(calls, "name==`migrate`") && tc.taskArn != "None" {
+				t.Fatalf("the exit code read must be the migrate container's\n%s", calls)
+			}
 		})
 	}
 }
@@ -139,6 +142,9 @@ func TestECSRunContractScript(t *testing.T) {
 			stable, run := strings.Index(calls, "ecs wait services-stable"), strings.Index(calls, "ecs run-task")
 			if stable < 0 || run < stable || !strings.Contains(calls, "--task-definition api-contract") {
 				t.Fatalf("want services-stable, then the api-contract task\ncalls:\n%s", calls)
+			}
+			if !strings.Contains(calls, "name==`contract`") {
+				t.Fatalf("the exit code read must be the contract container's\n%s", calls)
 			}
 		})
 	}

@@ -114,7 +114,7 @@ var mutations = []mutation{
 	{name: "EBDefaultTimeout", file: "elasticbeanstalk/.ebextensions/deploy.config", old: "    Timeout: 1800\n", new: ""},
 	{name: "EBAllAtOnce", file: "elasticbeanstalk/.ebextensions/deploy.config", old: "DeploymentPolicy: Rolling", new: "DeploymentPolicy: AllAtOnce"},
 	// Shell
-	{name: "ShellSyntax", file: "ecs/run-migration.sh", old: "fi\naws ecs update-service", new: "aws ecs update-service"},
+	{name: "ShellSyntax", file: "ecs/run-task.sh", old: "  fi\n}\n", new: "}\n"},
 	{name: "ShellNoSetE", file: "codedeploy/scripts/migrate.sh", old: "set -eu\n", new: ""},
 }
 

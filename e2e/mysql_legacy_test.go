@@ -3,16 +3,11 @@ package e2e
 import (
 	"database/sql"
 	"errors"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/fleetgate/fleetgate/internal/dbtest"
 )
 
 // Other tools' history tables kept in step on MariaDB: a team that moves
@@ -122,39 +117,6 @@ var myLegacyTools = []myLegacyTool{
 	},
 }
 
-// myPeerVersion asks the real tool (built with its MySQL driver) which
-// version the MariaDB database of url is at, as peerVersion does on
-// PostgreSQL.
-func myPeerVersion(t *testing.T, tool, dir, url string) int64 {
-	t.Helper()
-	bin, err := peerBin()
-	require.NoError(t, err, "installing the peer tools (the legacy table tests need them; they do not skip)")
-	raw := strings.Replace(url, "mariadb://", "mysql://", 1)
-	dsn, err := dbtest.MySQLDSN(raw)
-	require.NoError(t, err)
-	var cmd *exec.Cmd
-	var re *regexp.Regexp
-	switch tool {
-	case "golang-migrate":
-		cmd = exec.Command(filepath.Join(bin, "migrate"), "-path", dir, "-database", "mysql://"+dsn, "version")
-		re = regexp.MustCompile(`(?m)^([0-9]+)\s*$`)
-	case "goose":
-		cmd = exec.Command(filepath.Join(bin, "goose"), "-dir", dir, "mysql", dsn+"?parseTime=true", "version")
-		re = regexp.MustCompile(`version:? ([0-9]+)`)
-	case "dbmate":
-		cmd = exec.Command(filepath.Join(bin, "dbmate"), "--url", raw, "--migrations-dir", dir, "status")
-		re = regexp.MustCompile(`(?m)^\[X\] ([0-9]+)_`)
-	}
-	cmd.Env = cleanEnv()
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s: %s", tool, out)
-	all := re.FindAllStringSubmatch(string(out), -1)
-	require.NotEmpty(t, all, "%s reported no version:\n%s", tool, out)
-	v, err := strconv.ParseInt(all[len(all)-1][1], 10, 64)
-	require.NoError(t, err)
-	return v
-}
-
 // TestMySQLLegacyTableInStep: after fleetgate applies a golang-migrate,
 // goose or dbmate directory on MariaDB, the tool's own table says the
 // newest version, read with the tool's own query and asked of the real
@@ -180,7 +142,7 @@ func TestMySQLLegacyTableInStep(t *testing.T) {
 			require.Equal(t, 0, r.Code, r.String())
 			require.Equal(t, c.versions[2], at())
 			require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"))
-			require.Equal(t, c.versions[2], myPeerVersion(t, c.name, dir, url))
+			require.Equal(t, c.versions[2], compatTool{name: c.name}.peerVersion(t, dir, url))
 			compatTool{name: c.name}.peerMySQL(t, dir, strings.Replace(url, "mariadb://", "mysql://", 1)) // its own up: nothing to do
 			require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"), "%s ran a data migration again", c.name)
 			require.Equal(t, c.versions[2], at())
@@ -188,7 +150,7 @@ func TestMySQLLegacyTableInStep(t *testing.T) {
 			r = fg(t, nil, "down", "-d", url, "--dir", dir)
 			require.Equal(t, 0, r.Code, r.String())
 			require.Equal(t, c.versions[1], at(), "after down")
-			require.Equal(t, c.versions[1], myPeerVersion(t, c.name, dir, url), "after down")
+			require.Equal(t, c.versions[1], compatTool{name: c.name}.peerVersion(t, dir, url), "after down")
 			require.False(t, myTableExists(t, db, "notes"))
 			r = fg(t, nil, "down", "-d", url, "--dir", dir, "--to", "0")
 			require.Equal(t, 0, r.Code, r.String())
@@ -198,41 +160,9 @@ func TestMySQLLegacyTableInStep(t *testing.T) {
 			r = fg(t, nil, "up", "-d", url, "--dir", dir)
 			require.Equal(t, 0, r.Code, r.String())
 			require.Equal(t, c.versions[2], at(), "after up again")
-			require.Equal(t, c.versions[2], myPeerVersion(t, c.name, dir, url), "after up again")
+			require.Equal(t, c.versions[2], compatTool{name: c.name}.peerVersion(t, dir, url), "after up again")
 			require.Equal(t, 1, queryInt(t, db, "SELECT n FROM counter"))
 			require.True(t, myColumnExists(t, db, "items", "note_id"))
 		})
 	}
-}
-
-// TestMySQLLegacyTableAlteredByMigrations: a project adds a column to
-// golang-migrate's schema_migrations in one migration (DDL, committed on
-// its own on MySQL) and sets it in a later one; fleetgate created the
-// table before the first migration, and keeping the version in step
-// leaves the project's column alone.
-func TestMySQLLegacyTableAlteredByMigrations(t *testing.T) {
-	t.Parallel()
-	dir := writeFiles(t, map[string]string{
-		"1_items.up.sql":          "CREATE TABLE items (id bigint PRIMARY KEY);\n",
-		"1_items.down.sql":        "DROP TABLE items;\n",
-		"2_data_version.up.sql":   "ALTER TABLE schema_migrations ADD COLUMN data_version integer NOT NULL DEFAULT 0;\n",
-		"2_data_version.down.sql": "ALTER TABLE schema_migrations DROP COLUMN data_version;\n",
-		"3_backfill.up.sql":       "INSERT INTO items VALUES (1);\nUPDATE schema_migrations SET data_version = 7;\n",
-		"3_backfill.down.sql":     "DELETE FROM items;\n",
-	})
-	url := mariadbURL(t)
-	r := fg(t, nil, "up", "-d", url, "--dir", dir)
-	require.Equal(t, 0, r.Code, r.String())
-	db := openDB(t, url)
-	v, ok := myLegacyTools[0].version(t, db)
-	require.True(t, ok)
-	require.Equal(t, int64(3), v)
-	require.Equal(t, 7, queryInt(t, db, "SELECT data_version FROM schema_migrations"))
-	require.Equal(t, int64(3), myPeerVersion(t, "golang-migrate", dir, url))
-
-	r = fg(t, nil, "down", "-d", url, "--dir", dir)
-	require.Equal(t, 0, r.Code, r.String())
-	v, _ = myLegacyTools[0].version(t, db)
-	require.Equal(t, int64(2), v)
-	require.Equal(t, 7, queryInt(t, db, "SELECT data_version FROM schema_migrations"))
 }

@@ -26,7 +26,8 @@ var pgbouncerPaths = []string{"/usr/sbin/pgbouncer"}
 // in dbURL (the PgBouncer URL works for that user only), who is also its
 // admin: the "pgbouncer" database on the same port answers SHOW POOLS. It
 // runs as the postgres OS user when we are root, and is stopped by its pid
-// (SIGTERM, then SIGKILL) in t.Cleanup.
+// (SIGTERM, then SIGKILL) in t.Cleanup, which fails the test, with the end
+// of PgBouncer's log, if it had exited before.
 //
 // PgBouncer 1.18 does not keep prepared statements across transactions:
 // pgx's default statement cache fails through it, which is what tests of
@@ -82,6 +83,13 @@ func PgBouncer(t testing.TB, dbURL string) string {
 	}
 	require.NotNil(t, p, "dbtest: PgBouncer: no free port after %d attempts", portAttempts)
 	t.Cleanup(func() {
+		// A pooler that died under the test shows there as "connection
+		// refused" on its port; say so, with its own last words.
+		select {
+		case <-p.done:
+			t.Errorf("%v", p.failure(fmt.Errorf("exited during the test: %v", p.waitErr)))
+		default:
+		}
 		if err := p.stopAndForget(); err != nil {
 			t.Errorf("dbtest: %v", err)
 		}

@@ -216,8 +216,8 @@ func removeStale(tmp string) {
 }
 
 // killLeftovers SIGKILLs the processes recorded in dir/*/server.pid, if
-// they are still running from dir (their command line names it; this guards
-// against a reused pid).
+// they are still running from dir (their command line names it or a path
+// under it; this guards against a reused pid).
 func killLeftovers(dir string) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*", pidFileName))
 	for _, f := range files {
@@ -230,10 +230,27 @@ func killLeftovers(dir string) {
 			continue
 		}
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil || !bytes.Contains(cmdline, []byte(dir)) {
+		if err != nil || !namesDir(cmdline, dir) {
 			continue
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// namesDir reports whether a NUL-separated command line has dir, or a path
+// under it, as an argument or inside one (--datadir=dir/data); not a
+// longer name that starts with dir's (another run's fleetgate-dbtest-123
+// for fleetgate-dbtest-12).
+func namesDir(cmdline []byte, dir string) bool {
+	for rest := cmdline; ; {
+		i := bytes.Index(rest, []byte(dir))
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(dir):]
+		if len(rest) == 0 || rest[0] == '/' || rest[0] == 0 {
+			return true
+		}
 	}
 }
 

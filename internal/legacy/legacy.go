@@ -7,7 +7,7 @@
 // same fence.
 //
 // This package decides which table and what to record; the SQL, in each
-// database's dialect, is the driver's (driver.LegacyKeeper).
+// database's dialect, is the driver's (driver.LegacyDriver).
 package legacy
 
 import (
@@ -38,17 +38,17 @@ func DefaultName(f source.Format) string {
 // f is fleetgate's own format (there is no other tool to keep in step) or
 // d cannot keep another tool's table (Supported tells the two apart).
 func For(f source.Format, d driver.Driver) *Table {
-	k, ok := d.(driver.LegacyKeeper)
+	ld, ok := d.(driver.LegacyDriver)
 	if !ok || tool(f) == "" {
 		return nil
 	}
-	return &Table{Format: f, Name: DefaultName(f), k: k}
+	return &Table{Format: f, Name: DefaultName(f), k: ld.Legacy()}
 }
 
 // Supported reports whether d can keep the history table of format f's
 // tool; true for fleetgate's own format, which has none.
 func Supported(f source.Format, d driver.Driver) bool {
-	_, ok := d.(driver.LegacyKeeper)
+	_, ok := d.(driver.LegacyDriver)
 	return ok || tool(f) == ""
 }
 

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,12 +17,7 @@ import (
 
 // myServer is a throwaway MariaDB server in a temp dir, stopped by pid:
 // the MariaDB scenarios' counterpart of server.
-type myServer struct {
-	root   string
-	port   int
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
+type myServer struct{ *daemon }
 
 var (
 	mariadbdPaths  = []string{"/usr/sbin/mariadbd", "/usr/sbin/mysqld"}
@@ -38,21 +31,6 @@ func firstExisting(paths []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("none of %s exists (install mariadb-server)", strings.Join(paths, ", "))
-}
-
-// mysqlCredential is the mysql OS user when we are root: mariadbd refuses
-// to run as root without --user, and its files must be the server's.
-func mysqlCredential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("mysql")
-	if err != nil {
-		return nil, fmt.Errorf("running as root needs the mysql OS user: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 // mariadbTuning makes the server as cheap as PostgreSQL's fsync=off: no
@@ -76,101 +54,49 @@ func startMariaDB(ctx context.Context) (*myServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cred, err := mysqlCredential()
+	// mariadbd refuses to run as root without --user, and its files must
+	// be the server's.
+	cred, err := osCredential("mysql")
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.MkdirTemp("", "fleetgate-bench-mariadb-")
+	d, err := newDaemon("mariadbd", "fleetgate-bench-mariadb-", syscall.SIGTERM, cred, "tmp")
 	if err != nil {
 		return nil, err
 	}
-	s := &myServer{root: root, exited: make(chan struct{})}
-	fail := func(err error) (*myServer, error) {
-		s.stop()
-		return nil, err
-	}
-	if err := markOwned(root); err != nil {
-		return fail(err)
-	}
-	if err := os.Chmod(root, 0o755); err != nil {
-		return fail(err)
-	}
-	tmp := filepath.Join(root, "tmp")
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return fail(err)
-	}
-	if cred != nil {
-		for _, d := range []string{root, tmp} {
-			if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
-				return fail(err)
-			}
-		}
-	}
-	data := filepath.Join(root, "data")
+	s := &myServer{d}
+	root, tmp, data := s.root, filepath.Join(s.root, "tmp"), filepath.Join(s.root, "data")
 	// "normal" root authentication: a password-less root for 127.0.0.1.
 	install := exec.CommandContext(ctx, installDB, append([]string{"--no-defaults", "--datadir=" + data,
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"}, mariadbTuning...)...)
 	install.Dir = root
 	install.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
 	if out, err := install.CombinedOutput(); err != nil {
-		return fail(fmt.Errorf("%s: %v\n%s", installDB, err, out))
+		s.stop()
+		return nil, fmt.Errorf("%s: %v\n%s", installDB, err, out)
 	}
-	logf, err := os.Create(filepath.Join(root, "mariadbd.log"))
-	if err != nil {
-		return fail(err)
-	}
-	defer logf.Close()
-	for attempt := 0; ; attempt++ {
-		if s.port, err = freePort(); err != nil {
-			return fail(err)
-		}
-		s.cmd = exec.Command(mariadbd, append([]string{"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp,
+	// SIGKILL if the harness dies without stopping it.
+	err = s.start(ctx, cred, syscall.SIGKILL, 60*time.Second, func(port int) *exec.Cmd {
+		cmd := exec.Command(mariadbd, append([]string{"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp,
 			"--socket=" + filepath.Join(root, "mysqld.sock"), "--pid-file=" + filepath.Join(root, "mariadbd.pid"),
-			"--port=" + strconv.Itoa(s.port), "--bind-address=127.0.0.1", "--skip-name-resolve",
+			"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--skip-name-resolve",
 			"--max-connections=600", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
 			"--innodb-fast-shutdown=2"}, mariadbTuning...)...)
-		s.cmd.Dir = root
-		// Own process group; SIGKILL if the harness dies without stopping it.
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		s.cmd.Stdout, s.cmd.Stderr = logf, logf
-		if err := s.cmd.Start(); err != nil {
-			return fail(fmt.Errorf("start mariadbd: %w", err))
-		}
-		s.exited = make(chan struct{})
-		go func(cmd *exec.Cmd, ch chan struct{}) { _ = cmd.Wait(); close(ch) }(s.cmd, s.exited)
-		err = s.waitReady(ctx, 60*time.Second)
-		if err == nil {
-			return s, nil
-		}
-		s.kill()
-		if attempt == 2 || ctx.Err() != nil {
-			log, _ := os.ReadFile(filepath.Join(root, "mariadbd.log"))
-			return fail(fmt.Errorf("mariadbd did not start: %w\n%s", err, log))
-		}
-	}
-}
-
-func (s *myServer) waitReady(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case <-s.exited:
-			return errors.New("mariadbd exited")
-		default:
-		}
+		cmd.Dir = root
+		return cmd
+	}, func(ctx context.Context) error {
 		db, err := sql.Open("mysql", s.dsn(""))
 		if err == nil {
 			err = db.PingContext(ctx)
 			db.Close()
 		}
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		s.stop()
+		return nil, err
 	}
+	return s, nil
 }
 
 // dsn is go-sql-driver/mysql's form of database db ("" for none).
@@ -192,33 +118,6 @@ func (s *myServer) toolURL(t *tool, db string) string {
 		return fmt.Sprintf("mysql://root@tcp(127.0.0.1:%d)/%s?multiStatements=true", s.port, db)
 	}
 	return fmt.Sprintf("mysql://root@127.0.0.1:%d/%s", s.port, db)
-}
-
-func (s *myServer) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.exited
-	}
-}
-
-// stop shuts the server down by pid (SIGTERM, then SIGKILL of its process
-// group after 10 s) and removes its temp dir.
-func (s *myServer) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		select {
-		case <-s.exited:
-		default:
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.exited:
-			case <-time.After(10 * time.Second):
-				s.kill()
-			}
-		}
-	}
-	if s.root != "" {
-		_ = os.RemoveAll(s.root)
-	}
 }
 
 // verifyMySQL is verify on MariaDB: the schema holds exactly the first

@@ -110,37 +110,11 @@ func (d *Driver) ReapInstances(ctx context.Context, q driver.Querier, before tim
 }
 
 func (d *Driver) ReadInstances(ctx context.Context, q driver.Querier) ([]fleet.Instance, time.Time, error) {
-	// The clock comes with the rows; an empty table still gives it
-	// through the outer join.
-	rows, err := q.QueryContext(ctx, `SELECT `+micros("clk.t")+`, r.instance_id, r.host, r.pid, r.deploy_id, r.build, r.versions,
-		r.max_version, `+micros("r.started_at")+`, `+micros("r.last_seen")+`
-		FROM (SELECT NOW(6) AS t) clk LEFT JOIN `+d.instances()+` r ON TRUE ORDER BY r.started_at, r.instance_id`)
-	if err = translate(err); driver.Is(d, err, driver.ErrNotExist) {
-		var now sql.NullInt64
-		err := q.QueryRowContext(ctx, `SELECT `+micros("NOW(6)")).Scan(&now)
-		return nil, microTime(now), translate(err)
-	}
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read %s: %w", d.instances(), err)
-	}
-	defer rows.Close()
-	var out []fleet.Instance
-	var now sql.NullInt64
-	for rows.Next() {
-		var id, host, deploy, build, versions sql.NullString
-		var pid, maxV, started, seen sql.NullInt64
-		if err := rows.Scan(&now, &id, &host, &pid, &deploy, &build, &versions, &maxV, &started, &seen); err != nil {
-			return nil, time.Time{}, translate(err)
-		}
-		if !id.Valid {
-			continue
-		}
-		vs, err := fleet.Decode(versions.String)
-		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("read %s: instance %s: %w", d.instances(), id.String, err)
-		}
-		out = append(out, fleet.Instance{ID: id.String, Host: host.String, PID: int(pid.Int64), DeployID: deploy.String,
-			Build: build.String, Versions: vs, MaxVersion: maxV.Int64, StartedAt: microTime(started), LastSeen: microTime(seen)})
-	}
-	return out, microTime(now), translate(rows.Err())
+	r := driver.InstancesTable{Name: d.instances(), Now: "NOW(6)", Time: micros, Translate: translate,
+		ScanTime: func() (any, func() time.Time) {
+			var us sql.NullInt64
+			return &us, func() time.Time { return microTime(us) }
+		},
+		Missing: func(err error) bool { return driver.Is(d, err, driver.ErrNotExist) }}
+	return r.Read(ctx, q)
 }

@@ -19,8 +19,9 @@ import (
 func legacyTarget(t *testing.T) (driver.LegacyKeeper, *sql.DB, func(string)) {
 	t.Helper()
 	tg := drivertest.OpenURL(t, strings.Replace(dbtest.MariaDB(t), "mysql://", "mariadb://", 1))
-	k, ok := tg.Driver.(driver.LegacyKeeper)
+	ld, ok := tg.Driver.(driver.LegacyDriver)
 	require.True(t, ok, "the MySQL driver keeps other tools' history tables")
+	k := ld.Legacy()
 	exec := func(q string) {
 		t.Helper()
 		_, err := tg.DB.ExecContext(t.Context(), q)

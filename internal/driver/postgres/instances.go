@@ -93,39 +93,11 @@ func (d *Driver) ReapInstances(ctx context.Context, q driver.Querier, before tim
 }
 
 func (d *Driver) ReadInstances(ctx context.Context, q driver.Querier) ([]fleet.Instance, time.Time, error) {
-	// The clock comes with the rows (a lateral join keeps it one
-	// statement); an empty table still gives it through the outer join.
-	rows, err := q.QueryContext(ctx, `SELECT now.t, r.instance_id, r.host, r.pid, r.deploy_id, r.build, r.versions,
-		r.max_version, r.started_at, r.last_seen
-		FROM (SELECT clock_timestamp() AS t) now LEFT JOIN `+d.instances()+` r ON true ORDER BY r.started_at, r.instance_id`)
-	if err = translate(err); driver.Is(d, err, driver.ErrNotExist) {
-		var now time.Time
-		err := q.QueryRowContext(ctx, `SELECT clock_timestamp()`).Scan(&now)
-		return nil, now, translate(err)
-	}
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read %s: %w", d.instances(), err)
-	}
-	defer rows.Close()
-	var out []fleet.Instance
-	var now time.Time
-	for rows.Next() {
-		var id, host, deploy, build, versions sql.NullString
-		var pid sql.NullInt64
-		var maxV sql.NullInt64
-		var started, seen sql.NullTime
-		if err := rows.Scan(&now, &id, &host, &pid, &deploy, &build, &versions, &maxV, &started, &seen); err != nil {
-			return nil, time.Time{}, translate(err)
-		}
-		if !id.Valid {
-			continue
-		}
-		vs, err := fleet.Decode(versions.String)
-		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("read %s: instance %s: %w", d.instances(), id.String, err)
-		}
-		out = append(out, fleet.Instance{ID: id.String, Host: host.String, PID: int(pid.Int64), DeployID: deploy.String,
-			Build: build.String, Versions: vs, MaxVersion: maxV.Int64, StartedAt: started.Time, LastSeen: seen.Time})
-	}
-	return out, now, translate(rows.Err())
+	r := driver.InstancesTable{Name: d.instances(), Now: "clock_timestamp()", Translate: translate,
+		ScanTime: func() (any, func() time.Time) {
+			var t sql.NullTime
+			return &t, func() time.Time { return t.Time }
+		},
+		Missing: func(err error) bool { return driver.Is(d, err, driver.ErrNotExist) }}
+	return r.Read(ctx, q)
 }

@@ -80,36 +80,11 @@ func (d *Driver) ReapInstances(ctx context.Context, q driver.Querier, before tim
 }
 
 func (d *Driver) ReadInstances(ctx context.Context, q driver.Querier) ([]fleet.Instance, time.Time, error) {
-	rows, err := q.QueryContext(ctx, `SELECT now.t, r.instance_id, r.host, r.pid, r.deploy_id, r.build, r.versions,
-		r.max_version, r.started_at, r.last_seen
-		FROM (SELECT `+nowMS+` AS t) now LEFT JOIN `+d.instances+` r ON 1 ORDER BY r.started_at, r.instance_id`)
-	if driver.Is(d, err, driver.ErrNotExist) {
-		var ms int64
-		err := q.QueryRowContext(ctx, `SELECT `+nowMS).Scan(&ms)
-		return nil, time.UnixMilli(ms), translate(err)
-	}
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read %s: %w", d.instances, translate(err))
-	}
-	defer rows.Close()
-	var out []fleet.Instance
-	var now int64
-	for rows.Next() {
-		var id, host, deploy, build, versions sql.NullString
-		var pid, maxV, started, seen sql.NullInt64
-		if err := rows.Scan(&now, &id, &host, &pid, &deploy, &build, &versions, &maxV, &started, &seen); err != nil {
-			return nil, time.Time{}, translate(err)
-		}
-		if !id.Valid {
-			continue
-		}
-		vs, err := fleet.Decode(versions.String)
-		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("read %s: instance %s: %w", d.instances, id.String, err)
-		}
-		out = append(out, fleet.Instance{ID: id.String, Host: host.String, PID: int(pid.Int64), DeployID: deploy.String,
-			Build: build.String, Versions: vs, MaxVersion: maxV.Int64, StartedAt: time.UnixMilli(started.Int64),
-			LastSeen: time.UnixMilli(seen.Int64)})
-	}
-	return out, time.UnixMilli(now), translate(rows.Err())
+	r := driver.InstancesTable{Name: d.instances, Now: nowMS, Translate: translate,
+		ScanTime: func() (any, func() time.Time) {
+			var ms sql.NullInt64
+			return &ms, func() time.Time { return time.UnixMilli(ms.Int64) }
+		},
+		Missing: func(err error) bool { return driver.Is(d, err, driver.ErrNotExist) }}
+	return r.Read(ctx, q)
 }
