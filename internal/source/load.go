@@ -112,7 +112,7 @@ func LoadDialect(fsys fs.FS, dir string, f Format, d dialect.Dialect) ([]*Migrat
 	var goFiles []string
 	for _, e := range entries {
 		base := e.Name()
-		if !strings.HasPrefix(base, ".") && !e.IsDir() && goMigrationName.MatchString(base) {
+		if !strings.HasPrefix(base, ".") && !e.IsDir() && strings.HasSuffix(base, ".go") && goMigrationName().MatchString(base) {
 			goFiles = append(goFiles, path.Join(dir, base))
 		}
 		if strings.HasPrefix(base, ".") || e.IsDir() || !strings.HasSuffix(strings.ToLower(base), ".sql") {
