@@ -7,12 +7,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
-var newNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+// The expressions of new.go and targets.go are compiled on first use,
+// not at every process start.
+var newNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
 
 // CreateMigration writes the next migration file in dir (on the local file
 // system) and returns its path. The version is a UTC timestamp
@@ -21,7 +24,7 @@ var newNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // golang-migrate, goose or dbmate directory the file is of that format (a
 // golang-migrate migration is two files; the .up.sql path is returned).
 func CreateMigration(dir, name string, phase Phase, now time.Time) (string, error) {
-	if !newNameRE.MatchString(name) {
+	if !newNameRE().MatchString(name) {
 		return "", configErr("name", "%q: use letters, digits, '_', '-' and '.'", name)
 	}
 	if phase != "" && phase != PhasePre && phase != PhasePost {

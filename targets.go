@@ -9,10 +9,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
-var envRefRE = regexp.MustCompile(`\$\{([^}]*)\}`)
+var envRefRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{([^}]*)\}`) })
 
 // ReadTargets reads a targets file: one database URL per line, blank
 // lines and lines starting with # ignored, ${VAR} replaced by the
@@ -30,9 +31,9 @@ func ReadTargets(r io.Reader, name string, getenv func(string) string) ([]string
 		}
 		at := name + ":" + strconv.Itoa(n)
 		var missing []string
-		expanded := envRefRE.ReplaceAllStringFunc(line, func(ref string) string {
+		expanded := envRefRE().ReplaceAllStringFunc(line, func(ref string) string {
 			v := ref[2 : len(ref)-1]
-			if !envNameRE.MatchString(v) {
+			if !envNameRE().MatchString(v) {
 				missing = append(missing, fmt.Sprintf("%q is not a variable name", v))
 				return ""
 			}
@@ -63,7 +64,7 @@ func ReadTargets(r io.Reader, name string, getenv func(string) string) ([]string
 	return out, nil
 }
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // redactAll scrubs the secrets of url from msg, for messages that quote
 // a part of it.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fleetgate/fleetgate"
@@ -328,8 +329,9 @@ var fieldFlags = [][2]string{
 
 // flagText rewrites the library's Go names in a message to flags: "set
 // Config.Table to x" reads "pass --table x", "set Config.Init" "pass
-// --init", any other mention of a field its flag.
-var flagText = func() *strings.Replacer {
+// --init", any other mention of a field its flag. Built on the first
+// error, not at every start.
+var flagText = sync.OnceValue(func() *strings.Replacer {
 	var pairs [][2]string
 	for _, f := range fieldFlags {
 		pairs = append(pairs, [2]string{"set " + f[0] + " to ", "pass " + f[1] + " "}, [2]string{"set " + f[0], "pass " + f[1]}, f)
@@ -341,10 +343,10 @@ var flagText = func() *strings.Replacer {
 		args = append(args, p[0], p[1])
 	}
 	return strings.NewReplacer(args...)
-}()
+})
 
 // errText is err's message as the command line says it.
-func errText(err error) string { return flagText.Replace(asFlags(err).Error()) }
+func errText(err error) string { return flagText().Replace(asFlags(err).Error()) }
 
 // parse parses a command's flags, allowing flags after positional
 // arguments ("fleetgate new add_users --phase post").

@@ -154,6 +154,8 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	// Not tied to ctx: a SIGTERM cancels it, but a draining command still
 	// serves, and must still count, until it exits.
 	reg := e.register(context.WithoutCancel(ctx), m)
+	released := make(chan struct{})
+	defer close(released)
 	cmd := exec.Command(path)
 	cmd.Args = cmdArgs
 	cmd.Env = childEnv(os.Environ(), r.keepEnv)
@@ -171,7 +173,7 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 		} else {
 			m.DB().SetMaxIdleConns(0)
 		}
-		releaseMemory()
+		releaseMemory(released)
 	}
 	if bg == nil {
 		letGo()
@@ -211,10 +213,11 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 // beside the command for the rest of its life. Go's background scavenger
 // would return it only gradually, and a container's memory limit counts it
 // all the while. The executable's pages that migrating touched go too
-// (dropExecutablePages).
-func releaseMemory() {
+// (dropExecutablePages), and go again whenever a megabyte of them has come
+// back, until done is closed (keepExecutablePagesDropped).
+func releaseMemory(done <-chan struct{}) {
 	debug.FreeOSMemory()
-	dropExecutablePages()
+	keepExecutablePagesDropped(done, time.Second, 1<<20)
 }
 
 // gate runs up or wait. A signal that stops it is returned instead of the

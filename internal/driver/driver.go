@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/dialect"
@@ -25,7 +26,8 @@ type Tables struct {
 	Instances string
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// identRE is compiled on first use, not at every process start.
+var identRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // NewTables derives the table names from the history table name the
 // user chose, "name" or "schema.name". A name ending in "_migrations" gives
@@ -47,7 +49,7 @@ func NewTables(spec string) (Tables, error) {
 		parts = append(parts, schema)
 	}
 	for _, part := range parts {
-		if !identRE.MatchString(part) || len(part) > 50 {
+		if !identRE().MatchString(part) || len(part) > 50 {
 			return Tables{}, fmt.Errorf("table %q: %q is not a plain identifier (letters, digits and _, at most 50 characters)", spec, part)
 		}
 	}

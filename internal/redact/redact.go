@@ -9,13 +9,37 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"unicode/utf8"
 )
 
 // secretKeys are query or key=value parameters whose values are secrets.
 var secretKeys = map[string]bool{"password": true, "sslpassword": true, "pass": true, "pwd": true,
 	"sslkey": true, "sslcert": false, "secret": true, "token": true, "auth_token": true, "access_token": true}
 
-var kvRE = regexp.MustCompile(`(?i)\b(password|sslpassword|pass|pwd|secret|token|auth_token|access_token)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)`)
+// kvRE is compiled on first use: every start of every instance scrubs
+// its arguments, and a URL without any of the key names below (the
+// common case, hasKV) never needs it.
+var kvRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)\b(password|sslpassword|pass|pwd|secret|token|auth_token|access_token)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)`)
+})
+
+// hasKV reports whether s may hold a match of kvRE: every key it names
+// contains one of these, in any case, and a value needs an '='. Text
+// that is not all ASCII goes to the expression, whose case folding also
+// matches letters such as the long s (U+017F).
+func hasKV(s string) bool {
+	if !strings.Contains(s, "=") {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	l := strings.ToLower(s)
+	return strings.Contains(l, "pass") || strings.Contains(l, "pwd") || strings.Contains(l, "secret") || strings.Contains(l, "token")
+}
 
 // Secrets returns the secret values contained in a database URL or DSN,
 // longest first, with their URL-escaped forms.
@@ -39,8 +63,10 @@ func Secrets(dsn string) []string {
 			}
 		}
 	}
-	for _, m := range kvRE.FindAllStringSubmatch(dsn, -1) {
-		add(strings.Trim(m[2], "'"))
+	if hasKV(dsn) {
+		for _, m := range kvRE().FindAllStringSubmatch(dsn, -1) {
+			add(strings.Trim(m[2], "'"))
+		}
 	}
 	// userinfo that url.Parse could not read (a malformed URL).
 	if i := strings.Index(dsn, "://"); i >= 0 {
@@ -74,10 +100,10 @@ func URL(dsn string) string {
 					rest = rest[:c+1] + "xxxxx" + rest[at:]
 				}
 			}
-			return kvRE.ReplaceAllString(dsn[:i+3]+rest, "$1=xxxxx")
+			return replaceKV(dsn[:i+3] + rest)
 		}
 		if strings.Contains(dsn, "=") {
-			return kvRE.ReplaceAllString(dsn, "$1=xxxxx")
+			return replaceKV(dsn)
 		}
 		return "(unparsable URL)"
 	}
@@ -128,4 +154,12 @@ func (s *Scrubber) String(text string) string {
 		return text
 	}
 	return s.r.Replace(text)
+}
+
+// replaceKV masks the value of every key=value secret in s.
+func replaceKV(s string) string {
+	if !hasKV(s) {
+		return s
+	}
+	return kvRE().ReplaceAllString(s, "$1=xxxxx")
 }

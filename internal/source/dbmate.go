@@ -2,7 +2,6 @@ package source
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -30,8 +29,8 @@ func parseDbmate(file string, fn fileName, data []byte, lx lexer) (*Migration, e
 }
 
 var (
-	dbmateDirectiveRE = regexp.MustCompile(`^--\s*migrate:(up|down)`)
-	dbmateCommentRE   = regexp.MustCompile(`^\s*--`)
+	dbmateDirectiveRE = lazyRE(`^--\s*migrate:(up|down)`)
+	dbmateCommentRE   = lazyRE(`^\s*--`)
 )
 
 func parseDbmateText(fn fileName, data []byte, lx lexer) (*Migration, error) {
@@ -46,7 +45,7 @@ func parseDbmateText(fn fileName, data []byte, lx lexer) (*Migration, error) {
 	if err != nil {
 		return nil, err
 	}
-	ups := dbmateUpRE.FindAllStringIndex(text, -1)
+	ups := dbmateUpRE().FindAllStringIndex(text, -1)
 	switch {
 	case len(ups) == 0:
 		return nil, &Error{Msg: "missing -- migrate:up (dbmate requires an up section)"}
@@ -55,11 +54,11 @@ func parseDbmateText(fn fileName, data []byte, lx lexer) (*Migration, error) {
 	}
 	upStart := ups[0][0]
 	for i, l := range strings.Split(text[:upStart], "\n") {
-		if strings.TrimSpace(l) != "" && !dbmateCommentRE.MatchString(l) {
+		if strings.TrimSpace(l) != "" && !dbmateCommentRE().MatchString(l) {
 			return nil, &Error{Line: i + 1, Msg: "SQL before -- migrate:up"}
 		}
 	}
-	downs := dbmateDownRE.FindAllStringIndex(text[upStart:], -1)
+	downs := dbmateDownRE().FindAllStringIndex(text[upStart:], -1)
 	switch {
 	case len(downs) == 0:
 		return nil, &Error{Msg: "missing -- migrate:down (dbmate requires a down section; leave it empty for a no-op rollback)"}
@@ -105,7 +104,7 @@ func dbmateSection(sql string, line int, noTx bool, lx lexer) (*Section, error) 
 // transaction:false turns the transaction off.
 func dbmateTransaction(section string) bool {
 	first, _, _ := strings.Cut(section, "\n")
-	first = strings.TrimSpace(dbmateDirectiveRE.ReplaceAllString(first, ""))
+	first = strings.TrimSpace(dbmateDirectiveRE().ReplaceAllString(first, ""))
 	for _, pair := range strings.Fields(first) {
 		kv := strings.Split(pair, ":")
 		if len(kv) == 2 && kv[0] == "transaction" && kv[1] == "false" {

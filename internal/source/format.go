@@ -1,9 +1,11 @@
 package source
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Format is the layout and annotation style of a migration directory.
@@ -38,15 +40,23 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (want fleetgate, golang-migrate, goose or dbmate)", s)
 }
 
+// The expressions are compiled on first use (lazyRE): most processes read
+// only fleetgate files, which the literal prefilters in detectFile and
+// LoadDialect rule out without them.
 var (
 	// gooseUpRE finds the annotation every goose file has. goose itself
 	// accepts "--+goose up" in any case, so this does too.
-	gooseUpRE = regexp.MustCompile(`(?m)^--\s*\+goose\s+(?i:up)\s*$`)
+	gooseUpRE = lazyRE(`(?m)^--\s*\+goose\s+(?i:up)\s*$`)
 	// dbmateUpRE and dbmateDownRE are dbmate's own expressions (v2.35.0,
 	// pkg/dbmate/migration.go), so that a file splits where dbmate splits it.
-	dbmateUpRE   = regexp.MustCompile(`(?m)^--\s*migrate:up(\s*$|\s+\S+)`)
-	dbmateDownRE = regexp.MustCompile(`(?m)^--\s*migrate:down(\s*$|\s+\S+)`)
+	dbmateUpRE   = lazyRE(`(?m)^--\s*migrate:up(\s*$|\s+\S+)`)
+	dbmateDownRE = lazyRE(`(?m)^--\s*migrate:down(\s*$|\s+\S+)`)
 )
+
+// lazyRE returns expr compiled the first time it is called.
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // detectFile says which format one file is written in, from its name and
 // its markers: FormatGolangMigrate for .up.sql and .down.sql files,
@@ -56,13 +66,21 @@ func detectFile(kind fileKind, data []byte) Format {
 	if kind != filePlain {
 		return FormatGolangMigrate
 	}
+	// Every match of either expression contains its literal, which
+	// normalising cannot create: a fleetgate file, the common case, is
+	// told by two substring searches instead of a copy and two regexp
+	// scans of the whole text (a thousand of them on every start).
+	goose, dbmate := bytes.Contains(data, []byte("+goose")), bytes.Contains(data, []byte("migrate:up"))
+	if !goose && !dbmate {
+		return FormatFleetgate
+	}
 	// Markers are ASCII; invalid UTF-8 is reported by the parser. A byte
 	// order mark or CRLF line ends must not hide them.
 	text := string(normalize(data))
 	switch {
-	case gooseUpRE.MatchString(text):
+	case goose && gooseUpRE().MatchString(text):
 		return FormatGoose
-	case dbmateUpRE.MatchString(text):
+	case dbmate && dbmateUpRE().MatchString(text):
 		return FormatDbmate
 	}
 	return FormatFleetgate
@@ -91,7 +109,7 @@ func checkFormat(f Format, file string, kind fileKind) error {
 
 // goMigrationName matches goose's Go migrations, which fleetgate cannot
 // run: a goose directory that has them must not look complete without them.
-var goMigrationName = regexp.MustCompile(`^[0-9]+_.*\.go$`)
+var goMigrationName = lazyRE(`^[0-9]+_.*\.go$`)
 
 func mixedFormats(file string, f Format, first string, ff Format) error {
 	return &Error{File: file, Msg: fmt.Sprintf("a %s migration, but %s is a %s migration: one directory holds one format (choose it with Config.Format)",

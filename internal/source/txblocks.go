@@ -94,7 +94,7 @@ const (
 func classify(sql string, lx lexer) (stmtClass, string) {
 	lx.noDelimiter = ""
 	sc := lx.scanner(sql, 1)
-	var words []string
+	words := make([]string, 0, 6)
 	concurrently := false
 	for {
 		tok, err := sc.next()
@@ -104,11 +104,13 @@ func classify(sql string, lx lexer) (stmtClass, string) {
 		if tok.kind != tokWord {
 			continue
 		}
-		w := strings.ToUpper(sql[tok.start:tok.end])
+		w := sql[tok.start:tok.end]
 		if len(words) < 6 {
-			words = append(words, w)
+			words = append(words, strings.ToUpper(w))
 		}
-		if w == "CONCURRENTLY" {
+		// Every word of every statement of every file is looked at on
+		// every start: compare in place rather than upper-case a copy.
+		if len(w) == len("CONCURRENTLY") && strings.EqualFold(w, "CONCURRENTLY") {
 			concurrently = true
 		}
 	}
@@ -254,7 +256,7 @@ func NewSection(sql string, firstLine int, noTx bool) (*Section, error) {
 // rules of dialect d (see SplitDialect).
 func NewSectionDialect(sql string, firstLine int, noTx bool, d dialect.Dialect) (*Section, error) {
 	lx := lexFor(d)
-	if dbmateDirectiveRE.MatchString(sql) && !dbmateTransaction(sql) {
+	if strings.Contains(sql, "migrate:") && dbmateDirectiveRE().MatchString(sql) && !dbmateTransaction(sql) {
 		noTx = true
 	}
 	stmts, err := split(sql, firstLine, lx)
