@@ -64,7 +64,7 @@ func Open(raw string, redact func(string) string) (*sql.DB, error) {
 	}
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &stopHandler{
-			cancel:   pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelWait},
+			cancel:   cancelRequest{conn: c},
 			deadline: pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()},
 		}
 	}
@@ -95,7 +95,7 @@ func urlProblem(err error) string {
 // (fleetgate's own short statements and waits) it drops the socket at
 // once, pgx's default: see driver.CancelOnServer.
 type stopHandler struct {
-	cancel    pgconn.CancelRequestContextWatcherHandler
+	cancel    cancelRequest
 	deadline  pgconn.DeadlineContextWatcherHandler
 	cancelled bool
 }
@@ -115,6 +115,43 @@ func (h *stopHandler) HandleUnwatchAfterCancel() {
 	} else {
 		h.deadline.HandleUnwatchAfterCancel()
 	}
+}
+
+// cancelRequest sends a cancel request for the statement in flight and
+// lets it run to its end (the server, or a pooler, closes the cancel
+// connection when it has passed the request on), bounded by cancelWait.
+// pgx's CancelRequestContextWatcherHandler instead closes the cancel
+// connection as soon as the statement returns, which can be before a
+// pooler has forwarded the request: PgBouncer 1.18, Debian 12's, then
+// exits ("bad client state" in disconnect_client, pgbouncer/pgbouncer#801)
+// and every client of it gets "connection refused".
+type cancelRequest struct {
+	conn *pgconn.PgConn
+	done chan struct{}
+}
+
+func (h *cancelRequest) HandleCancel(context.Context) {
+	deadline := time.Now().Add(cancelWait)
+	// A server that does not answer the cancel in time gets the socket
+	// closed after all.
+	_ = h.conn.Conn().SetDeadline(deadline)
+	h.done = make(chan struct{})
+	go func() {
+		defer close(h.done)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		if h.conn.CancelRequest(ctx) == nil {
+			// The server has the request but may not have acted on it
+			// yet; the connection's next statement must not be the one
+			// it cancels (pgx waits the same way).
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+func (h *cancelRequest) HandleUnwatchAfterCancel() {
+	<-h.done
+	_ = h.conn.Conn().SetDeadline(time.Time{})
 }
 
 // cancelWait bounds the wait for the server's answer to a cancel request.
