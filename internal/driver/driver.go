@@ -131,6 +131,18 @@ type Record struct {
 	Notify     bool
 }
 
+// ReplacesPartial reports whether a may replace a row of its version that
+// is there already: only a no-transaction migration's row (it carries
+// statement checksums, or is partial) moves from partial to complete, and
+// a complete row never changes. Any other row is new, so a driver writes
+// it with a plain INSERT: a second commit of a version, by a runner that
+// bypassed the lock, then fails on the unique key (ErrExists) and rolls
+// back with its migration. The plain INSERT is also the cheaper statement
+// to plan, which every migration pays for.
+func ReplacesPartial(a *history.Applied) bool {
+	return !a.Complete || a.Running || len(a.StatementChecksums) > 0
+}
+
 // Driver is one database's implementation of fleetgate's storage and lock.
 // Methods taking a conn expect the caller to own it (a pinned *sql.Conn);
 // methods taking a Querier may use any connection.

@@ -77,9 +77,14 @@ func (a autocommit) Exec(ctx context.Context, stmt string) error {
 	return a.r.D.Exec(ctx, a.r.Conn, stmt)
 }
 
+// watcher watches one statement. It costs nothing until the statement has
+// run for its first sample's delay: most statements end long before, and
+// a goroutine started and stopped around each of them is a scheduler
+// round trip on the migration's critical path.
 type watcher struct {
 	cancel context.CancelFunc
-	done   chan struct{}
+	timer  *time.Timer   // runs the watch once the first sample is due
+	done   chan struct{} // closed when a watch that started ends
 	mu     sync.Mutex
 	last   []driver.Blocker // last non-empty sample
 }
@@ -87,7 +92,9 @@ type watcher struct {
 // stop ends the watch and returns the last sessions seen blocking.
 func (w *watcher) stop() []driver.Blocker {
 	w.cancel()
-	<-w.done
+	if !w.timer.Stop() {
+		<-w.done // the watch started: wait until it has ended
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.last
@@ -104,41 +111,54 @@ const (
 	monitorBudget = 2 * time.Second
 )
 
+// cadence is when a watch samples: first after first, then every every
+// while the statement is younger than fastFor, then only at reports.
+type cadence struct {
+	first, every, fastFor time.Duration
+}
+
+func (r *Runner) cadence(mon driver.Monitor) cadence {
+	c := cadence{firstSample, sampleEvery, fastPhaseMin}
+	if lt := r.Opts.LockTimeout; lt > 0 {
+		c.first, c.every = min(c.first, lt/2), min(c.every, lt/4)
+		c.fastFor = max(c.fastFor, 2*lt)
+	}
+	c.every = max(c.every, minSampleGap)
+	if mon == nil {
+		c.first, c.fastFor = r.Opts.ProgressEvery, 0
+	}
+	return c
+}
+
 func (r *Runner) startWatch(ctx context.Context, mon driver.Monitor, sess driver.Session, m *source.Migration, s source.Statement) *watcher {
 	wctx, cancel := context.WithCancel(ctx)
 	w := &watcher{cancel: cancel, done: make(chan struct{})}
-	go func() {
+	start, c := time.Now(), r.cadence(mon)
+	w.timer = time.AfterFunc(c.first, func() {
 		defer close(w.done)
-		r.watch(wctx, w, mon, sess, m, s)
-	}()
+		r.watch(wctx, w, mon, sess, m, s, start, c)
+	})
 	return w
 }
 
-func (r *Runner) watch(ctx context.Context, w *watcher, mon driver.Monitor, sess driver.Session, m *source.Migration, s source.Statement) {
-	start := time.Now()
-	lt := r.Opts.LockTimeout
-	first, every, fastFor := firstSample, sampleEvery, fastPhaseMin
-	if lt > 0 {
-		first, every = min(first, lt/2), min(every, lt/4)
-		fastFor = max(fastFor, 2*lt)
-	}
-	every = max(every, minSampleGap)
-	if mon == nil {
-		first, fastFor = r.Opts.ProgressEvery, 0
-	}
+// watch samples from the first sample on, until ctx ends.
+func (r *Runner) watch(ctx context.Context, w *watcher, mon driver.Monitor, sess driver.Session, m *source.Migration, s source.Statement,
+	start time.Time, c cadence) {
 	report := r.Opts.Progress != nil && r.Opts.ProgressEvery > 0
 	nextReport := start.Add(r.Opts.ProgressEvery)
-	t := time.NewTimer(first)
-	defer t.Stop()
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	var current []driver.Blocker
 	for {
-		select {
-		case <-ctx.Done():
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
 		now := time.Now()
-		fast := now.Sub(start) < fastFor
+		fast := now.Sub(start) < c.fastFor
 		due := report && !now.Before(nextReport)
 		if mon != nil && (fast || due) {
 			current = r.sampleBlockers(ctx, mon, sess)
@@ -161,13 +181,24 @@ func (r *Runner) watch(ctx context.Context, w *watcher, mon driver.Monitor, sess
 				nextReport = nextReport.Add(r.Opts.ProgressEvery)
 			}
 		}
+		var wait time.Duration
 		switch {
 		case fast:
-			t.Reset(every)
+			wait = c.every
 		case report:
-			t.Reset(time.Until(nextReport))
+			wait = time.Until(nextReport)
 		default:
 			return
+		}
+		if t == nil {
+			t = time.NewTimer(wait)
+		} else {
+			t.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

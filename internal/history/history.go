@@ -43,8 +43,10 @@ type Applied struct {
 	// StatementChecksums are the checksums (source.Checksum) of the up
 	// section's statements, in order, so that a partly applied migration
 	// whose later statements were fixed can resume. Written with every
-	// row; read back only by ReadProgress (rows of older releases have
-	// none).
+	// row of a no-transaction migration (NewApplied's sums), which is how
+	// a driver tells that row, which moves from partial to complete, from
+	// one that is written once (driver.ReplacesPartial); read back only by
+	// ReadProgress (rows of older releases have none).
 	StatementChecksums []string
 	// Running asks the driver to record, with this row, the database
 	// session that writes it as the one about to run statement

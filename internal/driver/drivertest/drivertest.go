@@ -75,6 +75,7 @@ func Cases() []Case {
 		{"SessionDeath", sessionDeath},
 		{"ReleaseWakesWaiters", releaseWakes},
 		{"HistoryRoundTrip", historyRoundTrip},
+		{"AppliedOnce", appliedOnce},
 		{"EventsRoundTrip", eventsRoundTrip},
 		{"EventsAppendOnly", eventsAppendOnly},
 		{"ErrorClasses", errorClasses},

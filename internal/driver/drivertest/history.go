@@ -91,6 +91,37 @@ func historyRoundTrip(t testing.TB, open Opener) {
 	require.Len(t, rows, 1, "a rolled back delete removed the row")
 }
 
+// A transactional migration's row is written once: a second commit of the
+// same version (a runner that bypassed the lock) fails on the unique key,
+// with ErrExists, and nothing of its transaction is committed. Only a
+// no-transaction migration's row, which carries statement checksums, moves
+// from partial to complete (noTxProgress).
+func appliedOnce(t testing.TB, open Opener) {
+	tg := prepare(t, open)
+	d, ctx := tg.Driver, t.Context()
+	c := pin(t, tg.DB)
+	gen := acquire(t, d, c, "a", time.Hour)
+	// As the executor writes it: every statement of the file done.
+	once := func(v int64) *history.Applied { a := applied(v, true); a.StatementsDone = 1; return a }
+	require.NoError(t, migrate(t, d, c, record("a", gen, once(5), event(history.KindApply, 5)), "CREATE TABLE dt_once (id integer)"))
+	err := migrate(t, d, c, record("a", gen, once(5), event(history.KindApply, 5)), "INSERT INTO dt_once (id) VALUES (1)")
+	require.Error(t, err, "a second commit of a complete version succeeded")
+	require.True(t, driver.Is(d, err, driver.ErrExists), "a second commit of a complete version: %v", err)
+	var n int
+	require.NoError(t, tg.DB.QueryRowContext(ctx, "SELECT count(*) FROM dt_once").Scan(&n))
+	require.Zero(t, n, "the refused commit's migration was committed")
+	rows, err := d.ReadApplied(ctx, tg.DB, driver.RowColumns)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	evs, err := d.ReadEvents(ctx, tg.DB, 5, time.Time{}, 0)
+	require.NoError(t, err)
+	require.Len(t, evs, 1, "the refused commit's event was committed")
+	// The connection is usable afterwards: the failed commit rolled back.
+	require.NoError(t, migrate(t, d, c, record("a", gen, once(6), event(history.KindApply, 6)), "INSERT INTO dt_once (id) VALUES (6)"))
+	require.NoError(t, tg.DB.QueryRowContext(ctx, "SELECT count(*) FROM dt_once").Scan(&n))
+	require.Equal(t, 1, n)
+}
+
 // Events come back newest first with every field, filtered by version, time
 // and count; one written with a commit carries the lock generation.
 func eventsRoundTrip(t testing.TB, open Opener) {

@@ -462,7 +462,7 @@ func (d *Driver) write(ctx context.Context, q driver.Querier, rec *driver.Record
 			applied_at, duration_ms, db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete,
 			statements_done, adopted, statement_checksums, running_pid, running_started)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, NOW(6), ?, CURRENT_USER(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + running + `)`
-		if !a.Complete || a.StatementsDone > 0 {
+		if driver.ReplacesPartial(a) {
 			query += upsertTail
 		}
 		var down, downSum, sums any

@@ -36,6 +36,7 @@ type Driver struct {
 	events  string
 	lock    string
 	channel string // NOTIFY channel, derived from the table so apps sharing a database do not wake each other
+	text    commitText
 
 	// SearchPath, when set, is the schema every migration transaction runs
 	// in: Begin adds SET LOCAL search_path right after BEGIN, so the
@@ -58,7 +59,9 @@ func New(t driver.Tables) *Driver {
 	if t.Schema != "" {
 		ch = t.Schema + "." + ch
 	}
-	return &Driver{t: t, mig: q(t.Migrations), events: q(t.Events), lock: q(t.Lock), channel: ch}
+	d := &Driver{t: t, mig: q(t.Migrations), events: q(t.Events), lock: q(t.Lock), channel: ch}
+	d.text = d.buildCommitText()
+	return d
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -257,14 +260,21 @@ func (d *Driver) ReadEvents(ctx context.Context, q driver.Querier, version int64
 // eventInsert builds the event INSERT with placeholders numbered from
 // first+1, so it can follow other statements in one batch.
 func (d *Driver) eventInsert(ev *history.Event, gen string, first int) (string, []any) {
-	args := []any{ev.Kind, ev.Version, ev.Name, ev.Direction, ev.Error, ev.Statement, ev.StatementLine, ev.File,
+	return d.eventSQL(gen, first), eventArgs(ev)
+}
+
+func eventArgs(ev *history.Event) []any {
+	return []any{ev.Kind, ev.Version, ev.Name, ev.Direction, ev.Error, ev.Statement, ev.StatementLine, ev.File,
 		ev.DurationMS, ev.LockWaitMS, ev.Actor.OSUser, ev.Actor.Host, ev.Actor.PID, ev.Actor.DeployID, ev.Actor.ToolVersion}
+}
+
+func (d *Driver) eventSQL(gen string, first int) string {
 	p := func(i int) string { return "$" + strconv.Itoa(first+i) }
 	return `INSERT INTO ` + d.events + ` (kind, version, name, direction, error, statement, statement_line, file,
 		duration_ms, lock_wait_ms, os_user, host, pid, deploy_id, fleetgate_version, lock_generation)
 		VALUES (` + p(1) + `, nullif(` + p(2) + `::bigint, 0), nullif(` + p(3) + `, ''), nullif(` + p(4) + `, ''), nullif(` + p(5) + `, ''),
 		nullif(` + p(6) + `, ''), nullif(` + p(7) + `::int, 0), nullif(` + p(8) + `, ''), ` + p(9) + `, ` + p(10) + `, ` + p(11) + `, ` +
-		p(12) + `, ` + p(13) + `, ` + p(14) + `, ` + p(15) + `, ` + gen + `)`, args
+		p(12) + `, ` + p(13) + `, ` + p(14) + `, ` + p(15) + `, ` + gen + `)`
 }
 
 func (d *Driver) AppendEvent(ctx context.Context, q driver.Querier, ev *history.Event) error {
@@ -467,87 +477,122 @@ func (t *tx) Exec(ctx context.Context, stmt string) error {
 	return err
 }
 
-// fenceCTE yields the generation only while token holds the lease, and
-// keeps it so until the transaction ends: FOR SHARE conflicts with every
-// UPDATE of the lock row, so a waiter's TryAcquire (FOR UPDATE SKIP
-// LOCKED) cannot take the lock over before this transaction has
-// committed, and one that took it over first leaves the fence empty (a
-// locking read re-checks the newest row). The history row stores that
-// value in a NOT NULL column, so a runner that lost the lock fails its own
-// insert and the whole transaction rolls back: the fence is enforced by
-// the database, not by a check the client could race. It only reads:
-// renewing the lease is the heartbeat's work, so a migration writes no
-// row version of the lock table.
-func (d *Driver) fenceCTE(rec *driver.Record) (string, []any) {
+// fenceSQL yields the generation only while token ($2) holds the lease
+// at generation $3, and keeps it so until the transaction ends: FOR SHARE
+// conflicts with every UPDATE of the lock row, so a waiter's TryAcquire
+// (FOR UPDATE SKIP LOCKED) cannot take the lock over before this
+// transaction has committed, and one that took it over first leaves the
+// fence empty (a locking read re-checks the newest row). The history row
+// stores that value in a NOT NULL column, so a runner that lost the lock
+// fails its own insert and the whole transaction rolls back: the fence is
+// enforced by the database, not by a check the client could race. It only
+// reads: renewing the lease is the heartbeat's work, so a migration writes
+// no row version of the lock table.
+func (d *Driver) fenceSQL() string {
 	return `WITH fence AS (SELECT generation FROM ` + d.lock + `
-		WHERE name = $1 AND holder = $2 AND generation = $3 FOR SHARE)`,
-		[]any{lockName, rec.Token, rec.Generation}
+		WHERE name = $1 AND holder = $2 AND generation = $3 FOR SHARE)`
+}
+
+// historyCols are the history row's columns that Commit writes, in the
+// order of recordSQL's values.
+const historyCols = `(version, name, checksum, phase, up_sql, down_sql, down_checksum, reversible, duration_ms, os_user, host, pid,
+	deploy_id, fleetgate_version, statement_checksums, lock_generation, complete, statements_done, adopted,
+	running_pid, running_backend_start)`
+
+// historyValues is the number of history values passed as parameters,
+// after the fence's three.
+const historyValues = 15
+
+// commitText is the fixed text of the fenced writes, built once per
+// driver, so that a migration's commit costs the client only its values.
+type commitText struct {
+	fence       string // the fence CTE alone, for a rollback
+	applied     string // the fence and the history INSERT up to its fence value, as the applied CTE
+	appliedOnly string // the same as the main statement (no event)
+	upsert      string // what turns a partial row complete
+	eventAfter  string // the event INSERT after the history row's values
+	eventFenced string // the event INSERT after the fence's values (a rollback)
+}
+
+func (d *Driver) buildCommitText() commitText {
+	var ps strings.Builder
+	for i := range historyValues {
+		fmt.Fprintf(&ps, "$%d, ", 4+i)
+	}
+	insert := "INSERT INTO " + d.mig + " " + historyCols + " VALUES (" + ps.String() + "(SELECT generation FROM fence), "
+	fence := d.fenceSQL()
+	return commitText{
+		fence: fence,
+		// A data-modifying CTE runs whether or not it is referenced.
+		applied:     fence + ", applied AS (" + insert,
+		appliedOnly: fence + " " + insert,
+		// A no-transaction migration keeps one row that moves from
+		// partial to complete; a complete row is never replaced. A
+		// resumed migration whose later statements were fixed stores the
+		// fixed text.
+		upsert: ` ON CONFLICT (version) DO UPDATE SET complete = EXCLUDED.complete,
+			statements_done = EXCLUDED.statements_done, lock_generation = EXCLUDED.lock_generation,
+			duration_ms = EXCLUDED.duration_ms, applied_at = clock_timestamp(), checksum = EXCLUDED.checksum,
+			up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql, down_checksum = EXCLUDED.down_checksum,
+			reversible = EXCLUDED.reversible, statement_checksums = EXCLUDED.statement_checksums,
+			running_pid = EXCLUDED.running_pid, running_backend_start = EXCLUDED.running_backend_start
+			WHERE NOT ` + d.mig + `.complete`,
+		eventAfter:  d.eventSQL("$3::bigint", 3+historyValues),
+		eventFenced: d.eventSQL("$3::bigint", 3),
+	}
 }
 
 // recordSQL builds the fenced writes of rec: the fence, the history row
 // and the event in one statement (data-modifying CTEs), so the commit
-// batch parses and plans once for all three.
+// batch parses and plans once for all three. Only a row that may replace
+// a partial one (driver.ReplacesPartial, or a progress record) carries ON
+// CONFLICT: inside a CTE it makes the statement several times dearer for
+// the server to plan, and a transactional migration's row is new.
 func (d *Driver) recordSQL(rec *driver.Record, partial bool) (string, []any) {
-	fence, args := d.fenceCTE(rec)
-	n := len(args)
-	ph := func() string { n++; return "$" + strconv.Itoa(n) }
+	t := &d.text
+	args := make([]any, 0, 3+historyValues+15)
+	args = append(args, lockName, rec.Token, rec.Generation)
 	var b strings.Builder
-	b.WriteString(fence)
 	if a := rec.Applied; a != nil {
-		cols := `(version, name, checksum, phase, up_sql, down_sql, down_checksum, reversible, duration_ms, os_user, host, pid,
-			deploy_id, fleetgate_version, statement_checksums, lock_generation, complete, statements_done, adopted,
-			running_pid, running_backend_start)`
-		vals := []any{a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, nullable(a.DownSQL, a.HasDown), nullable(a.DownChecksum, a.HasDown),
+		args = append(args, a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, nullable(a.DownSQL, a.HasDown), nullable(a.DownChecksum, a.HasDown),
 			a.HasDown, a.DurationMS, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion,
-			nullable(strings.Join(a.StatementChecksums, ","), len(a.StatementChecksums) > 0)}
-		ps := make([]string, len(vals))
-		for i := range vals {
-			ps[i] = ph()
+			nullable(strings.Join(a.StatementChecksums, ","), len(a.StatementChecksums) > 0))
+		b.Grow(len(t.applied) + len(t.upsert) + len(t.eventAfter) + 160)
+		if rec.Event != nil {
+			b.WriteString(t.applied)
+		} else {
+			b.WriteString(t.appliedOnly)
 		}
-		args = append(args, vals...)
+		b.WriteString(strconv.FormatBool(a.Complete))
+		b.WriteString(", ")
+		b.WriteString(strconv.Itoa(a.StatementsDone))
+		b.WriteString(", ")
+		b.WriteString(strconv.FormatBool(a.Adopted))
 		// The session that writes a Running row is the one that runs the
 		// next statement; the server names it, pid and start time.
-		running := "NULL::int, NULL::timestamptz"
 		if a.Running {
-			running = "pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())"
-		}
-		if rec.Event != nil {
-			// A data-modifying CTE runs whether or not it is referenced.
-			b.WriteString(", applied AS (")
+			b.WriteString(", pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()))")
 		} else {
-			b.WriteString(" ")
+			b.WriteString(", NULL::int, NULL::timestamptz)")
 		}
-		fmt.Fprintf(&b, "INSERT INTO %s %s VALUES (%s, (SELECT generation FROM fence), %t, %d, %t, %s)",
-			d.mig, cols, strings.Join(ps, ", "), a.Complete, a.StatementsDone, a.Adopted, running)
-		if partial || !a.Complete || a.StatementsDone > 0 {
-			// A no-transaction migration keeps one row that moves from
-			// partial to complete; a complete row is never replaced. A
-			// resumed migration whose later statements were fixed stores
-			// the fixed text.
-			b.WriteString(` ON CONFLICT (version) DO UPDATE SET complete = EXCLUDED.complete,
-				statements_done = EXCLUDED.statements_done, lock_generation = EXCLUDED.lock_generation,
-				duration_ms = EXCLUDED.duration_ms, applied_at = clock_timestamp(), checksum = EXCLUDED.checksum,
-				up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql, down_checksum = EXCLUDED.down_checksum,
-				reversible = EXCLUDED.reversible, statement_checksums = EXCLUDED.statement_checksums,
-				running_pid = EXCLUDED.running_pid, running_backend_start = EXCLUDED.running_backend_start
-				WHERE NOT ` + d.mig + `.complete`)
+		if partial || driver.ReplacesPartial(a) {
+			b.WriteString(t.upsert)
 		}
 		if ev := rec.Event; ev != nil {
-			q, eargs := d.eventInsert(ev, strconv.FormatInt(rec.Generation, 10), n)
-			args = append(args, eargs...)
+			args = append(args, eventArgs(ev)...)
 			b.WriteString(")\n")
-			b.WriteString(q)
+			b.WriteString(t.eventAfter)
 		}
 		return b.String(), args
 	}
 	// A rollback has no row to insert; fail the batch when the fence is
 	// gone by dividing by a zero count.
+	b.WriteString(t.fence)
 	b.WriteString(" SELECT 1 / (SELECT count(*)::int FROM fence)")
 	if ev := rec.Event; ev != nil {
-		q, eargs := d.eventInsert(ev, strconv.FormatInt(rec.Generation, 10), n)
-		args = append(args, eargs...)
+		args = append(args, eventArgs(ev)...)
 		b.WriteString(";\n")
-		b.WriteString(q)
+		b.WriteString(t.eventFenced)
 	}
 	return b.String(), args
 }

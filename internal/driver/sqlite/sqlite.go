@@ -354,7 +354,7 @@ func (d *Driver) write(ctx context.Context, conn driver.Querier, rec *driver.Rec
 		q := `INSERT INTO ` + d.mig + ` (version, name, checksum, phase, up_sql, down_sql, down_checksum, reversible,
 			applied_at, duration_ms, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete,
 			statements_done, adopted, statement_checksums) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ` + nowMS + `, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-		if !a.Complete || a.StatementsDone > 0 {
+		if driver.ReplacesPartial(a) {
 			// See the PostgreSQL driver: one row moves from partial to
 			// complete, and a resumed, fixed migration stores its new text.
 			q += ` ON CONFLICT (version) DO UPDATE SET complete = excluded.complete,
