@@ -2,6 +2,7 @@ package mysqlstmt
 
 import (
 	"strings"
+	"sync"
 )
 
 type parser struct {
@@ -85,7 +86,7 @@ func (p *parser) expect(kw string) *Error {
 // ident reads one identifier.
 func (p *parser) ident() (string, *Error) {
 	t := p.peek()
-	if !t.ident() || t.kind == tWord && reserved[t.up] {
+	if !t.ident() || t.kind == tWord && reserved()[t.up] {
 		return "", p.fail()
 	}
 	p.i++
@@ -183,12 +184,16 @@ var otherFirst = set("SELECT", "INSERT", "REPLACE", "SET", "START", "BEGIN", "CO
 	"DEALLOCATE", "LOAD", "WITH", "VALUES", "TABLE", "HANDLER", "KILL", "PURGE", "CHECK", "CHECKSUM", "REPAIR", "INSTALL",
 	"UNINSTALL", "CACHE", "RESET", "EXPLAIN", "DESCRIBE", "DESC", "SIGNAL", "RESIGNAL", "GET", "BINLOG", "CHANGE", "STOP", "IMPORT")
 
-func set(ws ...string) map[string]bool {
-	m := make(map[string]bool, len(ws))
-	for _, w := range ws {
-		m[w] = true
-	}
-	return m
+// set returns a word set that is built on first use: every fleetgate
+// process links this package, and most never read a MySQL statement.
+func set(ws ...string) func() map[string]bool {
+	return sync.OnceValue(func() map[string]bool {
+		m := make(map[string]bool, len(ws))
+		for _, w := range ws {
+			m[w] = true
+		}
+		return m
+	})
 }
 
 func (p *parser) statement() (*Statement, *Error) {
@@ -258,7 +263,7 @@ func (p *parser) statement() (*Statement, *Error) {
 			err = p.skipRest()
 		}
 	default:
-		if !otherFirst[t.up] {
+		if !otherFirst()[t.up] {
 			return nil, p.fail()
 		}
 		p.i++
@@ -466,7 +471,7 @@ func (p *parser) createTableBody() *Error {
 		case t.is("DEFAULT"):
 			p.i++
 			continue
-		case t.kind == tWord && tableOptions[t.up]:
+		case t.kind == tWord && tableOptions()[t.up]:
 			p.i++
 			if t.is("CHARACTER") || t.is("DATA") || t.is("INDEX") {
 				p.accept("SET")
@@ -576,7 +581,7 @@ func (p *parser) alter(st *Statement) *Error {
 			// ALTER TABLE t ENGINE=InnoDB ROW_FORMAT=DYNAMIC: table
 			// options need no commas between them.
 			t, last := p.peek(), st.Specs[len(st.Specs)-1]
-			if p.partitionOption() || last.Kind == SpecOther && t.kind == tWord && tableOptions[t.up] {
+			if p.partitionOption() || last.Kind == SpecOther && t.kind == tWord && tableOptions()[t.up] {
 				continue
 			}
 			return p.fail()
@@ -603,7 +608,7 @@ func (p *parser) partitionOption() bool {
 	case t.is("REMOVE") || t.is("UPGRADE"):
 		return n.is("PARTITIONING")
 	}
-	return t.kind == tWord && partitionVerbs[t.up] && n.is("PARTITION")
+	return t.kind == tWord && partitionVerbs()[t.up] && n.is("PARTITION")
 }
 
 // partitionTail consumes a partition option to the end of the statement;
@@ -623,7 +628,7 @@ func (p *parser) partitionTail() *Error {
 			depth--
 		case t.punct(',') && depth == 0:
 			n, after := p.at(p.i+1), p.at(p.i+2)
-			if !n.ident() || n.kind == tWord && (reserved[n.up] || tableOptions[n.up] || clauseWords[n.up]) || !(p.i+2 >= len(p.toks) || after.punct(',') || after.punct(';')) {
+			if !n.ident() || n.kind == tWord && (reserved()[n.up] || tableOptions()[n.up] || clauseWords()[n.up]) || !(p.i+2 >= len(p.toks) || after.punct(',') || after.punct(';')) {
 				p.i++
 				return p.fail()
 			}
@@ -749,7 +754,7 @@ func (p *parser) alterSpec(st *Statement) *Error {
 		add(Spec{})
 		return p.skipSpec()
 	}
-	if tableOptions[t.up] {
+	if tableOptions()[t.up] {
 		add(Spec{})
 		p.acceptPunct('=')
 		if t.up == "DATA" || t.up == "INDEX" {
@@ -783,13 +788,13 @@ func (p *parser) algorithmOrLock(kw token) (Spec, *Error) {
 	p.acceptPunct('=')
 	v := p.peek()
 	if kw.is("LOCK") {
-		if v.kind != tWord || !lockValues[v.up] {
+		if v.kind != tWord || !lockValues()[v.up] {
 			return Spec{}, p.fail()
 		}
 		p.i++
 		return Spec{Kind: SpecLock, Value: v.up}, nil
 	}
-	if v.kind != tWord || !algorithmValues[v.up] {
+	if v.kind != tWord || !algorithmValues()[v.up] {
 		return Spec{}, p.fail()
 	}
 	p.i++
@@ -927,7 +932,7 @@ func (p *parser) column() (Column, *Error) {
 	}
 	c.Name = name
 	t := p.peek()
-	if t.kind != tWord || reserved[t.up] {
+	if t.kind != tWord || reserved()[t.up] {
 		return c, p.fail() // the type
 	}
 	var typ strings.Builder
@@ -1093,7 +1098,7 @@ func (p *parser) tableRefs(stop ...string) ([]Name, *Error) {
 		if _, err := p.ident(); err != nil {
 			return nil, err
 		}
-	} else if a := p.peek(); a.ident() && !(a.kind == tWord && (reserved[a.up] || isStop(a, stop))) {
+	} else if a := p.peek(); a.ident() && !(a.kind == tWord && (reserved()[a.up] || isStop(a, stop))) {
 		p.i++
 	}
 	depth := 0
