@@ -390,7 +390,16 @@ func (p *parser) create(st *Statement) *Error {
 			return err
 		}
 		return p.indexTail(st)
-	case t.is("DATABASE") || t.is("SCHEMA"):
+	}
+	return p.otherObject(st, t)
+}
+
+// otherObject reads the rest of a CREATE or DROP whose object (t) is not
+// one the checks read in detail: a database or schema is DDL of its own
+// kind; TRIGGER, PROCEDURE, FUNCTION, EVENT, USER, ROLE, SEQUENCE, ...
+// are read no further by any consumer.
+func (p *parser) otherObject(st *Statement, t token) *Error {
+	if t.is("DATABASE") || t.is("SCHEMA") {
 		st.Kind = DatabaseDDL
 		p.i++
 		return p.skipRest()
@@ -398,8 +407,6 @@ func (p *parser) create(st *Statement) *Error {
 	if !t.ident() {
 		return p.fail()
 	}
-	// TRIGGER, PROCEDURE, FUNCTION, EVENT, USER, ROLE, SEQUENCE, ...: no
-	// consumer reads them further.
 	p.i++
 	return p.skipAll()
 }
@@ -1044,16 +1051,8 @@ func (p *parser) drop(st *Statement) *Error {
 		}
 		st.Kind, st.Tables, st.Specs = AlterTable, []Name{n}, []Spec{spec}
 		return p.indexTail(st)
-	case t.is("DATABASE") || t.is("SCHEMA"):
-		st.Kind = DatabaseDDL
-		p.i++
-		return p.skipRest()
 	}
-	if !t.ident() {
-		return p.fail()
-	}
-	p.i++
-	return p.skipAll()
+	return p.otherObject(st, t)
 }
 
 func (p *parser) rename(st *Statement) *Error {
