@@ -314,7 +314,10 @@ func (d *Driver) SessionIsDirect(ctx context.Context, conn *sql.Conn) bool {
 
 // TryAcquire is one statement, so it is atomic through a transaction pooler.
 // SKIP LOCKED keeps it from ever waiting on the row lock that a holder's
-// committing migration transaction takes on the same row (its fence).
+// committing migration transaction takes on the same row (its fence). The
+// FOR UPDATE is also what the fence relies on: a row locked FOR UPDATE and
+// then rewritten conflicts with FOR KEY SHARE (see fenceSQL), where a
+// plain UPDATE of these columns would not.
 //
 // A holder whose recorded session is gone is taken over only once its lease
 // has also gone unrenewed for half its length or 5 s, whichever is less: a
@@ -478,19 +481,27 @@ func (t *tx) Exec(ctx context.Context, stmt string) error {
 }
 
 // fenceSQL yields the generation only while token ($2) holds the lease
-// at generation $3, and keeps it so until the transaction ends: FOR SHARE
-// conflicts with every UPDATE of the lock row, so a waiter's TryAcquire
-// (FOR UPDATE SKIP LOCKED) cannot take the lock over before this
-// transaction has committed, and one that took it over first leaves the
-// fence empty (a locking read re-checks the newest row). The history row
-// stores that value in a NOT NULL column, so a runner that lost the lock
-// fails its own insert and the whole transaction rolls back: the fence is
-// enforced by the database, not by a check the client could race. It only
-// reads: renewing the lease is the heartbeat's work, so a migration writes
-// no row version of the lock table.
+// at generation $3, and keeps it so until the transaction ends. FOR KEY
+// SHARE conflicts with FOR UPDATE, and so with exactly the updates that
+// change who holds the lock: TryAcquire locks the row FOR UPDATE before it
+// rewrites it, which PostgreSQL records as a key update. So a waiter's
+// TryAcquire (FOR UPDATE SKIP LOCKED) cannot take the lock over before
+// this transaction has committed, and one that took it over first leaves
+// the fence empty (a locking read re-checks the newest row) or, in a
+// REPEATABLE READ or SERIALIZABLE migration, fails it with a serialization
+// error. A renewal is a plain UPDATE of non-key columns: it neither waits
+// for the fence nor breaks it, so a migration whose whole transaction
+// reads one snapshot may outlive any number of renewals (FOR SHARE failed
+// it at commit after the first).
+//
+// The history row stores the fence's value in a NOT NULL column, so a
+// runner that lost the lock fails its own insert and the whole transaction
+// rolls back: the fence is enforced by the database, not by a check the
+// client could race. It only reads: renewing the lease is the heartbeat's
+// work, so a migration writes no row version of the lock table.
 func (d *Driver) fenceSQL() string {
 	return `WITH fence AS (SELECT generation FROM ` + d.lock + `
-		WHERE name = $1 AND holder = $2 AND generation = $3 FOR SHARE)`
+		WHERE name = $1 AND holder = $2 AND generation = $3 FOR KEY SHARE)`
 }
 
 // historyCols are the history row's columns that Commit writes, in the
