@@ -153,9 +153,9 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	// rollbacks that would break it wait for it (see fleetgate.Register).
 	// The registration (one INSERT) goes out beside the command's start
 	// instead of before it. A gate that reads the registry decides by
-	// whether the row is in, and the row comes in as soon as it did when
-	// the command waited for it (the INSERT is sent at the same moment);
-	// only the command no longer waits for the round trip and the commit.
+	// whether the row is in, and the INSERT leaves at "ready" as it did
+	// when the command waited for it; only the command no longer waits for
+	// the round trip and the commit.
 	// A registration that fails never kept the command from starting.
 	// Not tied to ctx: a SIGTERM cancels it, but a draining command still
 	// serves, and must still count, until it exits.
