@@ -338,8 +338,9 @@ func pgxConn(dc any) *pgx.Conn { return dc.(*stdlib.Conn).Conn() }
 // app started after it, and (directly) the commit was announced. It
 // returns, per waiter and sorted, the time in ms from the commit to the
 // app's first instruction (lat) and to fleetgate's "schema is ready" line
-// (wake), and how long the commit window was.
-func waitOnlyRound(tb testing.TB, waiters int, pooled bool, poll time.Duration) (lat, wake []float64, window float64, app string) {
+// (wake), and how long the commit window was; steps, when not nil, gets
+// every waiter's steps.
+func waitOnlyRound(tb testing.TB, waiters int, pooled bool, poll time.Duration, steps wakeSteps) (lat, wake []float64, window float64, app string) {
 	tb.Helper()
 	url := dbtest.Postgres(tb)
 	target := url
@@ -357,7 +358,7 @@ func waitOnlyRound(tb testing.TB, waiters int, pooled bool, poll time.Duration) 
 	waitRunning(tb, db, "SELECT pg_sleep(2)")
 	ps := make([]*proc, waiters)
 	for i := range ps {
-		ps[i] = start(tb, nil, "run", "--wait-only", "--poll", poll.String(), "--log-format", "json",
+		ps[i] = start(tb, stepsEnv, "run", "--wait-only", "--poll", poll.String(), "--log-format", "json",
 			"-d", target+"&application_name=fg_waiter", "--dir", dir, "--", app, filepath.Join(out, strconv.Itoa(i)))
 	}
 	waitWaiting(tb, db, target, pooled, waiters)
@@ -376,6 +377,9 @@ func waitOnlyRound(tb testing.TB, waiters int, pooled bool, poll time.Duration) 
 		require.GreaterOrEqual(tb, a.startUS, floor, "app %d started %d µs before the migration committed", i, floor-a.startUS)
 		lat = append(lat, float64(a.startUS-floor)/1000)
 		wake = append(wake, float64(readyAt(tb, p.res.Stderr).UnixMicro()-floor)/1000)
+		if steps != nil {
+			steps.add(tb, p.res.Stderr, floor, a.startUS)
+		}
 	}
 	slices.Sort(lat)
 	slices.Sort(wake)
@@ -400,7 +404,7 @@ func TestWaitOnly(t *testing.T) {
 		{"PgBouncer", true, time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lat, _, _, _ := waitOnlyRound(t, 5, tc.pooled, tc.poll)
+			lat, _, _, _ := waitOnlyRound(t, 5, tc.pooled, tc.poll, nil)
 			t.Logf("commit to app start: %v ms", lat)
 			require.Less(t, lat[len(lat)-1], 30_000.0, "an app started more than 30 s after the commit")
 		})
@@ -409,8 +413,10 @@ func TestWaitOnly(t *testing.T) {
 
 // BenchmarkWaitOnlyLatency is the wake-up of 20 waiting instances (`run
 // --wait-only`) on one machine, from the commit to each app's first
-// instruction. The target is p99 ≤ 50 ms on PostgreSQL (LISTEN), and ≤ the
-// poll interval (1 s) + 50 ms through PgBouncer in transaction pooling.
+// instruction. The target is p99 ≤ 40 ms on PostgreSQL (LISTEN; issue
+// 16), and ≤ the poll interval (1 s) + 50 ms through PgBouncer in
+// transaction pooling. With FLEETGATE_WAKE_BASE set, each round runs
+// twice, with this tree's binary and then with that one.
 // Directly the waiters poll only every 10 s, so that nothing but the
 // notification can wake them in time. The 20 instances share the CPUs with
 // each other, their database sessions, the apps they start and whatever
@@ -429,24 +435,32 @@ func BenchmarkWaitOnlyLatency(b *testing.B) {
 		poll   time.Duration
 		target time.Duration // the acceptance target for p99
 	}{
-		{"Direct", false, 10 * time.Second, 50 * time.Millisecond},
+		{"Direct", false, 10 * time.Second, 40 * time.Millisecond},
 		{"PgBouncer", true, time.Second, time.Second + 50*time.Millisecond},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				lat, wake, window, app := waitOnlyRound(b, waiters, tc.pooled, tc.poll)
-				p50, p99 := percentile(lat, 50), percentile(lat, 99)
-				b50, b99 := spawnBaseline(b, app, waiters)
-				recordResult(b, fmt.Sprintf("wait-latency %s waiters=%d commit-to-app-start p50=%.1fms p99=%.1fms (target p99 %v); "+
-					"commit-to-fleetgate-ready p50=%.0fms p99=%.0fms; commit window %.2fms; "+
-					"baseline: %d apps spawned at once by the test start after p50=%.1fms p99=%.1fms; load %s",
-					tc.name, waiters, p50, p99, tc.target, percentile(wake, 50), percentile(wake, 99), window,
-					waiters, b50, b99, loadAvg()))
-				if p99 > float64(tc.target.Milliseconds()) {
-					b.Logf("p99 %.1f ms misses the target of %v on this machine", p99, tc.target)
+				for _, build := range builds() {
+					var lat, wake []float64
+					var window float64
+					var app string
+					steps := wakeSteps{}
+					withBin(build, func() { lat, wake, window, app = waitOnlyRound(b, waiters, tc.pooled, tc.poll, steps) })
+					p50, p99 := percentile(lat, 50), percentile(lat, 99)
+					b50, b99 := spawnBaseline(b, app, waiters)
+					recordResult(b, fmt.Sprintf("wait-latency %s build=%s waiters=%d commit-to-app-start p50=%.1fms p99=%.1fms (target p99 %v); "+
+						"commit-to-fleetgate-ready p50=%.0fms p99=%.0fms; commit window %.2fms; %s; "+
+						"baseline: %d apps spawned at once by the test start after p50=%.1fms p99=%.1fms; load %s",
+						tc.name, buildName(build), waiters, p50, p99, tc.target, percentile(wake, 50), percentile(wake, 99), window, steps,
+						waiters, b50, b99, loadAvg()))
+					if p99 > float64(tc.target.Milliseconds()) {
+						b.Logf("p99 %.1f ms misses the target of %v on this machine", p99, tc.target)
+					}
+					if build == bin {
+						b.ReportMetric(p50, "p50-ms")
+						b.ReportMetric(p99, "p99-ms")
+					}
 				}
-				b.ReportMetric(p50, "p50-ms")
-				b.ReportMetric(p99, "p99-ms")
 			}
 		})
 	}
@@ -455,18 +469,27 @@ func BenchmarkWaitOnlyLatency(b *testing.B) {
 // BenchmarkWaitOnlyLatencyOneAtATime is the wake-up of one waiting
 // instance, free of the contention of 20 instances on one machine: rounds
 // of one `run --wait-only` waiter and one commit, from the commit to the
-// app's first instruction. Target: p99 ≤ 50 ms.
+// app's first instruction. Target (issue 16): p99 ≤ 20 ms. With
+// FLEETGATE_WAKE_BASE set, the rounds alternate between this tree's
+// binary and that one, so that both meet the same load.
 //
 //	go test ./e2e -run '^$' -bench WaitOnlyLatencyOneAtATime -benchtime 1x
 func BenchmarkWaitOnlyLatencyOneAtATime(b *testing.B) {
 	heavy.Lock()
 	defer heavy.Unlock()
-	const rounds = 12
-	files := map[string]string{
-		"1_gates.sql": "-- fleetgate:up\nCREATE TABLE gates (id integer PRIMARY KEY, open boolean NOT NULL);\n" +
-			"INSERT INTO gates SELECT g, false FROM generate_series(2, 100) g;\n",
+	rounds := 12
+	if v := os.Getenv("FLEETGATE_WAKE_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(b, err, "FLEETGATE_WAKE_ROUNDS")
+		rounds = n
 	}
-	for v := 2; v < 2+rounds; v++ {
+	bins := builds()
+	total := rounds * len(bins)
+	files := map[string]string{
+		"1_gates.sql": fmt.Sprintf("-- fleetgate:up\nCREATE TABLE gates (id integer PRIMARY KEY, open boolean NOT NULL);\n"+
+			"INSERT INTO gates SELECT g, false FROM generate_series(2, %d) g;\n", 2+total),
+	}
+	for v := 2; v < 2+total; v++ {
 		files[fmt.Sprintf("%d_round.sql", v)] = fmt.Sprintf("-- fleetgate:up\n"+
 			"DO $$ BEGIN WHILE NOT (SELECT open FROM gates WHERE id = %d) LOOP PERFORM pg_sleep(0.01); END LOOP; END $$;\n"+
 			"CREATE TABLE round%d (id integer);\n", v, v)
@@ -478,12 +501,22 @@ func BenchmarkWaitOnlyLatencyOneAtATime(b *testing.B) {
 		require.Equal(b, 0, fg(b, nil, "up", "-d", url, "--dir", dir, "--to", "1").Code)
 		app := script(b, stampApp)
 		out := b.TempDir()
-		var lat, wake []float64
-		for v := 2; v < 2+rounds; v++ {
+		lat := map[string][]float64{}
+		wake := map[string][]float64{}
+		steps := map[string]wakeSteps{}
+		for v := 2; v < 2+total; v++ {
+			build := bins[(v-2)%len(bins)]
+			name := buildName(build)
+			if steps[name] == nil {
+				steps[name] = wakeSteps{}
+			}
 			to := strconv.Itoa(v)
 			up := start(b, nil, "up", "-d", url, "--dir", dir, "--to", to)
-			w := start(b, nil, "run", "--wait-only", "--to", to, "--poll", "10s", "--log-format", "json",
-				"-d", url+"&application_name=fg_waiter", "--dir", dir, "--", app, filepath.Join(out, to))
+			var w *proc
+			withBin(build, func() {
+				w = start(b, stepsEnv, "run", "--wait-only", "--to", to, "--poll", "10s", "--log-format", "json",
+					"-d", url+"&application_name=fg_waiter", "--dir", dir, "--", app, filepath.Join(out, to))
+			})
 			waitWaiting(b, db, url, false, 1)
 			waitRunning(b, db, "WHILE NOT")
 			_, err := db.Exec("UPDATE gates SET open = true WHERE id = $1", v)
@@ -494,19 +527,26 @@ func BenchmarkWaitOnlyLatencyOneAtATime(b *testing.B) {
 			floor := commitFloorUS(b, db, v)
 			a := readApp(b, filepath.Join(out, to))
 			require.GreaterOrEqual(b, a.startUS, floor)
-			lat = append(lat, float64(a.startUS-floor)/1000)
-			wake = append(wake, float64(readyAt(b, r.Stderr).UnixMicro()-floor)/1000)
+			lat[name] = append(lat[name], float64(a.startUS-floor)/1000)
+			wake[name] = append(wake[name], float64(readyAt(b, r.Stderr).UnixMicro()-floor)/1000)
+			steps[name].add(b, r.Stderr, floor, a.startUS)
 		}
-		slices.Sort(lat)
-		slices.Sort(wake)
-		p50, p99 := percentile(lat, 50), percentile(lat, 99)
-		recordResult(b, fmt.Sprintf("wait-latency one-at-a-time rounds=%d commit-to-app-start p50=%.1fms p99=%.1fms (target p99 50ms); "+
-			"commit-to-fleetgate-ready p50=%.0fms p99=%.0fms; load %s", rounds, p50, p99, percentile(wake, 50), percentile(wake, 99), loadAvg()))
-		if p99 > 50 {
-			b.Logf("p99 %.1f ms misses the target of 50 ms on this machine", p99)
+		for _, build := range bins {
+			name := buildName(build)
+			l, w := lat[name], wake[name]
+			slices.Sort(l)
+			slices.Sort(w)
+			p50, p99 := percentile(l, 50), percentile(l, 99)
+			recordResult(b, fmt.Sprintf("wait-latency one-at-a-time build=%s rounds=%d commit-to-app-start p50=%.1fms p99=%.1fms (target p99 20ms); "+
+				"commit-to-fleetgate-ready p50=%.0fms p99=%.0fms; %s; load %s", name, rounds, p50, p99, percentile(w, 50), percentile(w, 99), steps[name], loadAvg()))
+			if p99 > 20 {
+				b.Logf("%s: p99 %.1f ms misses the target of 20 ms on this machine", name, p99)
+			}
+			if build == bin {
+				b.ReportMetric(p50, "p50-ms")
+				b.ReportMetric(p99, "p99-ms")
+			}
 		}
-		b.ReportMetric(p50, "p50-ms")
-		b.ReportMetric(p99, "p99-ms")
 	}
 }
 

@@ -3,7 +3,14 @@
 # SQLite-polling and 100-waiter benchmarks, direct and through PgBouncer.
 # Results (p50/p99
 # from commit to app start, connections held) are appended to
-# ${FLEETGATE_RESULTS:-wake-results.txt}.
+# ${FLEETGATE_RESULTS:-wake-results.txt}. The 20-waiter and one-at-a-time
+# lines break each wake-up into its steps (woken by the notification,
+# schema ready, command started, registered, app's first instruction,
+# memory released; from the waiters' FLEETGATE_LOG_LEVEL=debug lines).
+# With FLEETGATE_WAKE_BASE=/path/to/an/older/fleetgate those two also run
+# that binary, round by round beside this tree's, for paired numbers on a
+# shared machine; FLEETGATE_WAKE_ROUNDS sets the one-at-a-time rounds
+# (default 12).
 set -eu
 cd "$(dirname "$0")/.."
 export FLEETGATE_RESULTS="${FLEETGATE_RESULTS:-$PWD/wake-results.txt}"

@@ -57,7 +57,8 @@ common flags (also accepted before the command):
   --dir PATH           migrations directory (env FLEETGATE_DIR; default ./migrations)
   --table NAME         history table, may be schema.name (env FLEETGATE_TABLE; default fleetgate_migrations)
   --deploy-id ID       deploy id recorded with every change (env FLEETGATE_DEPLOY_ID; default detected)
-  --log-format F       text or json (env FLEETGATE_LOG_FORMAT; default text)
+  --log-format F       text or json (env FLEETGATE_LOG_FORMAT; default text);
+                       env FLEETGATE_LOG_LEVEL=debug adds the steps of a wait and a run, timestamped
   --lease D            lock lease: how long a silent holder keeps the lock (1s to 1h; default 10s)
   --instance-ttl D     how long a registered instance counts as live after its last heartbeat
                        (3s to 1h; env FLEETGATE_INSTANCE_TTL; default 30s; use one value fleet-wide)
@@ -138,6 +139,7 @@ type env struct {
 	stdout, stderr *scrubWriter
 	getenv         func(string) string
 	log            *slog.Logger
+	level          slog.Level // FLEETGATE_LOG_LEVEL
 	c              common
 	// onHelp, when set, receives a command's FlagSet instead of its help
 	// being printed (completion reads the flags this way).
@@ -168,6 +170,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	e := &env{stdout: newScrubWriter(stdout, secrets), stderr: newScrubWriter(stderr, secrets), getenv: getenv}
 	e.c = fromEnv(getenv)
 	e.log = slog.New(newTextHandler(e.stderr, slog.LevelInfo))
+	if v := getenv("FLEETGATE_LOG_LEVEL"); v != "" {
+		// Debug shows the steps of a wait and a run (woken by a
+		// notification, registered, command started) with their times:
+		// where a fleet's wake-up goes (scripts/bench-wake.sh).
+		if err := e.level.UnmarshalText([]byte(v)); err != nil {
+			e.fail(&fleetgate.ConfigError{Setting: "FLEETGATE_LOG_LEVEL", Msg: fmt.Sprintf("unknown level %q (want debug, info, warn or error)", v)})
+			return 2
+		}
+		e.log = slog.New(newTextHandler(e.stderr, e.level))
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			e.fail(fmt.Errorf("internal error: %v", r))
@@ -372,7 +384,7 @@ func (e *env) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	switch e.c.logFormat {
 	case "text":
 	case "json":
-		e.log = slog.New(slog.NewJSONHandler(e.stderr, nil))
+		e.log = slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: e.level}))
 	default:
 		return nil, &fleetgate.ConfigError{Setting: "--log-format", Msg: fmt.Sprintf("unknown format %q (want text or json)", e.c.logFormat)}
 	}

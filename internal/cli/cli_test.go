@@ -127,3 +127,30 @@ func TestErrTextNamesFlags(t *testing.T) {
 		require.Equal(t, tt.want, errText(tt.err))
 	}
 }
+
+// FLEETGATE_LOG_LEVEL=debug adds the steps of a wait and a run (where a
+// fleet's wake-up goes); a level that does not exist is a usage error
+// naming the variable, before anything runs.
+func TestLogLevel(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeMigration(t, dir, "1_one.sql", "CREATE TABLE one (id integer);")
+	db := "sqlite:" + filepath.Join(dir, "x.db")
+	code, _, stderr := runCLI(t, nil, "up", "-d", db, "--dir", dir)
+	require.Equal(t, 0, code, stderr)
+
+	code, _, stderr = runCLI(t, nil, "wait", "-d", db, "--dir", dir)
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "registered until it expires")
+	for _, format := range []string{"text", "json"} {
+		code, _, stderr = runCLI(t, map[string]string{"FLEETGATE_LOG_LEVEL": "debug", "FLEETGATE_LOG_FORMAT": format}, "wait", "-d", db, "--dir", dir)
+		require.Equal(t, 0, code, stderr)
+		require.Contains(t, stderr, "registered until it expires", format)
+	}
+
+	code, _, stderr = runCLI(t, map[string]string{"FLEETGATE_LOG_LEVEL": "loud"}, "up", "-d", db, "--dir", dir)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "FLEETGATE_LOG_LEVEL")
+	require.Contains(t, stderr, `"loud"`)
+	require.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
+}

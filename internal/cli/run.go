@@ -148,12 +148,19 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 		return e.failCode(err, r.offset+fleetgate.ExitCode(err))
 	}
 
-	// The command counts as a running instance of this build from before
-	// it starts until it exits: post-phase migrations and rollbacks that
-	// would break it wait for it (see fleetgate.Register).
+	// The command counts as a running instance of this build from the
+	// moment its schema is ready until it exits: post-phase migrations and
+	// rollbacks that would break it wait for it (see fleetgate.Register).
+	// The registration (one INSERT) goes out beside the command's start
+	// instead of before it. A gate that reads the registry decides by
+	// whether the row is in, and the INSERT leaves at "ready" as it did
+	// when the command waited for it; only the command no longer waits for
+	// the round trip and the commit.
+	// A registration that fails never kept the command from starting.
 	// Not tied to ctx: a SIGTERM cancels it, but a draining command still
 	// serves, and must still count, until it exits.
-	reg := e.register(context.WithoutCancel(ctx), m)
+	regc := make(chan *fleetgate.Registration, 1)
+	go func() { regc <- e.register(context.WithoutCancel(ctx), m) }()
 	released := make(chan struct{})
 	defer close(released)
 	cmd := exec.Command(path)
@@ -162,32 +169,68 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	cmd.Stdin = os.Stdin
 	cmd.Stdout, cmd.Stderr = fileOf(e.stdout, os.Stdout, pid1), fileOf(e.stderr, os.Stderr, pid1)
 	err = cmd.Start()
-	// fleetgate's connections are no use to the command: drop them once
-	// it runs (after, not before, so as not to delay it), or once the
-	// background Up has ended.
+	if err == nil {
+		e.log.Debug("command started", "pid", cmd.Process.Pid)
+	}
+	// The registration is awaited beside the command too, so that the
+	// signals the command gets are forwarded from its first moment even
+	// while the database is slow to answer.
+	var reg *fleetgate.Registration
+	registered := make(chan struct{})
+	go func() {
+		reg = <-regc
+		close(registered)
+	}()
+	// fleetgate's connections and memory are no use to the command: let
+	// them go once the registration is in, a background Up has ended, and
+	// the command has had releaseDelay to start (releasing the memory is a
+	// full collection and a walk of the process's mappings, some 10-30 ms
+	// of CPU that would compete with the command's start).
 	// The registration's heartbeat, one statement every few seconds, opens
 	// a connection each time rather than keep one idle beside the command.
-	letGo := func() {
+	go func() {
+		t := time.NewTimer(releaseDelay)
+		defer t.Stop()
+		for _, c := range []<-chan struct{}{registered, bg} {
+			if c == nil {
+				continue
+			}
+			select {
+			case <-c:
+			case <-released:
+				return
+			}
+		}
+		select {
+		case <-t.C:
+		case <-released:
+			return
+		}
 		if reg == nil {
 			m.Close()
 		} else {
 			m.DB().SetMaxIdleConns(0)
 		}
+		t0, cpu0 := time.Now(), cpuTime()
 		releaseMemory(released)
-	}
-	if bg == nil {
-		letGo()
-	} else {
-		go func() { <-bg; letGo() }()
-	}
-	if reg != nil {
-		defer func() {
+		e.log.Debug("memory released", "took", time.Since(t0), "cpu", cpuTime()-cpu0)
+	}()
+	defer func() {
+		// A registration still on its way is awaited, so that its row is
+		// removed rather than left to expire; not for ever, though.
+		select {
+		case <-registered:
+		case <-time.After(5 * time.Second):
+			e.log.Warn("the registration of this instance did not finish; if it lands, it expires on its own")
+			return
+		}
+		if reg != nil {
 			if err := reg.Close(); err != nil {
 				e.log.Warn("could not remove this instance from the registry; it expires on its own", "error", err.Error())
 			}
-			m.Close()
-		}()
-	}
+		}
+		m.Close()
+	}()
 	if err != nil {
 		return e.failCode(fmt.Errorf("run: %w", err), startFailure(err))
 	}
@@ -208,6 +251,12 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	return code
 }
 
+// releaseDelay is how long the command has to start before fleetgate
+// releases its memory beside it. The steady state that counts (a
+// container's limit over the command's life) is reached a moment later;
+// the command's start is what a waiting fleet waits for.
+const releaseDelay = time.Second
+
 // releaseMemory hands the memory that migrating needed (the checks' parse
 // trees, the files, the history) back to the system before fleetgate sits
 // beside the command for the rest of its life. Go's background scavenger
@@ -218,6 +267,16 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 func releaseMemory(done <-chan struct{}) {
 	debug.FreeOSMemory()
 	keepExecutablePagesDropped(done, time.Second, 1<<20)
+}
+
+// cpuTime is the CPU time this process has used so far (zero where
+// getrusage fails), for the debug lines of run's steps.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // gate runs up or wait. A signal that stops it is returned instead of the

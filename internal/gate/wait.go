@@ -110,6 +110,9 @@ func (w *waiter) run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return w.res, err
 		}
+		if notified {
+			w.log.DebugContext(ctx, "woken by a notification")
+		}
 	}
 }
 

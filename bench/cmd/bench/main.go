@@ -452,7 +452,7 @@ func runScenarios(ctx context.Context, h *harness, o options, all []*tool, rep *
 	}
 	if want("run-steady") && fleetgate != nil {
 		s, ts := newScenario("run-steady", "memory of `fleetgate run` while its command runs (fleetgate only)",
-			"`fleetgate run -- sleep 60` applies 100 migrations to an empty database (checks at the default, and off), then starts the command. From 1 s after the command appeared, the harness samples fleetgate's VmRSS every 100 ms for 2 s: the memory fleetgate holds for the command's whole life. Peak RSS is the whole run's (wait4). \"Time\" is from start to the command's start. No peer has a `run`.",
+			"`fleetgate run -- sleep 60` applies 100 migrations to an empty database (checks at the default, and off), then starts the command. From 2 s after the command appeared (fleetgate releases its memory 1 s after the command's start, so as not to compete with it for the CPU), the harness samples fleetgate's VmRSS every 100 ms for 2 s: the memory fleetgate holds for the command's whole life. Peak RSS is the whole run's (wait4). \"Time\" is from start to the command's start. No peer has a `run`.",
 			"steady", o.trials, append([]*tool{fleetgate}, checksOff...))
 		h.steady(ctx, s, ts, set100, 0, progress)
 		rep.Scenarios = append(rep.Scenarios, s)
