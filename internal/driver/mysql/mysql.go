@@ -252,9 +252,9 @@ func (d *Driver) ReadEvents(ctx context.Context, q driver.Querier, version int64
 	return out, translate(rows.Err())
 }
 
-// insertEvent appends ev. With fenced, the row goes in only while the
-// lease (token, gen) is still held, and a lease that moved on is
-// ErrLockLost (see fencedFrom).
+// insertEvent appends ev. With a fence, the row goes in only while the
+// fence's lease (token and generation) is still held, and a lease that
+// moved on is ErrLockLost (see fencedFrom).
 func (d *Driver) insertEvent(ctx context.Context, q driver.Querier, ev *history.Event, gen int64, fence *driver.Record) error {
 	query := `INSERT INTO ` + d.events + ` (at, kind, version, name, direction, error, statement,
 		statement_line, file, duration_ms, lock_wait_ms, db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation)
@@ -531,7 +531,9 @@ func (d *Driver) fence(ctx context.Context, q driver.Querier, rec *driver.Record
 // upsertTail keeps one row per version moving from partial to complete,
 // and never changes a complete row. MySQL assigns left to right on the
 // row as updated so far, so complete, which every other assignment
-// tests, comes last.
+// tests, comes last. It follows a fenced INSERT ... SELECT from the lease
+// table, so its unqualified names must not be columns of that table too
+// (none is).
 var upsertTail = func() string {
 	cols := []string{"statements_done", "lock_generation", "duration_ms", "applied_at", "checksum", "up_sql", "down_sql",
 		"down_checksum", "reversible", "statement_checksums", "running_pid", "running_started", "complete"}
