@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -47,6 +48,10 @@ func runMariaDB(ctx context.Context, o options, all []*tool, rep *report, progre
 		c := *t
 		c.MySQL = true
 		runners = append(runners, &c)
+		if t.Name == "fleetgate" && o.fleetgateBase != "" {
+			bin, _ := filepath.Abs(o.fleetgateBase)
+			runners = append(runners, &tool{Name: "fleetgate@base", Format: "fleetgate", Bin: bin, Variant: true, MySQL: true})
+		}
 	}
 	set100 := setSpec{N: 100, DataAt: 50, MySQL: true}
 	set1000 := setSpec{N: 1000, DataAt: 500, MySQL: true}

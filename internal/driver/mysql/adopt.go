@@ -111,7 +111,7 @@ func (d *Driver) InsertAdopted(ctx context.Context, tx driver.Tx, gen int64, row
 			return nil, fmt.Errorf("record adopted version %d: %w", a.Version, translate(err))
 		}
 		ev := rows[i].Event
-		if err := d.insertEvent(ctx, tx, &ev, gen); err != nil {
+		if err := d.insertEvent(ctx, tx, &ev, gen, nil); err != nil {
 			return nil, fmt.Errorf("record adopt event for %d: %w", a.Version, err)
 		}
 		inserted = append(inserted, a.Version)

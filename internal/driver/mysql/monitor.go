@@ -37,6 +37,14 @@ func (c idConnector) Connect(ctx context.Context) (sqldriver.Conn, error) {
 type idConn struct {
 	inner sqldriver.Conn
 	id    int64 // 0 until Session asked
+
+	// What fleetgate already asked of this session, so that the runner's
+	// per-statement calls cost no round trip the second time (see
+	// sessionOf): SessionIsDirect's answer (0 not asked, 1 direct, -1
+	// not), and the lock_wait_timeout and idle_transaction_timeout, in
+	// seconds, that fleetgate last set (0: unknown, set it).
+	direct            int8
+	lockWait, idleTrx int
 }
 
 func (c *idConn) Prepare(q string) (sqldriver.Stmt, error) { return c.inner.Prepare(q) }

@@ -13,6 +13,7 @@ import (
 	"github.com/fleetgate/fleetgate/internal/dialect"
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/history"
+	"github.com/fleetgate/fleetgate/internal/source"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -251,18 +252,29 @@ func (d *Driver) ReadEvents(ctx context.Context, q driver.Querier, version int64
 	return out, translate(rows.Err())
 }
 
-func (d *Driver) insertEvent(ctx context.Context, q driver.Querier, ev *history.Event, gen int64) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO `+d.events+` (at, kind, version, name, direction, error, statement,
+// insertEvent appends ev. With a fence, the row goes in only while the
+// fence's lease (token and generation) is still held, and a lease that
+// moved on is ErrLockLost (see fencedFrom).
+func (d *Driver) insertEvent(ctx context.Context, q driver.Querier, ev *history.Event, gen int64, fence *driver.Record) error {
+	query := `INSERT INTO ` + d.events + ` (at, kind, version, name, direction, error, statement,
 		statement_line, file, duration_ms, lock_wait_ms, db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation)
-		VALUES (NOW(6), ?, NULLIF(?, 0), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, 0),
-		NULLIF(?, ''), ?, ?, CURRENT_USER(), ?, ?, ?, ?, ?, NULLIF(?, 0))`,
-		ev.Kind, ev.Version, ev.Name, ev.Direction, ev.Error, ev.Statement, ev.StatementLine, ev.File, ev.DurationMS,
-		ev.LockWaitMS, ev.Actor.OSUser, ev.Actor.Host, ev.Actor.PID, ev.Actor.DeployID, ev.Actor.ToolVersion, gen)
-	return translate(err)
+		SELECT NOW(6), ?, NULLIF(?, 0), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, 0),
+		NULLIF(?, ''), ?, ?, CURRENT_USER(), ?, ?, ?, ?, ?, NULLIF(?, 0)`
+	args := []any{ev.Kind, ev.Version, ev.Name, ev.Direction, ev.Error, ev.Statement, ev.StatementLine, ev.File, ev.DurationMS,
+		ev.LockWaitMS, ev.Actor.OSUser, ev.Actor.Host, ev.Actor.PID, ev.Actor.DeployID, ev.Actor.ToolVersion, gen}
+	if fence != nil {
+		query += d.fencedFrom()
+		args = append(args, lockRow, fence.Token, fence.Generation)
+	}
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return translate(err)
+	}
+	return fenceHeld(res, fence)
 }
 
 func (d *Driver) AppendEvent(ctx context.Context, q driver.Querier, ev *history.Event) error {
-	if err := d.insertEvent(ctx, q, ev, ev.LockGeneration); err != nil {
+	if err := d.insertEvent(ctx, q, ev, ev.LockGeneration, nil); err != nil {
 		return fmt.Errorf("append event: %w", err)
 	}
 	return nil
@@ -273,18 +285,52 @@ func (d *Driver) AppendEvent(ctx context.Context, q driver.Querier, ev *history.
 // through ProxySQL (or any proxy or NAT) the server sees another port, and
 // the session may be shared or outlive us, so its death proves nothing. A
 // Unix socket is not treated as direct.
+//
+// The answer is kept with the connection (the runner asks before every
+// DDL statement): a session's client port does not change while its
+// connection lives. A failed question is not kept.
 func (d *Driver) SessionIsDirect(ctx context.Context, conn *sql.Conn) bool {
+	var known int8
+	sessionOf(conn, func(c *idConn) { known = c.direct })
+	if known != 0 {
+		return known > 0
+	}
 	var host sql.NullString
 	err := conn.QueryRowContext(ctx, "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()").Scan(&host)
-	if err != nil || !host.Valid {
+	if err != nil {
 		return false
 	}
-	i := strings.LastIndexByte(host.String, ':')
-	if i < 0 {
-		return false
+	direct := false
+	if i := strings.LastIndexByte(host.String, ':'); host.Valid && i >= 0 {
+		port, err := strconv.Atoi(host.String[i+1:])
+		direct = err == nil && ownPort(port)
 	}
-	port, err := strconv.Atoi(host.String[i+1:])
-	return err == nil && ownPort(port)
+	sessionOf(conn, func(c *idConn) {
+		c.direct = -1
+		if direct {
+			c.direct = 1
+		}
+	})
+	return direct
+}
+
+// sessionOf calls f with the connection behind sc when it came from
+// fleetgate's own connector (Open); a pool the caller opened has no such
+// state, and every question then goes to the server.
+func sessionOf(sc *sql.Conn, f func(c *idConn)) {
+	_ = sc.Raw(func(dc any) error {
+		if c, ok := dc.(*idConn); ok {
+			f(c)
+		}
+		return nil
+	})
+}
+
+// forgetSettings drops what is known of sc's session variables: a
+// statement of the migration's own may have changed them (SET SESSION
+// lock_wait_timeout = ...), so the next setting goes to the server.
+func forgetSettings(sc *sql.Conn) {
+	sessionOf(sc, func(c *idConn) { c.lockWait, c.idleTrx = 0, 0 })
 }
 
 func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.AcquireParams) (int64, *driver.Holder, error) {
@@ -362,10 +408,14 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 		}
 	}
 	if opts != nil && opts.IdleTimeout > 0 {
-		s := seconds(opts.IdleTimeout)
-		if _, err := conn.ExecContext(ctx, "SET SESSION idle_transaction_timeout = "+strconv.Itoa(s)); err != nil && mysqlErrorNumber(err) != erUnknownSystemVariable {
-			return nil, fmt.Errorf("set idle_transaction_timeout: %w", translate(err))
+		s, set := seconds(opts.IdleTimeout), 0
+		sessionOf(conn, func(c *idConn) { set, c.idleTrx = c.idleTrx, 0 })
+		if s != set {
+			if _, err := conn.ExecContext(ctx, "SET SESSION idle_transaction_timeout = "+strconv.Itoa(s)); err != nil && mysqlErrorNumber(err) != erUnknownSystemVariable {
+				return nil, fmt.Errorf("set idle_transaction_timeout: %w", translate(err))
+			}
 		}
+		sessionOf(conn, func(c *idConn) { c.idleTrx = s })
 	}
 	// A file's own opening (START TRANSACTION READ WRITE, or BEGIN and
 	// SET TRANSACTION lines) arrives joined by ";\n"; go-sql-driver sends
@@ -373,6 +423,7 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 	begin := []string{"BEGIN"}
 	if opts != nil && opts.Begin != "" {
 		begin = strings.Split(opts.Begin, ";\n")
+		forgetSettings(conn)
 	}
 	for _, q := range begin {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
@@ -386,12 +437,21 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 }
 
 // SetLockTimeout bounds the lock waits of conn's session to timeout,
-// rounded up to whole seconds (see Begin).
+// rounded up to whole seconds (see Begin). The runner calls it before
+// every DDL statement; a session that fleetgate set to the same value
+// since the migration's own statements last ran is not asked again.
 func (d *Driver) SetLockTimeout(ctx context.Context, conn *sql.Conn, timeout time.Duration) error {
-	s := strconv.Itoa(seconds(timeout))
-	if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = "+s+", innodb_lock_wait_timeout = "+s); err != nil {
+	s, set := seconds(timeout), 0
+	sessionOf(conn, func(c *idConn) { set, c.lockWait = c.lockWait, 0 })
+	if s == set {
+		sessionOf(conn, func(c *idConn) { c.lockWait = s })
+		return nil
+	}
+	v := strconv.Itoa(s)
+	if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = "+v+", innodb_lock_wait_timeout = "+v); err != nil {
 		return fmt.Errorf("set lock_wait_timeout: %w", translate(err))
 	}
+	sessionOf(conn, func(c *idConn) { c.lockWait = s })
 	return nil
 }
 
@@ -407,19 +467,54 @@ type tx struct {
 }
 
 func (t *tx) Exec(ctx context.Context, stmt string) error {
+	forgetSettings(t.Conn())
 	_, err := t.ExecContext(ctx, stmt)
 	return err
 }
 
+// Exec runs stmt in autocommit. A statement that commits implicitly
+// (DDL) leaves the session's variables as they were, so what fleetgate
+// set is still known after it; anything else may have changed them.
 func (d *Driver) Exec(ctx context.Context, conn *sql.Conn, stmt string) error {
+	if source.ImplicitCommit(stmt) == "" {
+		forgetSettings(conn)
+	}
 	_, err := conn.ExecContext(ctx, stmt)
 	return translate(err)
 }
 
-// fence renews the lease inside the open transaction. The UPDATE locks
-// the lease row until the commit, so nobody can take the lease over in
-// between (TryAcquire skips a locked row); zero matched rows means the
-// lease was lost and nothing of the transaction may commit.
+// fencedFrom ends an INSERT ... SELECT whose SELECT lists only values:
+// it yields the one row to insert while the lease row still names this
+// holder (name, token and generation are its three parameters), and none
+// once the lease has moved on. FOR UPDATE makes it a locking read (of
+// the newest version, whatever the session's isolation level) that holds
+// the lease row until the statement's transaction ends, so nobody can
+// take the lease over between the check and the commit (TryAcquire skips
+// a locked row). It is the fence and the write in one statement: no
+// separate round trip to check the lease, and no renewal either (the
+// heartbeat renews; see internal/lock).
+func (d *Driver) fencedFrom() string {
+	return " FROM " + d.lock + " WHERE name = ? AND holder = ? AND generation = ? FOR UPDATE"
+}
+
+// fenceHeld turns the result of a fenced INSERT ... SELECT into
+// ErrLockLost when it inserted (or, as an upsert, matched) nothing: the
+// SELECT found the lease gone. Open sets found rows, so an upsert that
+// leaves a row as it was still counts.
+func fenceHeld(res sql.Result, fence *driver.Record) error {
+	if fence == nil {
+		return nil
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return driver.ErrLockLost
+	}
+	return nil
+}
+
+// fence checks the lease inside the open transaction for a record that
+// writes no row to carry it (see fencedFrom). The UPDATE locks the lease
+// row until the commit; zero matched rows means the lease was lost and
+// nothing of the transaction may commit.
 func (d *Driver) fence(ctx context.Context, q driver.Querier, rec *driver.Record) error {
 	res, err := q.ExecContext(ctx, `UPDATE `+d.lock+` SET renewed_at = NOW(6), expires_at = NOW(6) + INTERVAL ? MICROSECOND,
 		current_version = NULL, current_started_at = NULL WHERE name = ? AND holder = ? AND generation = ?`,
@@ -436,7 +531,9 @@ func (d *Driver) fence(ctx context.Context, q driver.Querier, rec *driver.Record
 // upsertTail keeps one row per version moving from partial to complete,
 // and never changes a complete row. MySQL assigns left to right on the
 // row as updated so far, so complete, which every other assignment
-// tests, comes last.
+// tests, comes last. It follows a fenced INSERT ... SELECT from the lease
+// table, so its unqualified names must not be columns of that table too
+// (none is).
 var upsertTail = func() string {
 	cols := []string{"statements_done", "lock_generation", "duration_ms", "applied_at", "checksum", "up_sql", "down_sql",
 		"down_checksum", "reversible", "statement_checksums", "running_pid", "running_started", "complete"}
@@ -447,10 +544,12 @@ var upsertTail = func() string {
 	return " ON DUPLICATE KEY UPDATE " + strings.Join(parts, ", ")
 }()
 
+// write records rec, fenced: its first row goes in with a fenced
+// INSERT ... SELECT (fencedFrom), which also locks the lease row for the
+// rest of the transaction, so what follows needs no fence of its own.
+// Only a record without rows costs a separate fence.
 func (d *Driver) write(ctx context.Context, q driver.Querier, rec *driver.Record) error {
-	if err := d.fence(ctx, q, rec); err != nil {
-		return err
-	}
+	fence := rec
 	if a := rec.Applied; a != nil {
 		// The session that writes a Running row is the one that runs the
 		// next statement; the server names it.
@@ -461,7 +560,7 @@ func (d *Driver) write(ctx context.Context, q driver.Querier, rec *driver.Record
 		query := `INSERT INTO ` + d.mig + ` (version, name, checksum, phase, up_sql, down_sql, down_checksum, reversible,
 			applied_at, duration_ms, db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete,
 			statements_done, adopted, statement_checksums, running_pid, running_started)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, NOW(6), ?, CURRENT_USER(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + running + `)`
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, NOW(6), ?, CURRENT_USER(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + running + d.fencedFrom()
 		if driver.ReplacesPartial(a) {
 			query += upsertTail
 		}
@@ -472,16 +571,25 @@ func (d *Driver) write(ctx context.Context, q driver.Querier, rec *driver.Record
 		if len(a.StatementChecksums) > 0 {
 			sums = strings.Join(a.StatementChecksums, ",")
 		}
-		if _, err := q.ExecContext(ctx, query, a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, down, downSum, a.HasDown,
+		res, err := q.ExecContext(ctx, query, a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, down, downSum, a.HasDown,
 			a.DurationMS, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion,
-			rec.Generation, a.Complete, a.StatementsDone, a.Adopted, sums); err != nil {
+			rec.Generation, a.Complete, a.StatementsDone, a.Adopted, sums, lockRow, rec.Token, rec.Generation)
+		if err != nil {
 			return translate(err)
 		}
-	}
-	if rec.Event != nil {
-		if err := d.insertEvent(ctx, q, rec.Event, rec.Generation); err != nil {
+		if err := fenceHeld(res, fence); err != nil {
 			return err
 		}
+		fence = nil
+	}
+	if rec.Event != nil {
+		if err := d.insertEvent(ctx, q, rec.Event, rec.Generation, fence); err != nil {
+			return err
+		}
+		fence = nil
+	}
+	if fence != nil {
+		return d.fence(ctx, q, fence)
 	}
 	return nil
 }
@@ -517,7 +625,20 @@ func (t *tx) DeleteProgress(ctx context.Context, version int64) error {
 	return nil
 }
 
+// SaveProgress records a partly applied migration. A record of one row
+// is one fenced autocommit statement (write): the statement is its own
+// transaction, and its fence holds the lease row until it commits. One
+// with an event too takes a transaction, so that both or neither land.
 func (d *Driver) SaveProgress(ctx context.Context, conn *sql.Conn, rec *driver.Record) error {
+	if rec.Applied != nil && rec.Event == nil {
+		if err := d.write(ctx, conn, rec); err != nil {
+			if errors.Is(err, driver.ErrLockLost) {
+				return err
+			}
+			return fmt.Errorf("record progress: %w", err)
+		}
+		return nil
+	}
 	tx, err := d.Begin(ctx, conn, nil)
 	if err != nil {
 		return err

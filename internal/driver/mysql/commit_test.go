@@ -1,0 +1,133 @@
+package mysql
+
+import (
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fleetgate/fleetgate/internal/dbtest"
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
+)
+
+// The fence of a commit is the history row's own INSERT ... SELECT from
+// the lease row (write). It must hold the lease row until the commit,
+// whatever the session's isolation level: under READ COMMITTED (a URL can
+// set it) a plain INSERT ... SELECT reads without locking, and a waiter
+// could take an expired lease over between the fence and the COMMIT, so
+// that both the stale holder and the new one commit.
+func TestFencedWriteHoldsTheLeaseUntilCommit(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, err := Open(dbtest.MariaDB(t), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	tables, err := driver.NewTables("fleetgate_migrations")
+	require.NoError(t, err)
+	d := New(tables)
+	require.NoError(t, d.EnsureTables(ctx, db))
+	a, b := pinned(t, db), pinned(t, db)
+	_, err = a.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+	require.NoError(t, err)
+
+	actor := history.Actor{OSUser: "u", Host: "h", PID: 1, ToolVersion: "test"}
+	genA, _, err := d.TryAcquire(ctx, a, &driver.AcquireParams{Token: "a", Actor: actor, TTL: 300 * time.Millisecond})
+	require.NoError(t, err)
+	require.Positive(t, genA)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		h, err := d.ReadHolder(ctx, db)
+		require.NoError(t, err)
+		if h.Now.After(h.ExpiresAt) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the lease of 300ms has not expired after 30s")
+	}
+
+	// The expired lease was not taken over, so its holder may still
+	// commit; from its fence on, nobody may take the lease over.
+	row := &history.Applied{Version: 1, Name: "one", Checksum: "c", Phase: "pre", UpSQL: "SELECT 1", Complete: true, Actor: actor}
+	rec := &driver.Record{Token: "a", Generation: genA, TTL: time.Minute, Applied: row,
+		Event: &history.Event{Kind: history.KindApply, Version: 1, Name: "one", Direction: "up", Actor: actor}}
+	open, err := d.Begin(ctx, a, nil)
+	require.NoError(t, err)
+	require.NoError(t, d.write(ctx, open, rec))
+	genB, h, err := d.TryAcquire(ctx, b, &driver.AcquireParams{Token: "b", Actor: actor, TTL: time.Minute})
+	require.NoError(t, err)
+	require.Zero(t, genB, "the lease was taken over between the fence and the commit")
+	require.NotNil(t, h)
+	_, err = open.(*tx).ExecContext(ctx, "COMMIT")
+	require.NoError(t, err)
+
+	genB, _, err = d.TryAcquire(ctx, b, &driver.AcquireParams{Token: "b", Actor: actor, TTL: time.Minute})
+	require.NoError(t, err)
+	require.Greater(t, genB, genA, "the expired lease is free once the commit is done")
+
+	// From now on the stale holder's fenced writes land nowhere, in a
+	// transaction or in autocommit.
+	late := *row
+	late.Version = 2
+	open, err = d.Begin(ctx, a, nil)
+	require.NoError(t, err)
+	require.ErrorIs(t, open.Commit(ctx, &driver.Record{Token: "a", Generation: genA, TTL: time.Minute, Applied: &late}), driver.ErrLockLost)
+	partial := late
+	partial.Complete, partial.StatementsDone, partial.Running = false, 1, true
+	require.ErrorIs(t, d.SaveProgress(ctx, a, &driver.Record{Token: "a", Generation: genA, TTL: time.Minute, Applied: &partial}), driver.ErrLockLost)
+	var rows, events int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM fleetgate_migrations), (SELECT count(*) FROM fleetgate_events)").Scan(&rows, &events))
+	require.Equal(t, 1, rows, "history rows: the commit before the takeover only")
+	require.Equal(t, 1, events, "events: the commit before the takeover only")
+}
+
+func pinned(t *testing.T, db *sql.DB) *sql.Conn {
+	t.Helper()
+	c, err := db.Conn(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// The runner sets the lock timeout before every DDL statement, and the
+// driver skips the SET when it set the same value before (SetLockTimeout).
+// A migration's own statement may change the variable in between; the
+// next DDL statement must still run under the configured timeout.
+func TestLockTimeoutSurvivesTheMigrationsOwnSet(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, err := Open(dbtest.MariaDB(t), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	tables, err := driver.NewTables("fleetgate_migrations")
+	require.NoError(t, err)
+	d := New(tables)
+	c := pinned(t, db)
+	waits := func() (lock, row int) {
+		t.Helper()
+		require.NoError(t, c.QueryRowContext(ctx, "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout").Scan(&lock, &row))
+		return lock, row
+	}
+	require.NoError(t, d.SetLockTimeout(ctx, c, 2*time.Second))
+	require.NoError(t, d.Exec(ctx, c, "CREATE TABLE lt_one (id int)"))
+	require.NoError(t, d.SetLockTimeout(ctx, c, 2*time.Second))
+	lock, row := waits()
+	require.Equal(t, []int{2, 2}, []int{lock, row})
+
+	// In a migration transaction (a data statement)...
+	tx, err := d.Begin(ctx, c, &driver.TxOptions{LockTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, tx.Exec(ctx, "SET SESSION lock_wait_timeout = 77, innodb_lock_wait_timeout = 78"))
+	require.NoError(t, tx.Rollback(ctx))
+	require.NoError(t, d.SetLockTimeout(ctx, c, 2*time.Second))
+	lock, row = waits()
+	require.Equal(t, []int{2, 2}, []int{lock, row}, "the lock timeouts after the migration's own SET in a transaction")
+
+	// ... and in autocommit.
+	require.NoError(t, d.Exec(ctx, c, "SET SESSION lock_wait_timeout = 77"))
+	require.NoError(t, d.SetLockTimeout(ctx, c, 2*time.Second))
+	lock, _ = waits()
+	require.Equal(t, 2, lock, "the lock timeout after the migration's own SET in autocommit")
+	require.NoError(t, d.SetLockTimeout(ctx, c, 5*time.Second))
+	lock, row = waits()
+	require.Equal(t, []int{5, 5}, []int{lock, row}, "a new timeout")
+}
