@@ -48,9 +48,9 @@ type HistoryTable struct {
 // quarter of what the full row costs (the timestamps and the actor's text
 // columns), and the client scans less.
 func (h *HistoryTable) Read(ctx context.Context, q Querier, cols Columns) ([]history.Applied, error) {
-	sel := "version, name, checksum, phase, complete, statements_done"
+	sel := "version, name, checksum, phase, complete, statements_done, coalesce(down_checksum, '')"
 	if cols != PlanColumns {
-		sel += `, reversible, coalesce(down_checksum, ''), ` + h.AppliedAt + `, duration_ms, db_user,
+		sel += `, reversible, ` + h.AppliedAt + `, duration_ms, db_user,
 			os_user, host, pid, deploy_id, fleetgate_version, lock_generation, adopted`
 		if cols == ScriptColumns {
 			sel += ", up_sql, coalesce(down_sql, '')"
@@ -68,12 +68,12 @@ func (h *HistoryTable) Read(ctx context.Context, q Querier, cols Columns) ([]his
 		// copy of each of a thousand was a measurable part of a no-op.
 		out = append(out, history.Applied{})
 		a := &out[len(out)-1]
-		dest = append(dest[:0], &a.Version, &a.Name, &a.Checksum, &a.Phase, &a.Complete, &a.StatementsDone)
+		dest = append(dest[:0], &a.Version, &a.Name, &a.Checksum, &a.Phase, &a.Complete, &a.StatementsDone, &a.DownChecksum)
 		var at func() time.Time
 		if cols != PlanColumns {
 			var atDest any
 			atDest, at = h.ScanAppliedAt()
-			dest = append(dest, &a.HasDown, &a.DownChecksum, atDest, &a.DurationMS, &a.DBUser,
+			dest = append(dest, &a.HasDown, atDest, &a.DurationMS, &a.DBUser,
 				&a.Actor.OSUser, &a.Actor.Host, &a.Actor.PID, &a.Actor.DeployID, &a.Actor.ToolVersion, &a.LockGeneration, &a.Adopted)
 			if cols == ScriptColumns {
 				dest = append(dest, &a.UpSQL, &a.DownSQL)

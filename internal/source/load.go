@@ -103,6 +103,11 @@ func LoadFormat(fsys fs.FS, dir string, f Format) ([]*Migration, Format, error) 
 // migrations are for, and MySQL's backslash escapes, # comments and
 // DELIMITER blocks would be misread by PostgreSQL's rules.
 func LoadDialect(fsys fs.FS, dir string, f Format, d dialect.Dialect) ([]*Migration, Format, error) {
+	return load(fsys, dir, f, d, nil)
+}
+
+// load is LoadDialect and, with applied, LoadVerified.
+func load(fsys fs.FS, dir string, f Format, d dialect.Dialect, applied func() map[int64]Applied) ([]*Migration, Format, error) {
 	lx := lexFor(d)
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -189,10 +194,20 @@ func LoadDialect(fsys fs.FS, dir string, f Format, d dialect.Dialect) ([]*Migrat
 		return nil, detected, &Error{File: goFiles[0], Msg: "goose Go migrations cannot be run by fleetgate; rewrite it as a .sql migration"}
 	}
 
+	var known map[int64]Applied
+	if applied != nil && (detected == FormatFleetgate || detected == FormatGolangMigrate) {
+		known = applied()
+	}
 	migrations := make([]*Migration, 0, len(versions))
 	for _, v := range versions {
 		g := groups[v]
 		var m *Migration
+		if a, ok := known[v]; ok {
+			if m = verified(g, a); m != nil {
+				migrations = append(migrations, m)
+				continue
+			}
+		}
 		switch detected {
 		case FormatGoose:
 			m, err = parseGoose(g.up, g.upName, g.upData, lx)
