@@ -113,17 +113,27 @@ func load(fsys fs.FS, dir string, f Format, d dialect.Dialect, applied func() ma
 	if err != nil {
 		return nil, f, fmt.Errorf("read migrations directory: %w", err)
 	}
+	// Entry names are plain names and a valid dir is already clean, so
+	// the names are joined without path.Join's cleaning (an allocation
+	// per file on every start); any other dir goes through path.Join.
+	join := func(base string) string { return path.Join(dir, base) }
+	switch {
+	case dir == ".":
+		join = func(base string) string { return base }
+	case fs.ValidPath(dir):
+		join = func(base string) string { return dir + "/" + base }
+	}
 	groups := make(map[int64]*group, len(entries))
 	var goFiles []string
 	for _, e := range entries {
 		base := e.Name()
 		if !strings.HasPrefix(base, ".") && !e.IsDir() && strings.HasSuffix(base, ".go") && goMigrationName().MatchString(base) {
-			goFiles = append(goFiles, path.Join(dir, base))
+			goFiles = append(goFiles, join(base))
 		}
 		if strings.HasPrefix(base, ".") || e.IsDir() || !strings.HasSuffix(strings.ToLower(base), ".sql") {
 			continue
 		}
-		file := path.Join(dir, base)
+		file := join(base)
 		fn, err := parseFileName(base)
 		if err != nil {
 			return nil, f, &Error{File: file, Msg: err.Error()}
