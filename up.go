@@ -190,9 +190,16 @@ func (m *Migrator) upLocked(ctx context.Context, s *executor.Session, p *plan.Pl
 	return err
 }
 
-// readUp validates opts, reads the history while the files are parsed (on
+// readUp validates opts, reads the history while the files are read (on
 // a no-op up, which every instance of a fleet runs at every start, the two
 // together are most of the work) and plans.
+//
+// The files are checked against the history before they are parsed: one
+// that is exactly what was applied is verified by its checksums and not
+// parsed (source.LoadVerified says why that keeps every promise about
+// malformed files), so a no-op parses nothing. When the plan finds
+// something to do, the files are loaded and parsed in full and the plan
+// made again from the same rows, since what runs must be parsed.
 func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options, st *upState) ([]*source.Migration, *plan.Plan, error) {
 	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
 		return nil, nil, configErr("UpOpts.Phase", "unknown phase %q (want pre or post)", string(opts.Phase))
@@ -209,8 +216,28 @@ func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options,
 		rows, err := m.readApplied(ctx, m.db, driver.PlanColumns)
 		rowsCh <- read{rows, err}
 	}()
-	local, err := m.migrations()
-	rd := <-rowsCh
+	var rd read
+	received := false
+	rows := func() read {
+		if !received {
+			rd, received = <-rowsCh, true
+		}
+		return rd
+	}
+	local, err := m.verifiedMigrations(func() map[int64]source.Applied {
+		r := rows()
+		if r.err != nil {
+			return nil // parse every file; the error is reported below
+		}
+		applied := make(map[int64]source.Applied, len(r.rows))
+		for _, a := range r.rows {
+			if a.Complete {
+				applied[a.Version] = source.Applied{Checksum: a.Checksum, DownChecksum: a.DownChecksum}
+			}
+		}
+		return applied
+	})
+	rows()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -221,7 +248,15 @@ func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options,
 		return nil, nil, rd.err
 	}
 	st.contacted = true
-	p, err := plan.Build(local, plan.FromHistory(rd.rows), popts)
+	applied := plan.FromHistory(rd.rows)
+	p, err := plan.Build(local, applied, popts)
+	if err != nil || (len(p.Steps) == 0 && (len(p.Ahead) == 0 || opts.IfAhead == "" || opts.IfAhead == IfAheadContinue)) {
+		return local, p, err
+	}
+	if local, err = m.migrations(); err != nil {
+		return nil, nil, err
+	}
+	p, err = plan.Build(local, applied, popts)
 	return local, p, err
 }
 

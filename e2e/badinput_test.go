@@ -89,6 +89,13 @@ func TestBadInputs(t *testing.T) {
 			before: with(map[string]string{"2_t.sql": "-- fleetgate:up\nCREATE TABLE t2 (id int);\n"}),
 			files:  with(map[string]string{"2_t.sql": "-- fleetgate:up\nCREATE TABLE t2 (id bigint);\n", "3_u.sql": "-- fleetgate:up\nCREATE TABLE t3 (id int);\n"}),
 			args:   []string{"up"}, code: 4, want: []string{"2_t.sql", "edited after it was applied"}},
+		// An applied file is verified by its checksums and parsed only when
+		// they differ: an edit that breaks its down section still stops the
+		// run, with its line.
+		{name: "EditedAppliedMalformedDown",
+			before: with(map[string]string{"2_t.sql": "-- fleetgate:up\nCREATE TABLE t2 (id int);\n-- fleetgate:down\nDROP TABLE t2;\n"}),
+			files:  with(map[string]string{"2_t.sql": "-- fleetgate:up\nCREATE TABLE t2 (id int);\n-- fleetgate:down\nSELECT 'oops;\n"}),
+			args:   []string{"up"}, code: 2, want: []string{"2_t.sql:4", "unterminated"}},
 		{name: "AppliedMissingFromMiddle",
 			before: with(map[string]string{"2_t.sql": "-- fleetgate:up\nCREATE TABLE t2 (id int);\n", "3_u.sql": "-- fleetgate:up\nCREATE TABLE t3 (id int);\n"}),
 			files:  with(map[string]string{"3_u.sql": "-- fleetgate:up\nCREATE TABLE t3 (id int);\n", "4_v.sql": "-- fleetgate:up\nCREATE TABLE t4 (id int);\n"}),

@@ -212,8 +212,10 @@ type Driver interface {
 type Columns int
 
 const (
-	// PlanColumns: version, name, checksum, phase, complete and
-	// statements_done, what planning and checksum verification need.
+	// PlanColumns: version, name, checksum, down_checksum, phase,
+	// complete and statements_done, what planning and checksum
+	// verification need (down_checksum: a file whose two sections are
+	// those applied need not be parsed, see source.LoadVerified).
 	PlanColumns Columns = iota
 	// RowColumns add who applied each migration, when, how long it took,
 	// under which lock generation, whether it has a down section (status,

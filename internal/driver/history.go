@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -48,9 +49,9 @@ type HistoryTable struct {
 // quarter of what the full row costs (the timestamps and the actor's text
 // columns), and the client scans less.
 func (h *HistoryTable) Read(ctx context.Context, q Querier, cols Columns) ([]history.Applied, error) {
-	sel := "version, name, checksum, phase, complete, statements_done"
+	sel := "version, name, checksum, phase, complete, statements_done, coalesce(down_checksum, '')"
 	if cols != PlanColumns {
-		sel += `, reversible, coalesce(down_checksum, ''), ` + h.AppliedAt + `, duration_ms, db_user,
+		sel += `, reversible, ` + h.AppliedAt + `, duration_ms, db_user,
 			os_user, host, pid, deploy_id, fleetgate_version, lock_generation, adopted`
 		if cols == ScriptColumns {
 			sel += ", up_sql, coalesce(down_sql, '')"
@@ -61,6 +62,9 @@ func (h *HistoryTable) Read(ctx context.Context, q Querier, cols Columns) ([]his
 		return nil, fmt.Errorf("read %s: %w", h.Name, h.Translate(err))
 	}
 	defer rows.Close()
+	if cols == PlanColumns {
+		return h.readPlan(rows)
+	}
 	var out []history.Applied
 	var dest []any
 	for rows.Next() {
@@ -68,12 +72,12 @@ func (h *HistoryTable) Read(ctx context.Context, q Querier, cols Columns) ([]his
 		// copy of each of a thousand was a measurable part of a no-op.
 		out = append(out, history.Applied{})
 		a := &out[len(out)-1]
-		dest = append(dest[:0], &a.Version, &a.Name, &a.Checksum, &a.Phase, &a.Complete, &a.StatementsDone)
+		dest = append(dest[:0], &a.Version, &a.Name, &a.Checksum, &a.Phase, &a.Complete, &a.StatementsDone, &a.DownChecksum)
 		var at func() time.Time
 		if cols != PlanColumns {
 			var atDest any
 			atDest, at = h.ScanAppliedAt()
-			dest = append(dest, &a.HasDown, &a.DownChecksum, atDest, &a.DurationMS, &a.DBUser,
+			dest = append(dest, &a.HasDown, atDest, &a.DurationMS, &a.DBUser,
 				&a.Actor.OSUser, &a.Actor.Host, &a.Actor.PID, &a.Actor.DeployID, &a.Actor.ToolVersion, &a.LockGeneration, &a.Adopted)
 			if cols == ScriptColumns {
 				dest = append(dest, &a.UpSQL, &a.DownSQL)
@@ -87,4 +91,41 @@ func (h *HistoryTable) Read(ctx context.Context, q Querier, cols Columns) ([]his
 		}
 	}
 	return out, h.Translate(rows.Err())
+}
+
+// planRow is a row of PlanColumns: a quarter of history.Applied.
+type planRow struct {
+	version                      int64
+	name, checksum, downChecksum string
+	phase                        string
+	complete                     bool
+	statementsDone               int
+}
+
+// readPlan scans PlanColumns rows, which every start of every instance
+// reads. They are scanned into small rows first and copied once into a
+// slice of the exact length: growing a []history.Applied row by row
+// allocated and copied twice its final size (a megabyte for 1,000 rows,
+// 40% of what a no-op up allocated, enough to cost it a collection).
+func (h *HistoryTable) readPlan(rows *sql.Rows) ([]history.Applied, error) {
+	var got []planRow
+	for rows.Next() {
+		got = append(got, planRow{})
+		r := &got[len(got)-1]
+		if err := rows.Scan(&r.version, &r.name, &r.checksum, &r.phase, &r.complete, &r.statementsDone, &r.downChecksum); err != nil {
+			return nil, h.Translate(err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, h.Translate(err)
+	}
+	if got == nil {
+		return nil, nil
+	}
+	out := make([]history.Applied, len(got))
+	for i, r := range got {
+		out[i] = history.Applied{Version: r.version, Name: r.name, Checksum: r.checksum, Phase: r.phase,
+			Complete: r.complete, StatementsDone: r.statementsDone, DownChecksum: r.downChecksum}
+	}
+	return out, nil
 }

@@ -5,7 +5,9 @@
 // malformed file (a typo in a file name, an unknown directive, binary junk, an
 // unterminated string) stops a deploy before the first statement is sent,
 // rather than halfway through a migration. Errors therefore name the file and
-// line an operator has to open.
+// line an operator has to open. LoadVerified, which `up` uses, leaves
+// unparsed a file that is exactly what the history says was applied; its
+// comment says why that keeps this promise.
 //
 // Files are read through fs.FS so that migrations can come from os.DirFS, an
 // embed.FS compiled into the application, or fstest.MapFS in tests. A

@@ -103,22 +103,37 @@ func LoadFormat(fsys fs.FS, dir string, f Format) ([]*Migration, Format, error) 
 // migrations are for, and MySQL's backslash escapes, # comments and
 // DELIMITER blocks would be misread by PostgreSQL's rules.
 func LoadDialect(fsys fs.FS, dir string, f Format, d dialect.Dialect) ([]*Migration, Format, error) {
+	return load(fsys, dir, f, d, nil)
+}
+
+// load is LoadDialect and, with applied, LoadVerified.
+func load(fsys fs.FS, dir string, f Format, d dialect.Dialect, applied func() map[int64]Applied) ([]*Migration, Format, error) {
 	lx := lexFor(d)
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, f, fmt.Errorf("read migrations directory: %w", err)
+	}
+	// Entry names are plain names and a valid dir is already clean, so
+	// the names are joined without path.Join's cleaning (an allocation
+	// per file on every start); any other dir goes through path.Join.
+	join := func(base string) string { return path.Join(dir, base) }
+	switch {
+	case dir == ".":
+		join = func(base string) string { return base }
+	case fs.ValidPath(dir):
+		join = func(base string) string { return dir + "/" + base }
 	}
 	groups := make(map[int64]*group, len(entries))
 	var goFiles []string
 	for _, e := range entries {
 		base := e.Name()
 		if !strings.HasPrefix(base, ".") && !e.IsDir() && strings.HasSuffix(base, ".go") && goMigrationName().MatchString(base) {
-			goFiles = append(goFiles, path.Join(dir, base))
+			goFiles = append(goFiles, join(base))
 		}
 		if strings.HasPrefix(base, ".") || e.IsDir() || !strings.HasSuffix(strings.ToLower(base), ".sql") {
 			continue
 		}
-		file := path.Join(dir, base)
+		file := join(base)
 		fn, err := parseFileName(base)
 		if err != nil {
 			return nil, f, &Error{File: file, Msg: err.Error()}
@@ -189,10 +204,20 @@ func LoadDialect(fsys fs.FS, dir string, f Format, d dialect.Dialect) ([]*Migrat
 		return nil, detected, &Error{File: goFiles[0], Msg: "goose Go migrations cannot be run by fleetgate; rewrite it as a .sql migration"}
 	}
 
+	var known map[int64]Applied
+	if applied != nil && (detected == FormatFleetgate || detected == FormatGolangMigrate) {
+		known = applied()
+	}
 	migrations := make([]*Migration, 0, len(versions))
 	for _, v := range versions {
 		g := groups[v]
 		var m *Migration
+		if a, ok := known[v]; ok {
+			if m = verified(g, a); m != nil {
+				migrations = append(migrations, m)
+				continue
+			}
+		}
 		switch detected {
 		case FormatGoose:
 			m, err = parseGoose(g.up, g.upName, g.upData, lx)

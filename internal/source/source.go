@@ -105,6 +105,11 @@ type Migration struct {
 	Checksum string
 	// DownChecksum is Checksum of Down.SQL, or "" when Down is nil.
 	DownChecksum string
+	// Unparsed is set by LoadVerified for a file found to be exactly what
+	// was applied: only Version, Name, File, DownFile, Checksum and
+	// DownChecksum are set, Up has no statements and Down is nil whatever
+	// the file holds. Such a migration is for planning, never for running.
+	Unparsed bool
 }
 
 // Error is a malformed migration file. It names the file and, where one

@@ -39,8 +39,9 @@ func historyRoundTrip(t testing.TB, open Opener) {
 		if cols == driver.PlanColumns {
 			// Only what planning needs is read: nothing else may cost the
 			// read of every start.
+			require.Equal(t, want.DownChecksum, got.DownChecksum)
 			require.Equal(t, history.Applied{Version: got.Version, Name: got.Name, Checksum: got.Checksum, Phase: got.Phase,
-				Complete: got.Complete, StatementsDone: got.StatementsDone}, got, "PlanColumns read more than planning needs")
+				Complete: got.Complete, StatementsDone: got.StatementsDone, DownChecksum: got.DownChecksum}, got, "PlanColumns read more than planning needs")
 			return
 		}
 		require.Equal(t, want.HasDown, got.HasDown)
