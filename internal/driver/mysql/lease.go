@@ -18,7 +18,9 @@ import (
 //
 // The guard is never GET_LOCK: a named lock belongs to one connection, so
 // it silently changes hands behind ProxySQL's multiplexing, is unsupported
-// on Galera and restricted on Vitess.
+// on Galera and restricted on Vitess. A holder on a session of its own
+// holds one beside the lease only to wake the waiters at its release
+// (wake.go).
 //
 // A lease may also record the holder's session, CONNECTION_ID(), so that a
 // waiter can take over soon after that session ends instead of waiting for
@@ -169,6 +171,11 @@ func TryAcquire(ctx context.Context, conn *sql.Conn, table, lock string, a Acqui
 	if err := tx.Commit(); err != nil {
 		return 0, nil, fmt.Errorf("try lock: commit: %w", err)
 	}
+	if a.SessionBound {
+		// Only after the commit: a waiter woken by the named lock must
+		// find the lease row already ours (wake.go).
+		holdWake(ctx, conn, table, lock)
+	}
 	return gen, nil, nil
 }
 
@@ -201,13 +208,19 @@ func Renew(ctx context.Context, conn *sql.Conn, table, lock, token string, gen i
 	return nil
 }
 
-// Release frees the lease if token still holds generation gen.
+// Release frees the lease if token still holds generation gen. On the
+// holder's own session (a *sql.Conn) it then lets go of the named lock
+// that wakes the waiters (wake.go): after the row, so that a waiter it
+// wakes finds the lease free.
 func Release(ctx context.Context, q execer, table, lock, token string, gen int64) error {
 	_, err := q.ExecContext(ctx, `UPDATE `+table+` SET holder = NULL, session_id = NULL, expires_at = NULL,
 		current_version = NULL, current_started_at = NULL
 		WHERE name = ? AND holder = ? AND generation = ?`, lock, token, gen)
 	if err != nil {
 		return fmt.Errorf("release lock: %w", err)
+	}
+	if c, ok := q.(*sql.Conn); ok {
+		dropWake(ctx, c, table, lock)
 	}
 	return nil
 }
