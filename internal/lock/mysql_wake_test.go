@@ -63,4 +63,3 @@ func TestMySQLWaiterWakesAtReleaseNotAtPoll(t *testing.T) {
 	require.Equal(t, "b", h.Host)
 	require.NoError(t, r.l.Release(ctx))
 }
-
