@@ -110,6 +110,20 @@ type Holder struct {
 // failover) renews on a new session within its heartbeat, well inside it.
 const sessionGrace = 5 * time.Second
 
+// freeCond is the SQL condition on the lease row under which the lease
+// may be taken by a runner that has proven stale dead (see TryAcquire),
+// and its arguments.
+func freeCond(stale string) (string, []any) {
+	return `(holder IS NULL OR expires_at IS NULL OR expires_at < NOW(6) OR holder = ?
+		OR (session_id IS NOT NULL
+			AND renewed_at < NOW(6) - INTERVAL LEAST(TIMESTAMPDIFF(MICROSECOND, renewed_at, expires_at) DIV 2, ?) MICROSECOND
+			AND session_server = CONCAT(@@hostname, ':', @@port)
+			AND (session_user = CURRENT_USER() OR EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
+				WHERE PRIVILEGE_TYPE = 'PROCESS' AND GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')))
+			AND NOT EXISTS (SELECT 1 FROM information_schema.PROCESSLIST p WHERE p.ID = session_id)))`,
+		[]any{stale, sessionGrace.Microseconds()}
+}
+
 // TryAcquire takes the lease for a.Token if it is free, expired, held by
 // a.StaleToken, or held by a session that has ended (see above) and not
 // renewed for half its length or sessionGrace, whichever is less. It never
@@ -130,15 +144,9 @@ func TryAcquire(ctx context.Context, conn *sql.Conn, table, lock string, a Acqui
 	// this session can see the holder's session: same server, and the same
 	// account or the PROCESS privilege.
 	var free bool
-	err = tx.QueryRowContext(ctx, `SELECT holder IS NULL OR expires_at IS NULL OR expires_at < NOW(6) OR holder = ?
-		OR (session_id IS NOT NULL
-			AND renewed_at < NOW(6) - INTERVAL LEAST(TIMESTAMPDIFF(MICROSECOND, renewed_at, expires_at) DIV 2, ?) MICROSECOND
-			AND session_server = CONCAT(@@hostname, ':', @@port)
-			AND (session_user = CURRENT_USER() OR EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
-				WHERE PRIVILEGE_TYPE = 'PROCESS' AND GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')))
-			AND NOT EXISTS (SELECT 1 FROM information_schema.PROCESSLIST p WHERE p.ID = session_id))
-		FROM `+table+` WHERE name = ? FOR UPDATE SKIP LOCKED`,
-		a.StaleToken, sessionGrace.Microseconds(), lock).Scan(&free)
+	cond, args := freeCond(a.StaleToken)
+	err = tx.QueryRowContext(ctx, `SELECT `+cond+` FROM `+table+` WHERE name = ? FOR UPDATE SKIP LOCKED`,
+		append(args, lock)...).Scan(&free)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		// The row is locked by the holder's open migration transaction
