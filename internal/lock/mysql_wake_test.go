@@ -2,6 +2,9 @@ package lock_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,4 +65,35 @@ func TestMySQLWaiterWakesAtReleaseNotAtPoll(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "b", h.Host)
 	require.NoError(t, r.l.Release(ctx))
+}
+
+// refusingWake is the MySQL driver on a server that refuses named locks
+// (Galera), counting the waits it was asked for.
+type refusingWake struct {
+	*mysql.Driver
+	waits atomic.Int32
+}
+
+func (r *refusingWake) WaitRelease(ctx context.Context, conn *sql.Conn, timeout time.Duration) (bool, bool, error) {
+	r.waits.Add(1)
+	return false, false, errors.New("Error 1235: This version of MariaDB doesn't yet support 'GET_LOCK in cluster (WSREP_ON=ON)'")
+}
+
+// Where the server refuses the named lock, a waiter asks once, then polls
+// as before, and still gets the lock after the release.
+func TestMySQLWaiterPollsWhereNamedLocksAreRefused(t *testing.T) {
+	t.Parallel()
+	b := mariadb(t)
+	ctx := context.Background()
+	holder, err := lock.Acquire(ctx, b.d, b.db, actor("a", 1), lock.Options{TTL: 10 * time.Second})
+	require.NoError(t, err)
+	tables, _ := driver.NewTables("fleetgate_migrations")
+	d := &refusingWake{Driver: mysql.New(tables)}
+	_, err = lock.Acquire(ctx, d, b.db, actor("b", 2), lock.Options{Poll: 20 * time.Millisecond, Timeout: time.Second})
+	require.ErrorIs(t, err, lock.ErrTimeout)
+	require.EqualValues(t, 1, d.waits.Load(), "the waiter kept asking for a named lock the server refuses")
+	require.NoError(t, holder.Release(ctx))
+	l, err := lock.Acquire(ctx, d, b.db, actor("b", 2), lock.Options{Poll: 20 * time.Millisecond, Timeout: 30 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, l.Release(ctx))
 }
