@@ -280,7 +280,10 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		case rw != nil && p.SessionBound:
 			woke, err = awaitRelease(ctx, rw, conn, listenPause(holder, opts, time.Since(start), lastReport), sleep)
 			if err != nil && ctx.Err() == nil {
-				rw = nil // the server refuses it (Galera's named locks): poll from now on
+				if !driver.IsTransient(d, err) {
+					rw = nil // the server refuses it (Galera's named locks): poll from now on
+				}
+				// A broken session is found out and replaced by the next try.
 				err = sleepCtx(ctx, sleep)
 			}
 		default:
