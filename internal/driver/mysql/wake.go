@@ -54,9 +54,9 @@ func wakeName(table, lock string) (string, []any) {
 		FROM (SELECT CONCAT('fleetgate:', COALESCE(?, DATABASE(), ''), '.', ?, '/', ?) AS x) w) k`, []any{schema, name, lock}
 }
 
-// lockSeconds rounds a wait up to the whole seconds MySQL's GET_LOCK
-// takes (MariaDB would take a fraction; MySQL truncates it, and 0 would
-// not wait at all).
+// lockSeconds rounds a wait up to whole seconds, at least one: MySQL's
+// GET_LOCK reads its timeout as an integer (MariaDB's would take a
+// fraction), and a timeout of 0 would not wait at all.
 func lockSeconds(d time.Duration) int64 {
 	return max(1, int64(math.Ceil(d.Seconds())))
 }
