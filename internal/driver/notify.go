@@ -40,6 +40,21 @@ type ReleaseNotifier interface {
 	ListenRelease(ctx context.Context, conn *sql.Conn) error
 }
 
+// ReleaseWaiter is the optional ability of a driver without notifications
+// to let a waiter for the lock sleep until the holder lets go, instead of
+// polling (MySQL: the holder's session holds a named lock beside the
+// lease). Like a notification it is only a hint: the caller reads the
+// lock again after every wake-up, and polls where nothing wakes it.
+type ReleaseWaiter interface {
+	// WaitRelease blocks on conn, a session of the caller's own
+	// (SessionIsDirect), until the lock's holder lets go (a release, or
+	// its session's end), ctx ends, or about timeout passes; woke reports
+	// the release. blocked is false, at once, when the current holder
+	// offers nothing to wait on (no holder, one through a pooler, an older
+	// release): the caller polls.
+	WaitRelease(ctx context.Context, conn *sql.Conn, timeout time.Duration) (woke, blocked bool, err error)
+}
+
 // Listener is the one "listen for a notification, else poll" loop step
 // that every waiter shares (the lock's waiters, Wait): it sleeps on a
 // subscribed session when the driver and the session allow it, and for the

@@ -157,6 +157,9 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	if p.SessionBound {
 		_ = ln.ListenRelease(ctx, d, conn) // no subscription: poll
 	}
+	// Without notifications (MySQL) a waiter on a session of its own
+	// blocks until the holder lets go, where the holder offers that.
+	rw, _ := d.(driver.ReleaseWaiter)
 	err = nil
 	var lastReport time.Time
 	var lastGen int64
@@ -270,15 +273,28 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		}
 		// Jitter spreads a fleet's polls so they do not arrive in waves.
 		sleep := pollPause(opts.Poll, steady)
-		if ln.Listening() {
-			sleep = listenPause(holder, opts, time.Since(start), lastReport)
+		var woke bool
+		switch {
+		case ln.Listening():
+			woke, err = ln.Sleep(ctx, listenPause(holder, opts, time.Since(start), lastReport))
+		case rw != nil && p.SessionBound:
+			woke, err = awaitRelease(ctx, rw, conn, listenPause(holder, opts, time.Since(start), lastReport), sleep)
+			if err != nil && ctx.Err() == nil {
+				if !driver.IsTransient(d, err) {
+					rw = nil // the server refuses it (Galera's named locks): poll from now on
+				}
+				// A broken session is found out and replaced by the next try.
+				err = sleepCtx(ctx, sleep)
+			}
+		default:
+			woke, err = ln.Sleep(ctx, sleep)
 		}
-		woke, err := ln.Sleep(ctx, sleep)
 		if err != nil && ctx.Err() != nil {
 			conn.Close()
 			return nil, errOr(ctx, ctx.Err())
 		}
 		released = woke && err == nil
+		err = nil
 		// A listening session that broke is found out and replaced by the
 		// next try.
 	}
@@ -297,6 +313,19 @@ func pollPause(poll time.Duration, steady int) time.Duration {
 	}
 	mean = min(mean, 4*poll)
 	return mean/2 + rand.N(mean)
+}
+
+// awaitRelease sleeps a waiter that cannot listen but can block until the
+// holder lets go (driver.ReleaseWaiter): up to wait, woken by the release
+// or the end of the holder's session. Where the holder offers nothing to
+// block on it sleeps the poll pause instead. An error is the session's or
+// the server's refusal; the caller falls back to polling.
+func awaitRelease(ctx context.Context, rw driver.ReleaseWaiter, conn *sql.Conn, wait, poll time.Duration) (bool, error) {
+	woke, blocked, err := rw.WaitRelease(ctx, conn, wait)
+	if err != nil || blocked {
+		return woke, err
+	}
+	return false, sleepCtx(ctx, poll)
 }
 
 // listenPause is how long a listening waiter sleeps before it polls

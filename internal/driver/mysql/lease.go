@@ -18,7 +18,9 @@ import (
 //
 // The guard is never GET_LOCK: a named lock belongs to one connection, so
 // it silently changes hands behind ProxySQL's multiplexing, is unsupported
-// on Galera and restricted on Vitess.
+// on Galera and restricted on Vitess. A holder on a session of its own
+// holds one beside the lease only to wake the waiters at its release
+// (wake.go).
 //
 // A lease may also record the holder's session, CONNECTION_ID(), so that a
 // waiter can take over soon after that session ends instead of waiting for
@@ -108,6 +110,20 @@ type Holder struct {
 // failover) renews on a new session within its heartbeat, well inside it.
 const sessionGrace = 5 * time.Second
 
+// freeCond is the SQL condition on the lease row under which the lease
+// may be taken by a runner that has proven stale dead (see TryAcquire),
+// and its arguments.
+func freeCond(stale string) (string, []any) {
+	return `(holder IS NULL OR expires_at IS NULL OR expires_at < NOW(6) OR holder = ?
+		OR (session_id IS NOT NULL
+			AND renewed_at < NOW(6) - INTERVAL LEAST(TIMESTAMPDIFF(MICROSECOND, renewed_at, expires_at) DIV 2, ?) MICROSECOND
+			AND session_server = CONCAT(@@hostname, ':', @@port)
+			AND (session_user = CURRENT_USER() OR EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
+				WHERE PRIVILEGE_TYPE = 'PROCESS' AND GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')))
+			AND NOT EXISTS (SELECT 1 FROM information_schema.PROCESSLIST p WHERE p.ID = session_id)))`,
+		[]any{stale, sessionGrace.Microseconds()}
+}
+
 // TryAcquire takes the lease for a.Token if it is free, expired, held by
 // a.StaleToken, or held by a session that has ended (see above) and not
 // renewed for half its length or sessionGrace, whichever is less. It never
@@ -128,15 +144,9 @@ func TryAcquire(ctx context.Context, conn *sql.Conn, table, lock string, a Acqui
 	// this session can see the holder's session: same server, and the same
 	// account or the PROCESS privilege.
 	var free bool
-	err = tx.QueryRowContext(ctx, `SELECT holder IS NULL OR expires_at IS NULL OR expires_at < NOW(6) OR holder = ?
-		OR (session_id IS NOT NULL
-			AND renewed_at < NOW(6) - INTERVAL LEAST(TIMESTAMPDIFF(MICROSECOND, renewed_at, expires_at) DIV 2, ?) MICROSECOND
-			AND session_server = CONCAT(@@hostname, ':', @@port)
-			AND (session_user = CURRENT_USER() OR EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
-				WHERE PRIVILEGE_TYPE = 'PROCESS' AND GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')))
-			AND NOT EXISTS (SELECT 1 FROM information_schema.PROCESSLIST p WHERE p.ID = session_id))
-		FROM `+table+` WHERE name = ? FOR UPDATE SKIP LOCKED`,
-		a.StaleToken, sessionGrace.Microseconds(), lock).Scan(&free)
+	cond, args := freeCond(a.StaleToken)
+	err = tx.QueryRowContext(ctx, `SELECT `+cond+` FROM `+table+` WHERE name = ? FOR UPDATE SKIP LOCKED`,
+		append(args, lock)...).Scan(&free)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		// The row is locked by the holder's open migration transaction
@@ -168,6 +178,11 @@ func TryAcquire(ctx context.Context, conn *sql.Conn, table, lock string, a Acqui
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, nil, fmt.Errorf("try lock: commit: %w", err)
+	}
+	if a.SessionBound {
+		// Only after the commit: a waiter woken by the named lock must
+		// find the lease row already ours (wake.go).
+		holdWake(ctx, conn, table, lock)
 	}
 	return gen, nil, nil
 }
@@ -201,13 +216,19 @@ func Renew(ctx context.Context, conn *sql.Conn, table, lock, token string, gen i
 	return nil
 }
 
-// Release frees the lease if token still holds generation gen.
+// Release frees the lease if token still holds generation gen. On the
+// holder's own session (a *sql.Conn) it then lets go of the named lock
+// that wakes the waiters (wake.go): after the row, so that a waiter it
+// wakes finds the lease free.
 func Release(ctx context.Context, q execer, table, lock, token string, gen int64) error {
 	_, err := q.ExecContext(ctx, `UPDATE `+table+` SET holder = NULL, session_id = NULL, expires_at = NULL,
 		current_version = NULL, current_started_at = NULL
 		WHERE name = ? AND holder = ? AND generation = ?`, lock, token, gen)
 	if err != nil {
 		return fmt.Errorf("release lock: %w", err)
+	}
+	if c, ok := q.(*sql.Conn); ok {
+		dropWake(ctx, c, table, lock)
 	}
 	return nil
 }

@@ -333,7 +333,17 @@ func forgetSettings(sc *sql.Conn) {
 	sessionOf(sc, func(c *idConn) { c.lockWait, c.idleTrx = 0, 0 })
 }
 
+// TryAcquire first reads the lease row without a lock, which also reads
+// the holder: in a fleet most tries find the lease held, and then one
+// statement answers, instead of a locking transaction of three and a read
+// of the holder. Only a lease that looks free is tried for real
+// (lease.go), where a current read decides again.
 func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.AcquireParams) (int64, *driver.Holder, error) {
+	cond, args := freeCond(p.StaleToken)
+	free, h, err := d.readHolder(ctx, conn, cond, args...)
+	if err != nil || !free && h != nil {
+		return 0, h, err
+	}
 	gen, _, err := TryAcquire(ctx, conn, d.lock, lockRow, Acquire{Token: p.Token, Host: p.Actor.Host, PID: p.Actor.PID,
 		DeployID: p.Actor.DeployID, TTL: p.TTL, StaleToken: p.StaleToken, SessionBound: p.SessionBound})
 	if err != nil {
@@ -342,7 +352,7 @@ func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.Acqui
 	if gen > 0 {
 		return gen, nil, nil
 	}
-	h, err := d.ReadHolder(ctx, conn)
+	h, err = d.ReadHolder(ctx, conn)
 	return 0, h, err
 }
 
@@ -369,27 +379,35 @@ func (d *Driver) Release(ctx context.Context, q driver.Querier, token string, ge
 }
 
 func (d *Driver) ReadHolder(ctx context.Context, q driver.Querier) (*driver.Holder, error) {
+	_, h, err := d.readHolder(ctx, q, "FALSE")
+	return h, err
+}
+
+// readHolder is ReadHolder that also evaluates the condition cond (with
+// its arguments) on the lease row, in the same consistent read.
+func (d *Driver) readHolder(ctx context.Context, q driver.Querier, cond string, args ...any) (bool, *driver.Holder, error) {
 	var h driver.Holder
 	var tok, host, dep sql.NullString
 	var pid, sess, cur, acq, exp, curAt, now sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT holder, generation, host, pid, deploy_id, session_id, current_version, `+
+	var ok bool
+	err := q.QueryRowContext(ctx, `SELECT `+cond+`, holder, generation, host, pid, deploy_id, session_id, current_version, `+
 		micros("acquired_at")+`, `+micros("expires_at")+`, `+micros("current_started_at")+`, `+micros("NOW(6)")+
-		` FROM `+d.lock+` WHERE name = ?`, lockRow).
-		Scan(&tok, &h.Generation, &host, &pid, &dep, &sess, &cur, &acq, &exp, &curAt, &now)
+		` FROM `+d.lock+` WHERE name = ?`, append(args, lockRow)...).
+		Scan(&ok, &tok, &h.Generation, &host, &pid, &dep, &sess, &cur, &acq, &exp, &curAt, &now)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return false, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read lock holder: %w", translate(err))
+		return false, nil, fmt.Errorf("read lock holder: %w", translate(err))
 	}
 	if !tok.Valid {
-		return nil, nil
+		return ok, nil, nil
 	}
 	h.Token, h.Host, h.PID, h.DeployID = tok.String, host.String, int(pid.Int64), dep.String
 	h.AcquiredAt, h.ExpiresAt, h.Now = microTime(acq), microTime(exp), microTime(now)
 	h.CurrentVersion, h.CurrentStartedAt = cur.Int64, microTime(curAt)
 	h.SessionBound = sess.Valid
-	return &h, nil
+	return ok, &h, nil
 }
 
 // Begin opens a transaction at once (go-sql-driver sends one statement
