@@ -123,6 +123,7 @@ type Lease struct {
 	renewed time.Time // start of the last successful renewal, by our clock
 	stop    chan struct{}
 	done    chan struct{}
+	moved   chan struct{} // closed once the heartbeat renewed on its own session (see TakeConn); nil before
 }
 
 // Acquire waits for the lock. It returns (nil, nil) when Recheck reported
@@ -534,12 +535,60 @@ func (l *Lease) heartbeat() {
 	}
 }
 
+// TakeConn hands the session the lease was acquired on to the caller, for
+// its work, and moves the heartbeat to a new session of its own. The
+// acquiring session is warm (it has read the history and taken the lock),
+// while a fresh one costs a connection's setup and a cold server cache:
+// that cost now overlaps the caller's first reads instead of preceding
+// them. The heartbeat connects and renews at once in the background, and
+// the renewal rebinds a session-bound lease to its session; call
+// AwaitMoved before running anything that must not share the lease's
+// session (a migration statement). The caller closes the connection. nil
+// when the lease has no session (the caller connects).
+func (l *Lease) TakeConn() *sql.Conn {
+	l.renewMu.Lock()
+	c := l.conn
+	l.conn = nil
+	l.renewMu.Unlock()
+	l.moved = make(chan struct{})
+	go func() {
+		defer close(l.moved)
+		ctx, cancel := context.WithTimeout(context.Background(), l.TTL/2)
+		defer cancel()
+		// A failure other than a loss is the heartbeat's to retry, as
+		// for any broken session.
+		if err := l.renew(ctx); errors.Is(err, driver.ErrLockLost) {
+			l.lose(fmt.Errorf("%w: the lease is no longer this runner's (taken over, or cleared by hand)", driver.ErrLockLost))
+		}
+	}()
+	return c
+}
+
+// AwaitMoved waits until the heartbeat, after TakeConn, has renewed on its
+// own session (or failed to, which it retries), so that the lease is
+// bound to that session and no longer to the caller's; at once if
+// TakeConn was not called.
+func (l *Lease) AwaitMoved(ctx context.Context) error {
+	if l.moved == nil {
+		return nil
+	}
+	select {
+	case <-l.moved:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Release stops the heartbeat and frees the lock. It runs even when the
 // caller's context is already cancelled, since leaving the lock to expire
 // would stall the fleet for a TTL.
 func (l *Lease) Release(ctx context.Context) error {
 	close(l.stop)
 	<-l.done
+	if l.moved != nil {
+		<-l.moved // it renews on l.conn
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	var err error
