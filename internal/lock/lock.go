@@ -120,6 +120,7 @@ type Lease struct {
 	renewMu sync.Mutex
 	conn    *sql.Conn // nil after it broke, until the next renewal reconnects
 	direct  bool      // conn is a session of its own (see driver.SessionKeeper)
+	kept    bool      // keep ran on conn
 	renewed time.Time // start of the last successful renewal, by our clock
 	stop    chan struct{}
 	done    chan struct{}
@@ -146,18 +147,9 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	p := &driver.AcquireParams{Token: NewToken(), Actor: actor, TTL: opts.TTL, StaleToken: opts.Reclaim}
 	if conn != nil {
 		p.SessionBound = d.SessionIsDirect(ctx, conn)
-		keep(ctx, d, conn, p.SessionBound)
 	}
-	// On a session of its own, a waiter sleeps until the holder announces
-	// its release (LISTEN), instead of polling: it wakes at once, and a
-	// fleet of waiters stops competing with the holder for CPU. It sleeps
-	// through the holder's commits (one announcement per migration), which
-	// leave the lock held. The slow poll underneath still catches a holder
-	// that died without a word.
 	var ln driver.Listener
-	if p.SessionBound {
-		_ = ln.ListenRelease(ctx, d, conn) // no subscription: poll
-	}
+	waiting := false // the session is prepared for a wait (see below)
 	err = nil
 	var lastReport time.Time
 	var lastGen int64
@@ -172,10 +164,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			// so it reconnects, after a backoff while the server is away.
 			if conn, err = driver.Conn(ctx, db); err == nil {
 				p.SessionBound = d.SessionIsDirect(ctx, conn)
-				keep(ctx, d, conn, p.SessionBound)
-				if p.SessionBound {
-					_ = ln.ListenRelease(ctx, d, conn)
-				}
+				waiting = false
 			}
 		}
 		// After a release, read the history before trying the lock: the
@@ -225,7 +214,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		if holder == nil && gen > 0 {
 			// The holder's own commits would pile up unread.
 			ln.Unlisten(ctx)
-			return startLease(d, db, conn, p, gen, time.Since(start)), nil
+			return startLease(d, db, conn, p, gen, time.Since(start), waiting), nil
 		}
 		p.StaleToken = opts.Reclaim
 		if holder != nil {
@@ -268,6 +257,25 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 				conn.Close()
 				return nil, nil
 			}
+		}
+		if !waiting {
+			// The lock is held: only now is the session prepared for a
+			// wait, so that a runner that takes the lock at its first try
+			// spends no round trips on it. Kept from the idle-session
+			// limit, and on a session of its own, a waiter sleeps until
+			// the holder announces its release (LISTEN), instead of
+			// polling: it wakes at once, and a fleet of waiters stops
+			// competing with the holder for CPU. It sleeps through the
+			// holder's commits (one announcement per migration), which
+			// leave the lock held. The slow poll underneath still catches
+			// a holder that died without a word. The lock is tried again
+			// at once: a release between the try and LISTEN went unheard.
+			waiting = true
+			keep(ctx, d, conn, p.SessionBound)
+			if p.SessionBound {
+				_ = ln.ListenRelease(ctx, d, conn) // no subscription: poll
+			}
+			continue
 		}
 		// Jitter spreads a fleet's polls so they do not arrive in waves.
 		sleep := pollPause(opts.Poll, steady)
@@ -365,9 +373,9 @@ func NewToken() string {
 	return t
 }
 
-func startLease(d driver.Driver, db *sql.DB, conn *sql.Conn, p *driver.AcquireParams, gen int64, waited time.Duration) *Lease {
+func startLease(d driver.Driver, db *sql.DB, conn *sql.Conn, p *driver.AcquireParams, gen int64, waited time.Duration, kept bool) *Lease {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	l := &Lease{d: d, db: db, conn: conn, direct: p.SessionBound, Token: p.Token, Gen: gen, TTL: p.TTL, Waited: waited, renewed: time.Now(),
+	l := &Lease{d: d, db: db, conn: conn, direct: p.SessionBound, kept: kept, Token: p.Token, Gen: gen, TTL: p.TTL, Waited: waited, renewed: time.Now(),
 		ctx: ctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.heartbeat()
 	return l
@@ -452,8 +460,11 @@ func (l *Lease) renew(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		l.conn = c
-		keep(ctx, l.d, c, l.direct)
+		l.conn, l.kept = c, false
+	}
+	if !l.kept {
+		keep(ctx, l.d, l.conn, l.direct)
+		l.kept = true
 	}
 	err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
 	if err != nil && !errors.Is(err, driver.ErrLockLost) && !l.busy(err) {
