@@ -32,6 +32,8 @@ type StepError struct {
 	Index     int // 0-based statement index, -1 when not a statement
 	Statement string
 	Err       error
+	// atCommit: the commit failed, after every statement ran (see Up).
+	atCommit bool
 }
 
 func (e *StepError) Error() string {
@@ -93,6 +95,10 @@ func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 	res := &Result{}
 	r.noteSession()
 	if len(steps) > 0 {
+		// No migration statement runs on the lease's session.
+		if err := r.Lease.AwaitMoved(ctx); err != nil {
+			return res, err
+		}
 		if err := r.ensureLegacy(ctx); err != nil {
 			return res, err
 		}
@@ -113,7 +119,7 @@ func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 		switch {
 		case err == nil:
 			res.Applied = append(res.Applied, st.Migration.Version)
-		case driver.Is(r.D, err, driver.ErrExists):
+		case committedBefore(r.D, err):
 			// Only possible if the lock was bypassed; the row proves the
 			// migration is applied, and our copy rolled back.
 			res.Skipped = append(res.Skipped, st.Migration.Version)
@@ -122,6 +128,14 @@ func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// committedBefore: err is the commit's unique violation, so the history
+// row of the migration is there already. A statement's own unique
+// violation is the migration's failure.
+func committedBefore(d driver.Driver, err error) bool {
+	var se *StepError
+	return errors.As(err, &se) && se.atCommit && driver.Is(d, err, driver.ErrExists)
 }
 
 func (r *Runner) leaseErr() error {
@@ -141,6 +155,19 @@ func (r *Runner) workCtx(ctx context.Context) (context.Context, context.CancelFu
 
 func (r *Runner) applied(m *source.Migration, dur time.Duration, complete bool, done int) *history.Applied {
 	return history.NewApplied(m, r.Actor, dur, complete, done, m.NoTransaction)
+}
+
+// record is the fenced record of an up commit that counts done statements
+// of m as done. The commit that completes m also carries its apply event
+// and, unless a later migration of the run follows (quiet), announces it.
+func (r *Runner) record(m *source.Migration, start time.Time, complete bool, done int) driver.Record {
+	rec := r.Lease.Record()
+	rec.Applied = r.applied(m, time.Since(start), complete, done)
+	if complete {
+		rec.Event = r.event(history.KindApply, m, time.Since(start))
+		rec.Notify = !r.quiet
+	}
+	return rec
 }
 
 func (r *Runner) event(kind string, m *source.Migration, dur time.Duration) *history.Event {
@@ -208,25 +235,35 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}
+	return r.runCommit(ctx, wctx, tx, m, stmts, true, nil, func() driver.Record {
+		rec := r.record(m, start, true, len(m.Up.Statements))
+		if first {
+			rec.Event.LockWaitMS = r.Lease.Waited.Milliseconds()
+		}
+		return rec
+	})
+}
+
+// runCommit runs stmts in tx, records m in the legacy table when legacy,
+// and commits with the record that rec makes once the statements ran. A
+// failed commit is reported at commitAt (nil: the migration as a whole).
+func (r *Runner) runCommit(ctx, wctx context.Context, tx driver.Tx, m *source.Migration, stmts []source.Statement, legacy bool,
+	commitAt *source.Statement, rec func() driver.Record) error {
 	for _, s := range stmts {
 		if err := r.exec(wctx, tx, m, s); err != nil {
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 			return r.stepErr(wctx, m, &s, err)
 		}
 	}
-	if err := r.legacyApplied(wctx, tx, m); err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return r.stepErr(wctx, m, nil, err)
+	if legacy {
+		if err := r.legacyApplied(wctx, tx, m); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			return r.stepErr(wctx, m, nil, err)
+		}
 	}
-	rec := r.Lease.Record()
-	rec.Applied = r.applied(m, time.Since(start), true, len(m.Up.Statements))
-	rec.Event = r.event(history.KindApply, m, time.Since(start))
-	if first {
-		rec.Event.LockWaitMS = r.Lease.Waited.Milliseconds()
-	}
-	rec.Notify = !r.quiet
-	if err := tx.Commit(wctx, &rec); err != nil {
-		return r.stepErr(wctx, m, nil, err)
+	rc := rec()
+	if err := tx.Commit(wctx, &rc); err != nil {
+		return r.commitErr(wctx, m, commitAt, err)
 	}
 	return nil
 }
@@ -287,18 +324,26 @@ func (r *Runner) applyNoTx(ctx context.Context, st plan.Step, start time.Time) e
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return r.stepErr(wctx, m, nil, err)
 	}
-	rec := r.Lease.Record()
-	rec.Applied = r.applied(m, time.Since(start), true, n)
-	rec.Event = r.event(history.KindApply, m, time.Since(start))
-	rec.Notify = !r.quiet
+	rec := r.record(m, start, true, n)
 	if err := tx.Commit(wctx, &rec); err != nil {
-		return r.stepErr(wctx, m, nil, err)
+		return r.commitErr(wctx, m, nil, err)
 	}
 	return nil
 }
 
 func (r *Runner) stepErr(ctx context.Context, m *source.Migration, s *source.Statement, err error) error {
 	return r.failedAt(ctx, m.Version, m.Name, m.File, s, err)
+}
+
+// commitErr is stepErr for a failed commit of m (reported at s, nil for
+// the migration as a whole).
+func (r *Runner) commitErr(ctx context.Context, m *source.Migration, s *source.Statement, err error) error {
+	err = r.stepErr(ctx, m, s, err)
+	var se *StepError
+	if errors.As(err, &se) {
+		se.atCommit = true
+	}
+	return err
 }
 
 // failedAt turns err into a *StepError naming the statement, or into

@@ -51,6 +51,9 @@ type Session struct {
 func (s *Session) Commit(ctx context.Context, fn func(ctx context.Context, tx driver.Tx, rec *driver.Record) error) error {
 	wctx, cancel := s.Bind(ctx)
 	defer cancel()
+	if err := s.Lease.AwaitMoved(wctx); err != nil {
+		return err
+	}
 	tx, err := s.d.Begin(wctx, s.Conn, &driver.TxOptions{IdleTimeout: s.Lease.TTL})
 	if err != nil {
 		return err
@@ -93,17 +96,21 @@ func Locked(ctx context.Context, d driver.Driver, db *sql.DB, o LockedOptions, f
 			o.Logger.WarnContext(ctx, "could not release the lock; it expires on its own", slog.String("error", rerr.Error()))
 		}
 	}()
+	// The work runs on the session that took the lock; the heartbeat
+	// moves to a new one meanwhile (see Lease.TakeConn).
+	conn := lease.TakeConn()
+	if conn == nil {
+		if conn, err = driver.Conn(ctx, db); err != nil {
+			return true, fmt.Errorf("connect: %w", err)
+		}
+	}
+	defer conn.Close()
 	if o.RecordWaitOver > 0 && lease.Waited > o.RecordWaitOver {
 		ev := &history.Event{Kind: history.KindLockWait, LockWaitMS: lease.Waited.Milliseconds(), Actor: o.Actor, LockGeneration: lease.Gen}
-		if err := d.AppendEvent(ctx, db, ev); err != nil {
+		if err := d.AppendEvent(ctx, conn, ev); err != nil {
 			o.Logger.WarnContext(ctx, "could not record the lock wait", slog.String("error", err.Error()))
 		}
 	}
-	conn, err := driver.Conn(ctx, db)
-	if err != nil {
-		return true, fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close()
 	s := &Session{Lease: lease, Conn: conn, d: d}
 	err = fn(ctx, s)
 	if err != nil && (lease.Lost() || errors.Is(err, driver.ErrLockLost)) {

@@ -106,3 +106,39 @@ func TestLockedLostLease(t *testing.T) {
 		})
 	}
 }
+
+// The work runs on the session that took the lock, and the lease moves to
+// a session of its own before anything is committed: a migration never
+// shares the session that waiters see as the holder's, so an operator or
+// an idle-session killer that ends that session leaves the migration
+// running and the lease held.
+func TestLockedWorkSessionIsNotTheLeases(t *testing.T) {
+	t.Parallel()
+	tg := drivertest.OpenURL(t, dbtest.Postgres(t))
+	d, ctx := tg.Driver, t.Context()
+	ran, err := executor.Locked(ctx, d, tg.DB, options(tg, "a"), func(ctx context.Context, s *executor.Session) error {
+		var work int
+		require.NoError(t, s.Conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&work))
+		require.NoError(t, s.Lease.AwaitMoved(ctx))
+		var lease int
+		require.NoError(t, tg.DB.QueryRowContext(ctx, "SELECT session_pid FROM fleetgate_lock WHERE holder IS NOT NULL").Scan(&lease))
+		require.NotEqual(t, work, lease, "the lease is bound to the work's session")
+		var ended bool
+		require.NoError(t, tg.DB.QueryRowContext(ctx, "SELECT pg_terminate_backend($1)", lease).Scan(&ended))
+		require.True(t, ended)
+		require.NoError(t, s.Lease.Verify(ctx), "the lease was lost with its session")
+		return s.Commit(ctx, func(ctx context.Context, tx driver.Tx, rec *driver.Record) error {
+			rec.Applied = &history.Applied{Version: 1, Name: "one", Checksum: "c", Phase: "pre", UpSQL: "CREATE TABLE one (id integer)",
+				Complete: true, Actor: history.Actor{Host: "a"}}
+			return tx.Exec(ctx, "CREATE TABLE one (id integer)")
+		})
+	})
+	require.NoError(t, err)
+	require.True(t, ran)
+	rows, err := d.ReadApplied(ctx, tg.DB, driver.RowColumns)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	h, err := d.ReadHolder(ctx, tg.DB)
+	require.NoError(t, err)
+	require.Nil(t, h, "the lock is still held after Locked returned")
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
-	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/lint"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
@@ -187,8 +186,7 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 		}
 	}
 	n := len(m.Up.Statements)
-	rec := r.Lease.Record()
-	rec.Applied = r.applied(m, time.Since(start), i == n-1, i+1)
+	rec := r.record(m, start, i == n-1, i+1)
 	if i < n-1 {
 		if err := r.D.SaveProgress(wctx, r.Conn, &rec); err != nil {
 			return r.stepErr(wctx, m, nil, err)
@@ -203,10 +201,8 @@ func (r *Runner) applyAutocommit(ctx context.Context, st plan.Step, i int, start
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return r.stepErr(wctx, m, nil, err)
 	}
-	rec.Event = r.event(history.KindApply, m, time.Since(start))
-	rec.Notify = !r.quiet
 	if err := tx.Commit(wctx, &rec); err != nil {
-		return r.stepErr(wctx, m, nil, err)
+		return r.commitErr(wctx, m, nil, err)
 	}
 	return nil
 }

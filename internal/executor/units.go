@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
-	"github.com/fleetgate/fleetgate/internal/history"
 	"github.com/fleetgate/fleetgate/internal/source"
 )
 
@@ -51,27 +50,8 @@ func (r *Runner) applyUnitOnce(ctx context.Context, m *source.Migration, begin s
 	if err != nil {
 		return r.stepErr(wctx, m, first, err)
 	}
-	for _, s := range body {
-		if err := r.exec(wctx, tx, m, s); err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			return r.stepErr(wctx, m, &s, err)
-		}
-	}
 	last := end == len(m.Up.Statements)
-	if last {
-		if err := r.legacyApplied(wctx, tx, m); err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			return r.stepErr(wctx, m, nil, err)
-		}
-	}
-	rec := r.Lease.Record()
-	rec.Applied = r.applied(m, time.Since(start), last, end)
-	if last {
-		rec.Event = r.event(history.KindApply, m, time.Since(start))
-		rec.Notify = !r.quiet
-	}
-	if err := tx.Commit(wctx, &rec); err != nil {
-		return r.stepErr(wctx, m, &m.Up.Statements[end-1], err)
-	}
-	return nil
+	return r.runCommit(ctx, wctx, tx, m, body, last, &m.Up.Statements[end-1], func() driver.Record {
+		return r.record(m, start, last, end)
+	})
 }

@@ -120,9 +120,11 @@ type Lease struct {
 	renewMu sync.Mutex
 	conn    *sql.Conn // nil after it broke, until the next renewal reconnects
 	direct  bool      // conn is a session of its own (see driver.SessionKeeper)
+	kept    bool      // keep ran on conn
 	renewed time.Time // start of the last successful renewal, by our clock
 	stop    chan struct{}
 	done    chan struct{}
+	moved   chan struct{} // closed once the heartbeat renewed on its own session (see TakeConn); nil before
 }
 
 // Acquire waits for the lock. It returns (nil, nil) when Recheck reported
@@ -145,18 +147,9 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	p := &driver.AcquireParams{Token: NewToken(), Actor: actor, TTL: opts.TTL, StaleToken: opts.Reclaim}
 	if conn != nil {
 		p.SessionBound = d.SessionIsDirect(ctx, conn)
-		keep(ctx, d, conn, p.SessionBound)
 	}
-	// On a session of its own, a waiter sleeps until the holder announces
-	// its release (LISTEN), instead of polling: it wakes at once, and a
-	// fleet of waiters stops competing with the holder for CPU. It sleeps
-	// through the holder's commits (one announcement per migration), which
-	// leave the lock held. The slow poll underneath still catches a holder
-	// that died without a word.
 	var ln driver.Listener
-	if p.SessionBound {
-		_ = ln.ListenRelease(ctx, d, conn) // no subscription: poll
-	}
+	waiting := false // the session is prepared for a wait (see below)
 	// Without notifications (MySQL) a waiter on a session of its own
 	// blocks until the holder lets go, where the holder offers that.
 	rw, _ := d.(driver.ReleaseWaiter)
@@ -174,10 +167,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			// so it reconnects, after a backoff while the server is away.
 			if conn, err = driver.Conn(ctx, db); err == nil {
 				p.SessionBound = d.SessionIsDirect(ctx, conn)
-				keep(ctx, d, conn, p.SessionBound)
-				if p.SessionBound {
-					_ = ln.ListenRelease(ctx, d, conn)
-				}
+				waiting = false
 			}
 		}
 		// After a release, read the history before trying the lock: the
@@ -227,7 +217,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		if holder == nil && gen > 0 {
 			// The holder's own commits would pile up unread.
 			ln.Unlisten(ctx)
-			return startLease(d, db, conn, p, gen, time.Since(start)), nil
+			return startLease(d, db, conn, p, gen, time.Since(start), waiting), nil
 		}
 		p.StaleToken = opts.Reclaim
 		if holder != nil {
@@ -270,6 +260,25 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 				conn.Close()
 				return nil, nil
 			}
+		}
+		if !waiting {
+			// The lock is held: only now is the session prepared for a
+			// wait, so that a runner that takes the lock at its first try
+			// spends no round trips on it. Kept from the idle-session
+			// limit, and on a session of its own, a waiter sleeps until
+			// the holder announces its release (LISTEN), instead of
+			// polling: it wakes at once, and a fleet of waiters stops
+			// competing with the holder for CPU. It sleeps through the
+			// holder's commits (one announcement per migration), which
+			// leave the lock held. The slow poll underneath still catches
+			// a holder that died without a word. The lock is tried again
+			// at once: a release between the try and LISTEN went unheard.
+			waiting = true
+			keep(ctx, d, conn, p.SessionBound)
+			if p.SessionBound {
+				_ = ln.ListenRelease(ctx, d, conn) // no subscription: poll
+			}
+			continue
 		}
 		// Jitter spreads a fleet's polls so they do not arrive in waves.
 		sleep := pollPause(opts.Poll, steady)
@@ -393,9 +402,9 @@ func NewToken() string {
 	return t
 }
 
-func startLease(d driver.Driver, db *sql.DB, conn *sql.Conn, p *driver.AcquireParams, gen int64, waited time.Duration) *Lease {
+func startLease(d driver.Driver, db *sql.DB, conn *sql.Conn, p *driver.AcquireParams, gen int64, waited time.Duration, kept bool) *Lease {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	l := &Lease{d: d, db: db, conn: conn, direct: p.SessionBound, Token: p.Token, Gen: gen, TTL: p.TTL, Waited: waited, renewed: time.Now(),
+	l := &Lease{d: d, db: db, conn: conn, direct: p.SessionBound, kept: kept, Token: p.Token, Gen: gen, TTL: p.TTL, Waited: waited, renewed: time.Now(),
 		ctx: ctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.heartbeat()
 	return l
@@ -480,8 +489,11 @@ func (l *Lease) renew(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		l.conn = c
-		keep(ctx, l.d, c, l.direct)
+		l.conn, l.kept = c, false
+	}
+	if !l.kept {
+		keep(ctx, l.d, l.conn, l.direct)
+		l.kept = true
 	}
 	err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
 	if err != nil && !errors.Is(err, driver.ErrLockLost) && !l.busy(err) {
@@ -563,12 +575,60 @@ func (l *Lease) heartbeat() {
 	}
 }
 
+// TakeConn hands the session the lease was acquired on to the caller, for
+// its work, and moves the heartbeat to a new session of its own. The
+// acquiring session is warm (it has read the history and taken the lock),
+// while a fresh one costs a connection's setup and a cold server cache:
+// that cost now overlaps the caller's first reads instead of preceding
+// them. The heartbeat connects and renews at once in the background, and
+// the renewal rebinds a session-bound lease to its session; call
+// AwaitMoved before running anything that must not share the lease's
+// session (a migration statement). The caller closes the connection. nil
+// when the lease has no session (the caller connects).
+func (l *Lease) TakeConn() *sql.Conn {
+	l.renewMu.Lock()
+	c := l.conn
+	l.conn = nil
+	l.renewMu.Unlock()
+	l.moved = make(chan struct{})
+	go func() {
+		defer close(l.moved)
+		ctx, cancel := context.WithTimeout(context.Background(), l.TTL/2)
+		defer cancel()
+		// A failure other than a loss is the heartbeat's to retry, as
+		// for any broken session.
+		if err := l.renew(ctx); errors.Is(err, driver.ErrLockLost) {
+			l.lose(fmt.Errorf("%w: the lease is no longer this runner's (taken over, or cleared by hand)", driver.ErrLockLost))
+		}
+	}()
+	return c
+}
+
+// AwaitMoved waits until the heartbeat, after TakeConn, has renewed on its
+// own session (or failed to, which it retries), so that the lease is
+// bound to that session and no longer to the caller's; at once if
+// TakeConn was not called.
+func (l *Lease) AwaitMoved(ctx context.Context) error {
+	if l.moved == nil {
+		return nil
+	}
+	select {
+	case <-l.moved:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Release stops the heartbeat and frees the lock. It runs even when the
 // caller's context is already cancelled, since leaving the lock to expire
 // would stall the fleet for a TTL.
 func (l *Lease) Release(ctx context.Context) error {
 	close(l.stop)
 	<-l.done
+	if l.moved != nil {
+		<-l.moved // it renews on l.conn
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	var err error
