@@ -53,6 +53,10 @@ type ReleaseWaiter interface {
 	// offers nothing to wait on (no holder, one through a pooler, an older
 	// release): the caller polls.
 	WaitRelease(ctx context.Context, conn *sql.Conn, timeout time.Duration) (woke, blocked bool, err error)
+	// LetGoOfWake ends what waiters block on in conn's session, which stops
+	// being the lease's own (lock.Lease.TakeConn hands it to the work); the
+	// next renewal, on the lease's new session, takes it up there.
+	LetGoOfWake(ctx context.Context, conn *sql.Conn)
 }
 
 // Listener is the one "listen for a notification, else poll" loop step

@@ -590,6 +590,14 @@ func (l *Lease) TakeConn() *sql.Conn {
 	c := l.conn
 	l.conn = nil
 	l.renewMu.Unlock()
+	if rw, ok := l.d.(driver.ReleaseWaiter); ok && c != nil {
+		// What waiters block on must live on the lease's session, which
+		// is about to be the heartbeat's (MySQL: the named lock). They
+		// wake once, find the lock held and block again there.
+		ctx, cancel := context.WithTimeout(context.Background(), l.TTL/2)
+		rw.LetGoOfWake(ctx, c)
+		cancel()
+	}
 	l.moved = make(chan struct{})
 	go func() {
 		defer close(l.moved)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/dialect"
@@ -35,6 +36,9 @@ const lockRow = "migrate"
 type Driver struct {
 	t                 driver.Tables
 	mig, events, lock string // quoted, qualified names
+	// wakeOn is the session known to hold the lease's named lock (see
+	// wake.go), so that a renewal there does not ask again.
+	wakeOn atomic.Pointer[sql.Conn]
 }
 
 var (
@@ -365,16 +369,30 @@ func (d *Driver) Renew(ctx context.Context, conn *sql.Conn, token string, gen in
 		current_version = NULLIF(?, 0)
 		WHERE name = ? AND holder = ? AND generation = ?`, ttl.Microseconds(), current, current, lockRow, token, gen)
 	if err != nil {
+		d.wakeOn.CompareAndSwap(conn, nil)
 		return fmt.Errorf("renew lock: %w", translate(err))
 	}
 	// Open sets found rows, so a matched row counts even if unchanged.
 	if n, _ := res.RowsAffected(); n == 0 {
+		d.wakeOn.CompareAndSwap(conn, nil)
 		return driver.ErrLockLost
+	}
+	if d.wakeOn.Load() != conn && followWake(ctx, conn, d.lock, lockRow) {
+		d.wakeOn.Store(conn)
 	}
 	return nil
 }
 
+// LetGoOfWake: see driver.ReleaseWaiter.
+func (d *Driver) LetGoOfWake(ctx context.Context, conn *sql.Conn) {
+	d.wakeOn.CompareAndSwap(conn, nil)
+	dropWake(ctx, conn, d.lock, lockRow)
+}
+
 func (d *Driver) Release(ctx context.Context, q driver.Querier, token string, gen int64) error {
+	if c, ok := q.(*sql.Conn); ok {
+		d.wakeOn.CompareAndSwap(c, nil)
+	}
 	return translate(Release(ctx, q, d.lock, lockRow, token, gen))
 }
 

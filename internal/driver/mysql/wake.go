@@ -69,6 +69,20 @@ func holdWake(ctx context.Context, conn *sql.Conn, table, lock string) {
 	_ = conn.QueryRowContext(ctx, `SELECT GET_LOCK(n, ?) FROM `+k, append([]any{lockSeconds(wakeTimeout)}, args...)...).Scan(&got)
 }
 
+// followWake makes the named lock follow a session-bound lease to conn,
+// the session a renewal just bound it to (the heartbeat's own, after the
+// session that took the lock went to the work: lock.Lease.TakeConn). It
+// takes the lock without waiting: another session that still holds it (a
+// former holder) is tried again at the next renewal. It reports whether
+// conn holds it now; false also for a lease that is not session-bound.
+func followWake(ctx context.Context, conn *sql.Conn, table, lock string) bool {
+	k, args := wakeName(table, lock)
+	var got sql.NullInt64
+	err := conn.QueryRowContext(ctx, `SELECT IF(l.session_id IS NULL, NULL, IF(IS_USED_LOCK(k.n) <=> CONNECTION_ID(), 1, GET_LOCK(k.n, 0)))
+		FROM `+table+` l, `+k+` WHERE l.name = ?`, append(args, lock)...).Scan(&got)
+	return err == nil && got.Valid && got.Int64 == 1
+}
+
 // dropWake releases the named lock if conn's session holds it. Best
 // effort, like holdWake: a session that cannot run it is broken, and a
 // broken session's named lock is gone with it.
