@@ -173,12 +173,23 @@ func (a *app) warm(ctx context.Context, n int) error {
 	}
 	for i, c := range conns {
 		wg.Go(func() {
-			rows, err := c.Query(ctx, listQuery)
-			if err == nil {
-				rows.Close()
-				err = rows.Err()
+			// A migration that commits between the prepare and the first
+			// execution (a rollback's DROP COLUMN while this instance
+			// starts) fails that execution with a stale plan, and pgx
+			// drops the statement: prepared again, it reads the new
+			// schema. Every build retries here, hooked or not: the warm-up
+			// serves no request.
+			for attempt := 0; ; attempt++ {
+				rows, err := c.Query(ctx, listQuery)
+				if err == nil {
+					rows.Close()
+					err = rows.Err()
+				}
+				errs[i] = err
+				if attempt > 0 || !pgxhook.IsStalePlan(err) {
+					return
+				}
 			}
-			errs[i] = err
 		})
 	}
 	wg.Wait()
