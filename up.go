@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -216,14 +217,7 @@ func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options,
 		rows, err := m.readApplied(ctx, m.db, driver.PlanColumns)
 		rowsCh <- read{rows, err}
 	}()
-	var rd read
-	received := false
-	rows := func() read {
-		if !received {
-			rd, received = <-rowsCh, true
-		}
-		return rd
-	}
+	rows := sync.OnceValue(func() read { return <-rowsCh })
 	local, err := m.verifiedMigrations(func() map[int64]source.Applied {
 		r := rows()
 		if r.err != nil {
@@ -237,7 +231,7 @@ func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options,
 		}
 		return applied
 	})
-	rows()
+	rd := rows()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -21,15 +21,10 @@ import (
 func TestFencedWriteHoldsTheLeaseUntilCommit(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, err := Open(dbtest.MariaDB(t), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	tables, err := driver.NewTables("fleetgate_migrations")
-	require.NoError(t, err)
-	d := New(tables)
+	d, db := driverDB(t)
 	require.NoError(t, d.EnsureTables(ctx, db))
 	a, b := pinned(t, db), pinned(t, db)
-	_, err = a.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+	_, err := a.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
 	require.NoError(t, err)
 
 	actor := history.Actor{OSUser: "u", Host: "h", PID: 1, ToolVersion: "test"}
@@ -95,12 +90,7 @@ func pinned(t *testing.T, db *sql.DB) *sql.Conn {
 func TestLockTimeoutSurvivesTheMigrationsOwnSet(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, err := Open(dbtest.MariaDB(t), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	tables, err := driver.NewTables("fleetgate_migrations")
-	require.NoError(t, err)
-	d := New(tables)
+	d, db := driverDB(t)
 	c := pinned(t, db)
 	waits := func() (lock, row int) {
 		t.Helper()
@@ -130,4 +120,16 @@ func TestLockTimeoutSurvivesTheMigrationsOwnSet(t *testing.T) {
 	require.NoError(t, d.SetLockTimeout(ctx, c, 5*time.Second))
 	lock, row = waits()
 	require.Equal(t, []int{5, 5}, []int{lock, row}, "a new timeout")
+}
+
+// driverDB is the driver for the default tables on a fresh MariaDB
+// database, opened as fleetgate opens it.
+func driverDB(t *testing.T) (*Driver, *sql.DB) {
+	t.Helper()
+	db, err := Open(dbtest.MariaDB(t), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	tables, err := driver.NewTables("fleetgate_migrations")
+	require.NoError(t, err)
+	return New(tables), db
 }
