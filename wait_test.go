@@ -61,7 +61,10 @@ func TestWait(t *testing.T) {
 				_, err := open(t, url, 3).Up(ctx, &fleetgate.UpOpts{To: 1})
 				require.NoError(t, err)
 				start := time.Now()
-				_, err = open(t, url, 3).Wait(ctx, &fleetgate.WaitOpts{Timeout: 300 * time.Millisecond})
+				// Long enough for the first read of the history on a
+				// loaded machine: a wait that times out before any read
+				// cannot say what is pending (Pending is then empty).
+				_, err = open(t, url, 3).Wait(ctx, &fleetgate.WaitOpts{Timeout: 2 * time.Second})
 				require.ErrorIs(t, err, fleetgate.ErrTimeout)
 				require.Equal(t, 3, fleetgate.ExitCode(err))
 				var te *fleetgate.WaitTimeoutError
