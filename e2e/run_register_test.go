@@ -105,4 +105,14 @@ func TestRunRegistersBesideItsCommand(t *testing.T) {
 	ins, del = regOps(t, db, q.cmd.Process.Pid)
 	require.Equal(t, [2]int{1, 1}, [2]int{ins, del}, "registered once, removed once: %s", r)
 	require.Equal(t, 0, queryInt(t, db, "SELECT count(*) FROM fleetgate_instances"))
+
+	// A command that is found but cannot start (its interpreter is
+	// missing) never ran, so it is never registered.
+	broken := filepath.Join(t.TempDir(), "broken.sh")
+	require.NoError(t, os.WriteFile(broken, []byte("#!/no/such/interpreter\n"), 0o755))
+	q = start(t, ttl, "run", "--wait-only", "-d", url, "--dir", v1, "--", broken)
+	r = q.wait(t, 30*time.Second)
+	require.Equal(t, 127, r.Code, r.String())
+	ins, del = regOps(t, db, q.cmd.Process.Pid)
+	require.Equal(t, [2]int{0, 0}, [2]int{ins, del}, "a command that never started was registered: %s", r)
 }

@@ -34,7 +34,7 @@ type wakeSteps map[string][]float64
 func (s wakeSteps) add(tb testing.TB, stderr string, floorUS, appUS int64) {
 	tb.Helper()
 	seen := map[string]bool{}
-	var readyUS int64
+	at := map[string]int64{}
 	for _, line := range strings.Split(stderr, "\n") {
 		var rec struct {
 			Time time.Time     `json:"time"`
@@ -51,9 +51,7 @@ func (s wakeSteps) add(tb testing.TB, stderr string, floorUS, appUS int64) {
 			if rec.Msg == st.msg && !seen[st.key] {
 				seen[st.key] = true
 				s[st.key] = append(s[st.key], float64(rec.Time.UnixMicro()-floorUS)/1000)
-				if st.key == "ready" {
-					readyUS = rec.Time.UnixMicro()
-				}
+				at[st.key] = rec.Time.UnixMicro()
 				if st.key == "released" {
 					s["release-took"] = append(s["release-took"], float64(rec.Took.Microseconds())/1000)
 					s["release-cpu"] = append(s["release-cpu"], float64(rec.CPU.Microseconds())/1000)
@@ -62,19 +60,35 @@ func (s wakeSteps) add(tb testing.TB, stderr string, floorUS, appUS int64) {
 		}
 	}
 	s["app"] = append(s["app"], float64(appUS-floorUS)/1000)
-	if readyUS != 0 {
-		s["ready-to-app"] = append(s["ready-to-app"], float64(appUS-readyUS)/1000)
+	at["app"] = appUS
+	for _, d := range wakeSpans {
+		if from, to := at[d.from], at[d.to]; from != 0 && to != 0 {
+			s[d.key] = append(s[d.key], float64(to-from)/1000)
+		}
 	}
 }
 
+// wakeSpans are the stretches of one waiter's own wake-up, each measured
+// from one of its steps to the next, so that they can be compared between
+// builds without the spread of the commit's delivery to each waiter:
+// re-read (the history read after the notification, and its plan),
+// exec (fleetgate's path from "ready" to the command's start: the fork and
+// exec of the command), own-start (the command from its exec to its first
+// instruction, bash's own start-up), and ready-to-app (the last two).
+var wakeSpans = []struct{ key, from, to string }{
+	{"re-read", "notified", "ready"},
+	{"exec", "ready", "started"},
+	{"own-start", "started", "app"},
+	{"ready-to-app", "ready", "app"},
+}
+
 // String is "step p50/p99" for every step seen, in order, each step's
-// percentiles over the waiters taken on their own; then ready-to-app, each
-// waiter's own time from its "schema is ready" to its app's start, and
-// release-took, how long releasing fleetgate's memory beside the command
-// took.
+// percentiles over the waiters taken on their own; then the wakeSpans,
+// each waiter's own time from one step to the next, and release-took, how
+// long releasing fleetgate's memory beside the command took.
 func (s wakeSteps) String() string {
 	var b strings.Builder
-	for _, key := range []string{"notified", "ready", "registered", "started", "app", "released", "ready-to-app", "release-took", "release-cpu"} {
+	for _, key := range []string{"notified", "ready", "registered", "started", "app", "released", "re-read", "exec", "own-start", "ready-to-app", "release-took", "release-cpu"} {
 		v := slices.Clone(s[key])
 		if len(v) == 0 {
 			continue

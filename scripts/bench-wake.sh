@@ -6,7 +6,10 @@
 # ${FLEETGATE_RESULTS:-wake-results.txt}. The 20-waiter and one-at-a-time
 # lines break each wake-up into its steps (woken by the notification,
 # schema ready, command started, registered, app's first instruction,
-# memory released; from the waiters' FLEETGATE_LOG_LEVEL=debug lines).
+# memory released; from the waiters' FLEETGATE_LOG_LEVEL=debug lines)
+# and each waiter's own spans between them (re-read, exec, own-start);
+# the one-at-a-time line also has the app's start alone, spawned by the
+# test, the floor of any waiter.
 # With FLEETGATE_WAKE_BASE=/path/to/an/older/fleetgate those two also run
 # that binary, round by round beside this tree's, for paired numbers on a
 # shared machine; FLEETGATE_WAKE_ROUNDS sets the one-at-a-time rounds

@@ -132,6 +132,16 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	}
 	defer signal.Stop(sigs)
 
+	// Whatever the command's start needs that does not depend on the
+	// schema is done before the gate, and warmStart runs beside it: from
+	// the commit on, only the fork and exec are left.
+	cmd := exec.Command(path)
+	cmd.Args = cmdArgs
+	cmd.Env = childEnv(os.Environ(), r.keepEnv)
+	cmd.Stdin = os.Stdin
+	cmd.Stdout, cmd.Stderr = fileOf(e.stdout, os.Stdout, pid1), fileOf(e.stderr, os.Stderr, pid1)
+	go warmStart()
+
 	m, bg, sig, err := e.gate(ctx, sigs, r.waitOnly, &g)
 	if m != nil && (sig != nil || err != nil) {
 		m.Close()
@@ -151,34 +161,30 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 	// The command counts as a running instance of this build from the
 	// moment its schema is ready until it exits: post-phase migrations and
 	// rollbacks that would break it wait for it (see fleetgate.Register).
-	// The registration (one INSERT) goes out beside the command's start
-	// instead of before it. A gate that reads the registry decides by
-	// whether the row is in, and the INSERT leaves at "ready" as it did
-	// when the command waited for it; only the command no longer waits for
-	// the round trip and the commit.
+	// The registration (one INSERT) goes out as soon as the command has
+	// been started instead of before it: the command does not wait for its
+	// round trip and commit, and on a busy machine (a fleet woken at once
+	// on a few cores) its CPU, and its database session's, does not compete
+	// with the fork and exec. A gate that reads the registry decides by
+	// whether the row is in, and the row is in a round trip after the
+	// command's start either way.
 	// A registration that fails never kept the command from starting.
 	// Not tied to ctx: a SIGTERM cancels it, but a draining command still
 	// serves, and must still count, until it exits.
-	regc := make(chan *fleetgate.Registration, 1)
-	go func() { regc <- e.register(context.WithoutCancel(ctx), m) }()
+	if err := cmd.Start(); err != nil {
+		m.Close()
+		return e.failCode(fmt.Errorf("run: %w", err), startFailure(err))
+	}
+	e.log.Debug("command started", "pid", cmd.Process.Pid)
 	released := make(chan struct{})
 	defer close(released)
-	cmd := exec.Command(path)
-	cmd.Args = cmdArgs
-	cmd.Env = childEnv(os.Environ(), r.keepEnv)
-	cmd.Stdin = os.Stdin
-	cmd.Stdout, cmd.Stderr = fileOf(e.stdout, os.Stdout, pid1), fileOf(e.stderr, os.Stderr, pid1)
-	err = cmd.Start()
-	if err == nil {
-		e.log.Debug("command started", "pid", cmd.Process.Pid)
-	}
-	// The registration is awaited beside the command too, so that the
-	// signals the command gets are forwarded from its first moment even
-	// while the database is slow to answer.
+	// The registration is awaited beside the command, so that the signals
+	// the command gets are forwarded from its first moment even while the
+	// database is slow to answer.
 	var reg *fleetgate.Registration
 	registered := make(chan struct{})
 	go func() {
-		reg = <-regc
+		reg = e.register(context.WithoutCancel(ctx), m)
 		close(registered)
 	}()
 	// fleetgate's connections and memory are no use to the command: let
@@ -231,9 +237,6 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 		}
 		m.Close()
 	}()
-	if err != nil {
-		return e.failCode(fmt.Errorf("run: %w", err), startFailure(err))
-	}
 	var code int
 	if pid1 {
 		code = superviseAsInit(cmd.Process, sigs)
@@ -249,6 +252,21 @@ func (e *env) runCmd(ctx context.Context, args []string) int {
 		}
 	}
 	return code
+}
+
+// warmStart pays, while the gate waits, for what a process's first
+// exec.Cmd.Start and first log line initialise lazily, so that the wake-up
+// does not: Go checks once that pidfds work, with a throwaway child process
+// (a clone, its exit and a wait), and loads the local time zone from
+// /etc/localtime when it first formats a time. Together some 1-3 ms on a
+// VM where system calls and page faults are slow, paid by every waiter of
+// a fleet woken by the same commit at the same moment.
+func warmStart() {
+	// os.FindProcess is the cheapest call that runs Go's pidfd check.
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Release()
+	}
+	_, _ = time.Now().Zone()
 }
 
 // releaseDelay is how long the command has to start before fleetgate
