@@ -68,7 +68,7 @@ func (d *Driver) preparing(ctx context.Context, conn *sql.Conn, scope any) *sess
 	if scope == nil {
 		return nil
 	}
-	s, _ := sessionOf(conn)
+	s, pc := sessionOf(conn)
 	if s == nil {
 		return nil
 	}
@@ -79,6 +79,11 @@ func (d *Driver) preparing(ctx context.Context, conn *sql.Conn, scope any) *sess
 		return nil
 	}
 	if s.scope != scope {
+		// What the last scope prepared goes, so a long-lived pool does
+		// not collect a statement per run; one already gone is no error.
+		for _, name := range s.names {
+			_ = conn.Raw(func(any) error { return pc.Deallocate(ctx, name) })
+		}
 		s.scope, s.names = scope, nil
 	}
 	return s

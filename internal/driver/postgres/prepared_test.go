@@ -77,8 +77,11 @@ func TestCommitPreparedOnDirectSession(t *testing.T) {
 
 	// Another run on the same connection (back from the pool in between)
 	// does not trust what the last one prepared.
+	before := prepared(t, c)
 	require.NoError(t, runOne(ctx, d, c, run2, "a", gen, 4, "CREATE TABLE p4 (id integer)"))
-	require.Len(t, prepared(t, c), 2, "a new run prepares under a new name")
+	after := prepared(t, c)
+	require.Len(t, after, 1, "a new run prepares under a new name, and the last run's statement goes")
+	require.NotEqual(t, before, after, "a new run reused the last run's statement")
 
 	// A migration that drops every prepared statement of its session.
 	require.NoError(t, runOne(ctx, d, c, run2, "a", gen, 5, "CREATE TABLE p5 (id integer)", "DEALLOCATE ALL"))
