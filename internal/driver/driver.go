@@ -119,6 +119,13 @@ type TxOptions struct {
 	// SQLite always begins IMMEDIATE, the only mode that takes the write
 	// lock up front, and ignores it. Defaults to BEGIN.
 	Begin string
+	// Scope, when set, names the caller's exclusive use of the connection
+	// (one run of migrations on its pinned connection). A driver may keep
+	// what it prepares for its commits on the server session and reuse it
+	// within the same Scope, never beyond: outside it the connection is
+	// the pool's, and whoever uses it next may reset the session. nil:
+	// nothing is kept.
+	Scope any
 }
 
 // Record is what is written in the same transaction as a migration.

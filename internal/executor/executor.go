@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -82,7 +83,15 @@ type Runner struct {
 	// quiet: the migration being applied is not the run's last, so its
 	// commit is not announced (see Up).
 	quiet bool
+	// scope is TxOptions.Scope of this run's migration transactions: set
+	// when Up has more than one step, where a driver's prepared commit
+	// pays for itself; nil for a single migration, which would only pay
+	// the preparing.
+	scope any
 }
+
+// runs numbers the runs of this process, for TxOptions.Scope.
+var runs atomic.Uint64
 
 // Result is what a run did.
 type Result struct {
@@ -102,6 +111,10 @@ func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 		if err := r.ensureLegacy(ctx); err != nil {
 			return res, err
 		}
+	}
+	if len(steps) > 1 {
+		r.scope = runs.Add(1) // distinct per run: the connection is ours until Up returns
+		defer func() { r.scope = nil }()
 	}
 	for i, st := range steps {
 		if err := r.leaseErr(); err != nil {
@@ -231,7 +244,7 @@ func (r *Runner) applyTxOnce(ctx context.Context, m *source.Migration, start tim
 	// transaction, opened with its own BEGIN and committed with the history
 	// row instead of its COMMIT.
 	begin, stmts := m.Up.TxBody()
-	tx, err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin})
+	tx, err := r.D.Begin(wctx, r.Conn, &driver.TxOptions{LockTimeout: r.Opts.LockTimeout, IdleTimeout: r.Lease.TTL, Begin: begin, Scope: r.scope})
 	if err != nil {
 		return r.stepErr(wctx, m, nil, err)
 	}

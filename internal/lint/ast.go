@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -22,6 +23,17 @@ type node struct {
 }
 
 func (n *node) UnmarshalJSON(b []byte) error {
+	// libpg_query writes a node as one key with no spaces: read it as
+	// such, without a map per node (decoding the tree was half of a
+	// check's time). The caller validated b; anything else goes the
+	// general way.
+	if len(b) > 4 && b[0] == '{' && b[1] == '"' && b[len(b)-1] == '}' {
+		if end := bytes.IndexByte(b[2:], '"') + 2; end > 2 && end+1 < len(b)-1 && b[end+1] == ':' &&
+			bytes.IndexByte(b[2:end], '\\') < 0 && oneValue(b[end+2:len(b)-1]) {
+			n.kind, n.raw = string(b[2:end]), append(json.RawMessage(nil), b[end+2:len(b)-1]...)
+			return nil
+		}
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
@@ -30,6 +42,34 @@ func (n *node) UnmarshalJSON(b []byte) error {
 		n.kind, n.raw = k, v
 	}
 	return nil
+}
+
+// oneValue reports whether v, valid JSON text inside an object after a
+// key, is a single object or array (and so the object's only value): its
+// bracket closes at its last byte.
+func oneValue(v []byte) bool {
+	if len(v) < 2 || (v[0] != '{' && v[0] != '[') {
+		return false
+	}
+	depth, inStr := 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case inStr && c == '\\':
+			i++
+		case c == '"':
+			inStr = !inStr
+		case inStr:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return i == len(v)-1
+			}
+		}
+	}
+	return false
 }
 
 // as decodes the node into v if it is of kind; it reports whether it did.

@@ -300,7 +300,9 @@ func releaseWakes(t testing.TB, open Opener) {
 // commit of rec.
 func migrate(t testing.TB, d driver.Driver, c *sql.Conn, rec *driver.Record, stmts ...string) error {
 	ctx := t.Context()
-	tx, err := d.Begin(ctx, c, nil)
+	// One scope per pinned connection, as a run of the executor has: a
+	// driver may prepare its commit on c and reuse it.
+	tx, err := d.Begin(ctx, c, &driver.TxOptions{Scope: c})
 	if err != nil {
 		return err
 	}

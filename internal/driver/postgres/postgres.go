@@ -1,8 +1,9 @@
 // Package postgres is fleetgate's PostgreSQL driver: its tables, the lease
 // lock and migration transactions, all in SQL that also works through
 // PgBouncer in transaction-pooling mode (no session state is ever left on a
-// server connection: no session advisory locks, no plain SET, no LISTEN on
-// the pooled path).
+// pooled server connection: no session advisory locks, no plain SET, no
+// LISTEN, no prepared statement on the pooled path; a session proven to be
+// the client's own prepares its commit, see prepared.go).
 package postgres
 
 import (
@@ -437,16 +438,22 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 			}
 		}
 	}
+	var prep *session
+	if opts != nil {
+		prep = d.preparing(ctx, conn, opts.Scope)
+	}
 	// The BEGIN batch is not sent yet: it goes out in the same round trip
 	// as the first statement (or the commit). A small migration then costs
 	// no more round trips than psql running BEGIN; stmt; COMMIT.
-	return &tx{TxConn: driver.NewTxConn(conn, q, translate), d: d}, nil
+	return &tx{TxConn: driver.NewTxConn(conn, q, translate), d: d, prep: prep}, nil
 }
 
 // tx is a PostgreSQL migration transaction.
 type tx struct {
 	*driver.TxConn
 	d *Driver
+	// prep: the commit may be a prepared statement (see prepared.go).
+	prep *session
 }
 
 // serverVersion is the server's major version as reported in the startup
@@ -469,11 +476,19 @@ func serverVersion(conn *sql.Conn) int {
 }
 
 func (d *Driver) Exec(ctx context.Context, conn *sql.Conn, stmt string) error {
+	if mayReset(stmt) {
+		if s, _ := sessionOf(conn); s != nil {
+			s.names = nil
+		}
+	}
 	_, err := conn.ExecContext(ctx, stmt)
 	return translate(err)
 }
 
 func (t *tx) Exec(ctx context.Context, stmt string) error {
+	if t.prep != nil && mayReset(stmt) {
+		t.prep.names = nil // prepare again, under a new name
+	}
 	// A deferred BEGIN cannot fail on its own account (its settings are
 	// constants), so an error from the batch is the statement's.
 	_, err := t.ExecContext(ctx, stmt)
@@ -511,8 +526,12 @@ const historyCols = `(version, name, checksum, phase, up_sql, down_sql, down_che
 	running_pid, running_backend_start)`
 
 // historyValues is the number of history values passed as parameters,
-// after the fence's three.
-const historyValues = 15
+// after the fence's three: the fence's value comes after the first
+// fenceAt of them, in the order of historyCols.
+const (
+	historyValues = 18
+	fenceAt       = 15
+)
 
 // commitText is the fixed text of the fenced writes, built once per
 // driver, so that a migration's commit costs the client only its values.
@@ -528,9 +547,12 @@ type commitText struct {
 func (d *Driver) buildCommitText() commitText {
 	var ps strings.Builder
 	for i := range historyValues {
+		if i == fenceAt {
+			ps.WriteString("(SELECT generation FROM fence), ")
+		}
 		fmt.Fprintf(&ps, "$%d, ", 4+i)
 	}
-	insert := "INSERT INTO " + d.mig + " " + historyCols + " VALUES (" + ps.String() + "(SELECT generation FROM fence), "
+	insert := "INSERT INTO " + d.mig + " " + historyCols + " VALUES (" + ps.String()
 	fence := d.fenceSQL()
 	return commitText{
 		fence: fence,
@@ -567,24 +589,22 @@ func (d *Driver) recordSQL(rec *driver.Record, partial bool) (string, []any) {
 	if a := rec.Applied; a != nil {
 		args = append(args, a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, nullable(a.DownSQL, a.HasDown), nullable(a.DownChecksum, a.HasDown),
 			a.HasDown, a.DurationMS, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion,
-			nullable(strings.Join(a.StatementChecksums, ","), len(a.StatementChecksums) > 0))
+			nullable(strings.Join(a.StatementChecksums, ","), len(a.StatementChecksums) > 0),
+			// Values, not text: one statement for every migration, which
+			// a session of our own prepares once (see prepared.go).
+			a.Complete, a.StatementsDone, a.Adopted)
 		b.Grow(len(t.applied) + len(t.upsert) + len(t.eventAfter) + 160)
 		if rec.Event != nil {
 			b.WriteString(t.applied)
 		} else {
 			b.WriteString(t.appliedOnly)
 		}
-		b.WriteString(strconv.FormatBool(a.Complete))
-		b.WriteString(", ")
-		b.WriteString(strconv.Itoa(a.StatementsDone))
-		b.WriteString(", ")
-		b.WriteString(strconv.FormatBool(a.Adopted))
 		// The session that writes a Running row is the one that runs the
 		// next statement; the server names it, pid and start time.
 		if a.Running {
-			b.WriteString(", pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()))")
+			b.WriteString("pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()))")
 		} else {
-			b.WriteString(", NULL::int, NULL::timestamptz)")
+			b.WriteString("NULL::int, NULL::timestamptz)")
 		}
 		if partial || driver.ReplacesPartial(a) {
 			b.WriteString(t.upsert)
@@ -621,13 +641,23 @@ func (t *tx) Commit(ctx context.Context, rec *driver.Record) error {
 	}
 	d := t.d
 	q, args := d.recordSQL(rec, false)
+	notify := ""
 	if rec.Notify && rec.Applied != nil {
-		q += ";\nSELECT pg_notify(" + quoteLiteral(d.channel) + ", " + strconv.FormatInt(rec.Applied.Version, 10) + "::text)"
+		notify = strconv.FormatInt(rec.Applied.Version, 10)
 	} else if rec.Notify {
-		q += ";\nSELECT pg_notify(" + quoteLiteral(d.channel) + ", 'down')"
+		notify = "down"
 	}
-	q += ";\nCOMMIT"
-	if _, err := t.ExecContext(ctx, q, args...); err != nil {
+	var err error
+	if t.prep != nil && t.Opened() {
+		err = t.commitPrepared(ctx, q, args, notify)
+	} else {
+		if notify != "" {
+			q += ";\nSELECT pg_notify(" + quoteLiteral(d.channel) + ", " + quoteLiteral(notify) + ")"
+		}
+		q += ";\nCOMMIT"
+		_, err = t.ExecContext(ctx, q, args...)
+	}
+	if err != nil {
 		_ = t.Rollback(context.WithoutCancel(ctx))
 		if d.isFenceViolation(err) {
 			return driver.ErrLockLost
