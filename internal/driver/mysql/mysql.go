@@ -342,6 +342,12 @@ func forgetSettings(sc *sql.Conn) {
 // statement answers, instead of a locking transaction of three and a read
 // of the holder. Only a lease that looks free is tried for real
 // (lease.go), where a current read decides again.
+//
+// The named lock that wakes waiters (wake.go) is left to the renewal
+// (Renew, followWake): the lock package hands the acquiring session to
+// the work at once (lock.Lease.TakeConn) and renews right away on the
+// heartbeat's own session; when nobody takes the session, the heartbeat
+// renews on it, and waiters poll until its first renewal.
 func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.AcquireParams) (int64, *driver.Holder, error) {
 	cond, args := freeCond(p.StaleToken)
 	free, h, err := d.readHolder(ctx, conn, cond, args...)
@@ -349,7 +355,7 @@ func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.Acqui
 		return 0, h, err
 	}
 	gen, _, err := TryAcquire(ctx, conn, d.lock, lockRow, Acquire{Token: p.Token, Host: p.Actor.Host, PID: p.Actor.PID,
-		DeployID: p.Actor.DeployID, TTL: p.TTL, StaleToken: p.StaleToken, SessionBound: p.SessionBound})
+		DeployID: p.Actor.DeployID, TTL: p.TTL, StaleToken: p.StaleToken, SessionBound: p.SessionBound, LeaveWake: true})
 	if err != nil {
 		return 0, nil, translate(err)
 	}
@@ -383,10 +389,13 @@ func (d *Driver) Renew(ctx context.Context, conn *sql.Conn, token string, gen in
 	return nil
 }
 
-// LetGoOfWake: see driver.ReleaseWaiter.
+// LetGoOfWake: see driver.ReleaseWaiter. Only a session that a renewal
+// made take the named lock (wakeOn) can hold it, since TryAcquire leaves
+// it alone; any other is not asked.
 func (d *Driver) LetGoOfWake(ctx context.Context, conn *sql.Conn) {
-	d.wakeOn.CompareAndSwap(conn, nil)
-	dropWake(ctx, conn, d.lock, lockRow)
+	if d.wakeOn.CompareAndSwap(conn, nil) {
+		dropWake(ctx, conn, d.lock, lockRow)
+	}
 }
 
 func (d *Driver) Release(ctx context.Context, q driver.Querier, token string, gen int64) error {
