@@ -133,3 +133,43 @@ func driverDB(t *testing.T) (*Driver, *sql.DB) {
 	require.NoError(t, err)
 	return New(tables), db
 }
+
+// An up asks whether the tables exist and then makes sure they do
+// (fleetgate's ensureTables): on a database that has them, with the lock
+// row, the second costs no statement, and the first is one. Every racer
+// of a fleet pays these. Where the lock row is missing, EnsureTables
+// still puts it in.
+func TestTablesExistThenEnsureTablesIsOneStatement(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, db := driverDB(t)
+	db.SetMaxOpenConns(1) // every statement on one session, counted there
+	sent := func() int {
+		t.Helper()
+		var name string
+		var n int
+		require.NoError(t, db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Questions'").Scan(&name, &n))
+		return n
+	}
+	ok, err := d.TablesExist(ctx, db)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.NoError(t, d.EnsureTables(ctx, db))
+
+	before := sent()
+	ok, err = d.TablesExist(ctx, db)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, d.EnsureTables(ctx, db))
+	require.Equal(t, 1, sent()-before-1, "statements TablesExist and EnsureTables sent on a database that has the tables")
+
+	_, err = db.ExecContext(ctx, "DELETE FROM fleetgate_lock")
+	require.NoError(t, err)
+	ok, err = d.TablesExist(ctx, db)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, d.EnsureTables(ctx, db))
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM fleetgate_lock WHERE name = 'migrate'").Scan(&n))
+	require.Equal(t, 1, n, "EnsureTables did not put the missing lock row in")
+}

@@ -39,6 +39,11 @@ type Driver struct {
 	// wakeOn is the session known to hold the lease's named lock (see
 	// wake.go), so that a renewal there does not ask again.
 	wakeOn atomic.Pointer[sql.Conn]
+	// seen is when TablesExist last found the three tables and the
+	// lease's row (Unix nanoseconds; 0 once EnsureTables has used it):
+	// an up asks TablesExist and then EnsureTables, and the second need
+	// not ask again what the first learnt a moment ago.
+	seen atomic.Int64
 }
 
 var (
@@ -82,7 +87,31 @@ func (d *Driver) schemaExpr() (string, []any) {
 }
 
 func (d *Driver) TablesExist(ctx context.Context, q driver.Querier) (bool, error) {
-	return d.tablesPresent(ctx, q, d.mig, d.events, d.lock)
+	ok, row, err := d.probe(ctx, q)
+	if ok && row {
+		d.seen.Store(time.Now().UnixNano())
+	}
+	return ok, err
+}
+
+// seenFresh is how recent a TablesExist that found everything must be
+// for EnsureTables to take its word.
+const seenFresh = time.Second
+
+// probe reports whether the three tables exist and, if they do, whether
+// the lease's row does, in one statement (see tablesPresent: a missing
+// table fails it before anything is read).
+func (d *Driver) probe(ctx context.Context, q driver.Querier) (tables, row bool, err error) {
+	err = q.QueryRowContext(ctx, "SELECT EXISTS(SELECT 1 FROM "+d.lock+" WHERE name = ?), EXISTS(SELECT 1 FROM "+d.mig+" CROSS JOIN "+d.events+" LIMIT 0)",
+		lockRow).Scan(&row, new(bool))
+	if err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049) { // ER_NO_SUCH_TABLE, ER_BAD_DB_ERROR
+			return false, false, nil
+		}
+		return false, false, translate(err)
+	}
+	return true, row, nil
 }
 
 // tablesPresent reports whether every one of the (quoted) tables exists,
@@ -166,8 +195,15 @@ func (d *Driver) ddl() []string {
 // them), and the lock row goes in with INSERT IGNORE. Tables that exist
 // already are only read, so a role without CREATE works once an
 // administrator has made them.
+//
+// Right after a TablesExist that found the tables and the lock row (an
+// up asks both in a row) it sends nothing: they do not go away between
+// the two but by hand, and then the next statement says so.
 func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
-	ok, err := d.tablesPresent(ctx, db, d.mig, d.events, d.lock)
+	if t := d.seen.Swap(0); t != 0 && time.Since(time.Unix(0, t)) < seenFresh {
+		return nil
+	}
+	ok, row, err := d.probe(ctx, db)
 	if err != nil {
 		return fmt.Errorf("look for fleetgate tables: %w", err)
 	}
@@ -177,10 +213,15 @@ func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
 				return fmt.Errorf("create fleetgate tables: %w", translate(err))
 			}
 		}
+		// Another runner may have made the row meanwhile.
+		var one int
+		err = db.QueryRowContext(ctx, "SELECT 1 FROM "+d.lock+" WHERE name = ?", lockRow).Scan(&one)
+		row = err == nil
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
 	}
-	var one int
-	err = db.QueryRowContext(ctx, "SELECT 1 FROM "+d.lock+" WHERE name = ?", lockRow).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
+	if err == nil && !row {
 		_, err = db.ExecContext(ctx, "INSERT IGNORE INTO "+d.lock+" (name) VALUES (?)", lockRow)
 	}
 	if err != nil {
