@@ -6,8 +6,10 @@ import (
 	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -25,11 +27,12 @@ var (
 type idConnector struct{ sqldriver.Connector }
 
 func (c idConnector) Connect(ctx context.Context) (sqldriver.Conn, error) {
-	dc, err := c.Connector.Connect(ctx)
+	var nc net.Conn
+	dc, err := c.Connector.Connect(context.WithValue(ctx, dialedKey{}, &nc))
 	if err != nil {
 		return nil, err
 	}
-	return &idConn{inner: dc}, nil
+	return &idConn{inner: dc, nc: nc}, nil
 }
 
 // idConn forwards everything to go-sql-driver's connection; database/sql
@@ -37,6 +40,11 @@ func (c idConnector) Connect(ctx context.Context) (sqldriver.Conn, error) {
 type idConn struct {
 	inner sqldriver.Conn
 	id    int64 // 0 until Session asked
+	// nc is the network connection under inner (nil where fleetgate did
+	// not dial it), which ExecContext closes to cancel a statement; cut
+	// is set once it did, and the connection is then of no further use.
+	nc  net.Conn
+	cut atomic.Bool
 
 	// What fleetgate already asked of this session, so that the runner's
 	// per-statement calls cost no round trip the second time (see
@@ -56,17 +64,45 @@ func (c *idConn) BeginTx(ctx context.Context, o sqldriver.TxOptions) (sqldriver.
 func (c *idConn) PrepareContext(ctx context.Context, q string) (sqldriver.Stmt, error) {
 	return c.inner.(sqldriver.ConnPrepareContext).PrepareContext(ctx, q)
 }
+
+// ExecContext cancels a statement as go-sql-driver would, by closing
+// the connection when ctx ends, but without its watcher: go-sql-driver
+// hands every cancellable statement's context to a goroutine of the
+// connection and waits for it to let go when the statement is done, two
+// goroutine switches (and thread wake-ups) per statement; fleetgate's
+// contexts are all cancellable (signals), and a migration sends a few
+// hundred statements. context.AfterFunc costs no goroutine until ctx
+// ends. Queries keep go-sql-driver's watcher: their rows outlive the call.
 func (c *idConn) ExecContext(ctx context.Context, q string, args []sqldriver.NamedValue) (sqldriver.Result, error) {
-	return c.inner.(sqldriver.ExecerContext).ExecContext(ctx, q, args)
+	ex := c.inner.(sqldriver.ExecerContext)
+	if c.nc == nil || ctx.Done() == nil {
+		return ex.ExecContext(ctx, q, args)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		c.cut.Store(true)
+		_ = c.nc.Close()
+	})
+	res, err := ex.ExecContext(context.WithoutCancel(ctx), q, args)
+	if !stop() && err != nil {
+		// What go-sql-driver returns for a cancelled statement.
+		return nil, ctx.Err()
+	}
+	return res, err
 }
 func (c *idConn) QueryContext(ctx context.Context, q string, args []sqldriver.NamedValue) (sqldriver.Rows, error) {
 	return c.inner.(sqldriver.QueryerContext).QueryContext(ctx, q, args)
 }
 func (c *idConn) Ping(ctx context.Context) error { return c.inner.(sqldriver.Pinger).Ping(ctx) }
 func (c *idConn) ResetSession(ctx context.Context) error {
+	if c.cut.Load() {
+		return sqldriver.ErrBadConn
+	}
 	return c.inner.(sqldriver.SessionResetter).ResetSession(ctx)
 }
-func (c *idConn) IsValid() bool { return c.inner.(sqldriver.Validator).IsValid() }
+func (c *idConn) IsValid() bool { return !c.cut.Load() && c.inner.(sqldriver.Validator).IsValid() }
 func (c *idConn) CheckNamedValue(nv *sqldriver.NamedValue) error {
 	return c.inner.(sqldriver.NamedValueChecker).CheckNamedValue(nv)
 }

@@ -57,7 +57,8 @@ func Open(raw string, _ func(string) string) (*sql.DB, error) {
 	if _, ok := cfg.Params["time_zone"]; !ok {
 		cfg.Params["time_zone"] = "'+00:00'"
 	}
-	if cfg.Net == "tcp" || cfg.Net == "tcp4" || cfg.Net == "tcp6" {
+	switch cfg.Net {
+	case "tcp", "tcp4", "tcp6", "unix":
 		cfg.DialFunc = dialTracked
 	}
 	c, err := mysql.NewConnector(cfg)
@@ -79,7 +80,8 @@ var ownPorts = struct {
 }{m: map[int]int{}}
 
 // dialTracked dials as go-sql-driver does (its connect timeout is in
-// ctx) and records the connection's local port until it is closed.
+// ctx), records a TCP connection's local port until it is closed, and
+// hands the connection to idConnector.Connect (see dialedKey).
 func dialTracked(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, network, addr)
@@ -88,6 +90,9 @@ func dialTracked(ctx context.Context, network, addr string) (net.Conn, error) {
 	}
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
+		if h, ok := ctx.Value(dialedKey{}).(*net.Conn); ok {
+			*h = c
+		}
 		return c, nil
 	}
 	// go-sql-driver turns keep-alive on for a *net.TCPConn only, which
@@ -100,8 +105,16 @@ func dialTracked(ctx context.Context, network, addr string) (net.Conn, error) {
 	ownPorts.Lock()
 	ownPorts.m[port]++
 	ownPorts.Unlock()
-	return &trackedConn{TCPConn: tc, port: port}, nil
+	t := &trackedConn{TCPConn: tc, port: port}
+	if h, ok := ctx.Value(dialedKey{}).(*net.Conn); ok {
+		*h = t
+	}
+	return t, nil
 }
+
+// dialedKey is the context key under which idConnector.Connect asks
+// dialTracked for the network connection it dials (a *net.Conn to fill).
+type dialedKey struct{}
 
 type trackedConn struct {
 	*net.TCPConn
