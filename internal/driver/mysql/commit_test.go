@@ -173,3 +173,62 @@ func TestTablesExistThenEnsureTablesIsOneStatement(t *testing.T) {
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM fleetgate_lock WHERE name = 'migrate'").Scan(&n))
 	require.Equal(t, 1, n, "EnsureTables did not put the missing lock row in")
 }
+
+// The record of a DDL migration (its statements committed on their own,
+// so its transaction runs nothing else) commits in one round trip on the
+// side session kept for fleetgate's own batches: the migration's session
+// sends nothing, where it sent BEGIN, the history row, the event and
+// COMMIT. The rows land, fenced, and a batch that fails leaves nothing
+// behind: no event without its row, and no transaction left open on the
+// side session holding the lease row.
+func TestDDLRecordCommitsInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, db := driverDB(t)
+	require.NoError(t, d.EnsureTables(ctx, db))
+	c, other := pinned(t, db), pinned(t, db)
+	actor := history.Actor{OSUser: "u", Host: "h", PID: 1, ToolVersion: "test"}
+	gen, _, err := d.TryAcquire(ctx, c, &driver.AcquireParams{Token: "a", Actor: actor, TTL: time.Hour})
+	require.NoError(t, err)
+	require.Positive(t, gen)
+	rec := func(version int64) *driver.Record {
+		return &driver.Record{Token: "a", Generation: gen, TTL: time.Hour,
+			Applied: &history.Applied{Version: version, Name: "ddl", Checksum: "c", Phase: "pre", UpSQL: "CREATE TABLE x (id int)", Complete: true, Actor: actor},
+			Event:   &history.Event{Kind: history.KindApply, Version: version, Name: "ddl", Direction: "up", Actor: actor}}
+	}
+	counts := func() (rows, events int) {
+		t.Helper()
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM fleetgate_migrations), (SELECT count(*) FROM fleetgate_events)").Scan(&rows, &events))
+		return rows, events
+	}
+
+	before := questions(t, c)
+	tx, err := d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx, rec(1)))
+	require.Equal(t, 0, questions(t, c)-before-1, "statements the migration's session sent for the record")
+	rows, events := counts()
+	require.Equal(t, []int{1, 1}, []int{rows, events})
+
+	// Version 1 again, complete: its INSERT fails on the primary key, the
+	// server runs none of the rest, and the batch is rolled back.
+	tx, err = d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	require.Error(t, tx.Commit(ctx, rec(1)))
+	rows, events = counts()
+	require.Equal(t, []int{1, 1}, []int{rows, events}, "a failed batch left rows behind")
+	// The lease row is not held by a transaction left open: a locking
+	// read that skips locked rows finds it.
+	otx, err := other.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, otx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT name FROM fleetgate_lock FOR UPDATE SKIP LOCKED) l").Scan(&n))
+	require.NoError(t, otx.Rollback())
+	require.Equal(t, 1, n, "the failed batch left the lease row locked")
+
+	tx, err = d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx, rec(2)))
+	rows, events = counts()
+	require.Equal(t, []int{2, 2}, []int{rows, events})
+}

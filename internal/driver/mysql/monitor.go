@@ -24,7 +24,10 @@ var (
 // server session (CONNECTION_ID()), which go-sql-driver reads in the
 // handshake but does not keep. The id is asked for once, the first time
 // a connection is watched (Session), and kept with the connection.
-type idConnector struct{ sqldriver.Connector }
+type idConnector struct {
+	sqldriver.Connector
+	batch sqldriver.Connector // the same with multiStatements (see idConn.batch)
+}
 
 func (c idConnector) Connect(ctx context.Context) (sqldriver.Conn, error) {
 	var nc net.Conn
@@ -32,7 +35,7 @@ func (c idConnector) Connect(ctx context.Context) (sqldriver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &idConn{inner: dc, nc: nc}, nil
+	return &idConn{inner: dc, nc: nc, batcher: c.batch}, nil
 }
 
 // idConn forwards everything to go-sql-driver's connection; database/sql
@@ -46,6 +49,11 @@ type idConn struct {
 	nc  net.Conn
 	cut atomic.Bool
 
+	// batcher opens side, a session beside this one for fleetgate's own
+	// statements sent several at a time (batch); nil until first used.
+	batcher sqldriver.Connector
+	side    sqldriver.Conn
+
 	// What fleetgate already asked of this session, so that the runner's
 	// per-statement calls cost no round trip the second time (see
 	// sessionOf): SessionIsDirect's answer (0 not asked, 1 direct, -1
@@ -56,8 +64,13 @@ type idConn struct {
 }
 
 func (c *idConn) Prepare(q string) (sqldriver.Stmt, error) { return c.inner.Prepare(q) }
-func (c *idConn) Close() error                             { return c.inner.Close() }
-func (c *idConn) Begin() (sqldriver.Tx, error)             { return c.inner.Begin() } //nolint:staticcheck // the interface requires it
+func (c *idConn) Close() error {
+	if c.side != nil {
+		_ = c.side.Close()
+	}
+	return c.inner.Close()
+}
+func (c *idConn) Begin() (sqldriver.Tx, error) { return c.inner.Begin() } //nolint:staticcheck // the interface requires it
 func (c *idConn) BeginTx(ctx context.Context, o sqldriver.TxOptions) (sqldriver.Tx, error) {
 	return c.inner.(sqldriver.ConnBeginTx).BeginTx(ctx, o)
 }
@@ -105,6 +118,62 @@ func (c *idConn) ResetSession(ctx context.Context) error {
 func (c *idConn) IsValid() bool { return !c.cut.Load() && c.inner.(sqldriver.Validator).IsValid() }
 func (c *idConn) CheckNamedValue(nv *sqldriver.NamedValue) error {
 	return c.inner.(sqldriver.NamedValueChecker).CheckNamedValue(nv)
+}
+
+// batch sends q, several statements of fleetgate's own separated by
+// semicolons (never a migration's: their statements must each run
+// alone), in one round trip on the side session, which it opens on first
+// use, and returns the rows each statement affected. sent is false when
+// nothing reached the server (no side session could be had, or the
+// arguments cannot be interpolated): the caller may do the work another
+// way. After a failure of a statement the server runs none of the rest,
+// and batch rolls back what the batch may have left open.
+func (c *idConn) batch(ctx context.Context, q string, args []any) (affected []int64, sent bool, err error) {
+	if c.batcher == nil {
+		return nil, false, errors.New("no batch session")
+	}
+	for range 2 { // a side session the server has closed since is replaced once
+		if c.side == nil {
+			if c.side, err = c.batcher.Connect(ctx); err != nil {
+				c.side = nil
+				return nil, false, err
+			}
+		}
+		nv := make([]sqldriver.NamedValue, len(args))
+		for i, a := range args {
+			nv[i] = sqldriver.NamedValue{Ordinal: i + 1, Value: a}
+			if err := c.side.(sqldriver.NamedValueChecker).CheckNamedValue(&nv[i]); err != nil {
+				return nil, false, err
+			}
+		}
+		var res sqldriver.Result
+		res, err = c.side.(sqldriver.ExecerContext).ExecContext(ctx, q, nv)
+		switch {
+		case err == nil:
+			r, ok := res.(interface{ AllRowsAffected() []int64 })
+			if !ok {
+				return nil, true, errors.New("the client library does not report each statement's rows")
+			}
+			return r.AllRowsAffected(), true, nil
+		case errors.Is(err, sqldriver.ErrSkip):
+			return nil, false, err
+		case errors.Is(err, sqldriver.ErrBadConn):
+			// Nothing was sent on a session that had gone.
+			_ = c.side.Close()
+			c.side = nil
+			continue
+		}
+		if c.side.(sqldriver.Validator).IsValid() {
+			if _, rerr := c.side.(sqldriver.ExecerContext).ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil); rerr == nil {
+				return nil, true, err
+			}
+		}
+		// A session that broke mid-batch rolls back on the server.
+		_ = c.side.Close()
+		c.side = nil
+		return nil, true, err
+	}
+	return nil, false, err
 }
 
 // connectionID asks the server once for the session id of c.

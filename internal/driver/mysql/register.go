@@ -65,7 +65,16 @@ func Open(raw string, _ func(string) string) (*sql.DB, error) {
 	if err != nil {
 		return nil, urlErr(raw, err.Error())
 	}
-	return sql.OpenDB(idConnector{c}), nil
+	// The same settings with multiStatements, for fleetgate's own batches
+	// only (idConn.batch); migration SQL never goes there, since its
+	// statements are split by fleetgate and each must run alone.
+	bcfg := cfg.Clone()
+	bcfg.MultiStatements = true
+	b, err := mysql.NewConnector(bcfg)
+	if err != nil {
+		return nil, urlErr(raw, err.Error())
+	}
+	return sql.OpenDB(idConnector{Connector: c, batch: b}), nil
 }
 
 const defaultConnectTimeout = 10 * time.Second
