@@ -232,3 +232,35 @@ func TestDDLRecordCommitsInOneRoundTrip(t *testing.T) {
 	rows, events = counts()
 	require.Equal(t, []int{2, 2}, []int{rows, events})
 }
+
+// A migration that turned autocommit off leaves its session's progress
+// row in an open transaction, holding the row the commit's batch (on the
+// side session) must update. The batch waits only briefly for it, rolls
+// back, and the record commits on the migration's own session, as it did
+// before there was a batch.
+func TestDDLRecordCommitsPastTheMigrationsOpenTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, db := driverDB(t)
+	require.NoError(t, d.EnsureTables(ctx, db))
+	c := pinned(t, db)
+	actor := history.Actor{OSUser: "u", Host: "h", PID: 1, ToolVersion: "test"}
+	gen, _, err := d.TryAcquire(ctx, c, &driver.AcquireParams{Token: "a", Actor: actor, TTL: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, d.Exec(ctx, c, "SET autocommit = 0"))
+	row := &history.Applied{Version: 1, Name: "ddl", Checksum: "c", Phase: "pre", UpSQL: "SET autocommit = 0;\nCREATE TABLE x (id int)",
+		Complete: false, StatementsDone: 1, Running: true, StatementChecksums: []string{"s1", "s2"}, Actor: actor}
+	require.NoError(t, d.SaveProgress(ctx, c, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Applied: row}))
+
+	done := *row
+	done.Complete, done.Running, done.StatementsDone = true, false, 2
+	tx, err := d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Applied: &done,
+		Event: &history.Event{Kind: history.KindApply, Version: 1, Name: "ddl", Direction: "up", Actor: actor}}))
+	var complete bool
+	var events int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT (SELECT complete FROM fleetgate_migrations WHERE version = 1), (SELECT count(*) FROM fleetgate_events)").Scan(&complete, &events))
+	require.True(t, complete, "the record did not land")
+	require.Equal(t, 1, events)
+}

@@ -768,6 +768,18 @@ func (d *Driver) commitBatch(ctx context.Context, c *idConn, rec *driver.Record)
 	if !sent {
 		return false, nil
 	}
+	switch mysqlErrorNumber(err) {
+	case erParse, erNotSupported:
+		// A server or proxy that refuses several statements at once:
+		// nothing ran, and this session commits one statement at a time.
+		c.batcher = nil
+		return false, nil
+	case erLockWaitTimeout, erDeadlock:
+		// Rolled back. What it waited for is most likely a transaction the
+		// migration's own statements left open on its session (SET
+		// autocommit = 0), which only that session can pass.
+		return false, nil
+	}
 	if err != nil {
 		return true, fmt.Errorf("commit: %w", translate(err))
 	}

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"io"
 	"log"
+	"maps"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -70,6 +72,11 @@ func Open(raw string, _ func(string) string) (*sql.DB, error) {
 	// statements are split by fleetgate and each must run alone.
 	bcfg := cfg.Clone()
 	bcfg.MultiStatements = true
+	// A batch waits for a row lock only briefly (see tx.Commit): the
+	// one thing it may wait for long is a transaction the migration left
+	// open on its own session, and it then commits there instead.
+	bcfg.Params = maps.Clone(cfg.Params)
+	bcfg.Params["innodb_lock_wait_timeout"] = strconv.Itoa(batchLockWait)
 	b, err := mysql.NewConnector(bcfg)
 	if err != nil {
 		return nil, urlErr(raw, err.Error())
@@ -78,6 +85,10 @@ func Open(raw string, _ func(string) string) (*sql.DB, error) {
 }
 
 const defaultConnectTimeout = 10 * time.Second
+
+// batchLockWait is the side session's innodb_lock_wait_timeout, in
+// seconds: longer than any renewal holds the lease row.
+const batchLockWait = 5
 
 // ownPorts are the local TCP ports of this process's open connections to
 // a MySQL server. SessionIsDirect compares them with the client port the
