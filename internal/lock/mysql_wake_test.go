@@ -36,6 +36,13 @@ func TestMySQLWaiterWakesAtReleaseNotAtPoll(t *testing.T) {
 	ctx := context.Background()
 	holder, err := lock.Acquire(ctx, b.d, b.db, actor("a", 1), lock.Options{TTL: 10 * time.Second})
 	require.NoError(t, err)
+	// As the executor does: the work takes the acquiring session, and the
+	// heartbeat's own session, renewing at once, takes the named lock
+	// (the driver's TryAcquire leaves it to the renewal).
+	work := holder.TakeConn()
+	require.NotNil(t, work)
+	defer work.Close()
+	require.NoError(t, holder.AwaitMoved(ctx))
 
 	type got struct {
 		l   *lock.Lease

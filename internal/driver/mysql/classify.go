@@ -15,6 +15,10 @@ import (
 const (
 	erNoSuchThread          = 1094
 	erUnknownSystemVariable = 1193
+	erParse                 = 1064
+	erLockWaitTimeout       = 1205
+	erDeadlock              = 1213
+	erNotSupported          = 1235
 )
 
 // class maps a server error number onto driver's error classes.

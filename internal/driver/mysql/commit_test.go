@@ -133,3 +133,134 @@ func driverDB(t *testing.T) (*Driver, *sql.DB) {
 	require.NoError(t, err)
 	return New(tables), db
 }
+
+// An up asks whether the tables exist and then makes sure they do
+// (fleetgate's ensureTables): on a database that has them, with the lock
+// row, the second costs no statement, and the first is one. Every racer
+// of a fleet pays these. Where the lock row is missing, EnsureTables
+// still puts it in.
+func TestTablesExistThenEnsureTablesIsOneStatement(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, db := driverDB(t)
+	db.SetMaxOpenConns(1) // every statement on one session, counted there
+	sent := func() int {
+		t.Helper()
+		var name string
+		var n int
+		require.NoError(t, db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Questions'").Scan(&name, &n))
+		return n
+	}
+	ok, err := d.TablesExist(ctx, db)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.NoError(t, d.EnsureTables(ctx, db))
+
+	before := sent()
+	ok, err = d.TablesExist(ctx, db)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, d.EnsureTables(ctx, db))
+	require.Equal(t, 1, sent()-before-1, "statements TablesExist and EnsureTables sent on a database that has the tables")
+
+	_, err = db.ExecContext(ctx, "DELETE FROM fleetgate_lock")
+	require.NoError(t, err)
+	ok, err = d.TablesExist(ctx, db)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, d.EnsureTables(ctx, db))
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM fleetgate_lock WHERE name = 'migrate'").Scan(&n))
+	require.Equal(t, 1, n, "EnsureTables did not put the missing lock row in")
+}
+
+// The record of a DDL migration (its statements committed on their own,
+// so its transaction runs nothing else) commits in one round trip on the
+// side session kept for fleetgate's own batches: the migration's session
+// sends nothing, where it sent BEGIN, the history row, the event and
+// COMMIT. The rows land, fenced, and a batch that fails leaves nothing
+// behind: no event without its row, and no transaction left open on the
+// side session holding the lease row.
+func TestDDLRecordCommitsInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, db := driverDB(t)
+	require.NoError(t, d.EnsureTables(ctx, db))
+	c, other := pinned(t, db), pinned(t, db)
+	actor := history.Actor{OSUser: "u", Host: "h", PID: 1, ToolVersion: "test"}
+	gen, _, err := d.TryAcquire(ctx, c, &driver.AcquireParams{Token: "a", Actor: actor, TTL: time.Hour})
+	require.NoError(t, err)
+	require.Positive(t, gen)
+	rec := func(version int64) *driver.Record {
+		return &driver.Record{Token: "a", Generation: gen, TTL: time.Hour,
+			Applied: &history.Applied{Version: version, Name: "ddl", Checksum: "c", Phase: "pre", UpSQL: "CREATE TABLE x (id int)", Complete: true, Actor: actor},
+			Event:   &history.Event{Kind: history.KindApply, Version: version, Name: "ddl", Direction: "up", Actor: actor}}
+	}
+	counts := func() (rows, events int) {
+		t.Helper()
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM fleetgate_migrations), (SELECT count(*) FROM fleetgate_events)").Scan(&rows, &events))
+		return rows, events
+	}
+
+	before := questions(t, c)
+	tx, err := d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx, rec(1)))
+	require.Equal(t, 0, questions(t, c)-before-1, "statements the migration's session sent for the record")
+	rows, events := counts()
+	require.Equal(t, []int{1, 1}, []int{rows, events})
+
+	// Version 1 again, complete: its INSERT fails on the primary key, the
+	// server runs none of the rest, and the batch is rolled back.
+	tx, err = d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	require.Error(t, tx.Commit(ctx, rec(1)))
+	rows, events = counts()
+	require.Equal(t, []int{1, 1}, []int{rows, events}, "a failed batch left rows behind")
+	// The lease row is not held by a transaction left open: a locking
+	// read that skips locked rows finds it.
+	otx, err := other.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, otx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT name FROM fleetgate_lock FOR UPDATE SKIP LOCKED) l").Scan(&n))
+	require.NoError(t, otx.Rollback())
+	require.Equal(t, 1, n, "the failed batch left the lease row locked")
+
+	tx, err = d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx, rec(2)))
+	rows, events = counts()
+	require.Equal(t, []int{2, 2}, []int{rows, events})
+}
+
+// A migration that turned autocommit off leaves its session's progress
+// row in an open transaction, holding the row the commit's batch (on the
+// side session) must update. The batch waits only briefly for it, rolls
+// back, and the record commits on the migration's own session, as it did
+// before there was a batch.
+func TestDDLRecordCommitsPastTheMigrationsOpenTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, db := driverDB(t)
+	require.NoError(t, d.EnsureTables(ctx, db))
+	c := pinned(t, db)
+	actor := history.Actor{OSUser: "u", Host: "h", PID: 1, ToolVersion: "test"}
+	gen, _, err := d.TryAcquire(ctx, c, &driver.AcquireParams{Token: "a", Actor: actor, TTL: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, d.Exec(ctx, c, "SET autocommit = 0"))
+	row := &history.Applied{Version: 1, Name: "ddl", Checksum: "c", Phase: "pre", UpSQL: "SET autocommit = 0;\nCREATE TABLE x (id int)",
+		Complete: false, StatementsDone: 1, Running: true, StatementChecksums: []string{"s1", "s2"}, Actor: actor}
+	require.NoError(t, d.SaveProgress(ctx, c, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Applied: row}))
+
+	done := *row
+	done.Complete, done.Running, done.StatementsDone = true, false, 2
+	tx, err := d.Begin(ctx, c, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx, &driver.Record{Token: "a", Generation: gen, TTL: time.Hour, Applied: &done,
+		Event: &history.Event{Kind: history.KindApply, Version: 1, Name: "ddl", Direction: "up", Actor: actor}}))
+	var complete bool
+	var events int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT (SELECT complete FROM fleetgate_migrations WHERE version = 1), (SELECT count(*) FROM fleetgate_events)").Scan(&complete, &events))
+	require.True(t, complete, "the record did not land")
+	require.Equal(t, 1, events)
+}

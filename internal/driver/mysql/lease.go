@@ -92,6 +92,12 @@ type Acquire struct {
 	// over once that session has ended (see above). Only for a connection
 	// that is the caller's own, not one a proxy multiplexes.
 	SessionBound bool
+	// LeaveWake leaves the named lock that wakes waiters (wake.go) to the
+	// first renewal instead of taking it on conn: for a caller that hands
+	// conn to other work at once and renews on another session, where
+	// taking it here would cost two statements and wake the waiters for
+	// nothing.
+	LeaveWake bool
 }
 
 // Holder is the current holder of a lease.
@@ -179,7 +185,7 @@ func TryAcquire(ctx context.Context, conn *sql.Conn, table, lock string, a Acqui
 	if err := tx.Commit(); err != nil {
 		return 0, nil, fmt.Errorf("try lock: commit: %w", err)
 	}
-	if a.SessionBound {
+	if a.SessionBound && !a.LeaveWake {
 		// Only after the commit: a waiter woken by the named lock must
 		// find the lease row already ours (wake.go).
 		holdWake(ctx, conn, table, lock)

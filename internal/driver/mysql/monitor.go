@@ -6,8 +6,10 @@ import (
 	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetgate/fleetgate/internal/driver"
@@ -22,14 +24,18 @@ var (
 // server session (CONNECTION_ID()), which go-sql-driver reads in the
 // handshake but does not keep. The id is asked for once, the first time
 // a connection is watched (Session), and kept with the connection.
-type idConnector struct{ sqldriver.Connector }
+type idConnector struct {
+	sqldriver.Connector
+	batch sqldriver.Connector // the same with multiStatements (see idConn.batch)
+}
 
 func (c idConnector) Connect(ctx context.Context) (sqldriver.Conn, error) {
-	dc, err := c.Connector.Connect(ctx)
+	var nc net.Conn
+	dc, err := c.Connector.Connect(context.WithValue(ctx, dialedKey{}, &nc))
 	if err != nil {
 		return nil, err
 	}
-	return &idConn{inner: dc}, nil
+	return &idConn{inner: dc, nc: nc, batcher: c.batch}, nil
 }
 
 // idConn forwards everything to go-sql-driver's connection; database/sql
@@ -37,6 +43,16 @@ func (c idConnector) Connect(ctx context.Context) (sqldriver.Conn, error) {
 type idConn struct {
 	inner sqldriver.Conn
 	id    int64 // 0 until Session asked
+	// nc is the network connection under inner (nil where fleetgate did
+	// not dial it), which ExecContext closes to cancel a statement; cut
+	// is set once it did, and the connection is then of no further use.
+	nc  net.Conn
+	cut atomic.Bool
+
+	// batcher opens side, a session beside this one for fleetgate's own
+	// statements sent several at a time (batch); nil until first used.
+	batcher sqldriver.Connector
+	side    sqldriver.Conn
 
 	// What fleetgate already asked of this session, so that the runner's
 	// per-statement calls cost no round trip the second time (see
@@ -48,27 +64,116 @@ type idConn struct {
 }
 
 func (c *idConn) Prepare(q string) (sqldriver.Stmt, error) { return c.inner.Prepare(q) }
-func (c *idConn) Close() error                             { return c.inner.Close() }
-func (c *idConn) Begin() (sqldriver.Tx, error)             { return c.inner.Begin() } //nolint:staticcheck // the interface requires it
+func (c *idConn) Close() error {
+	if c.side != nil {
+		_ = c.side.Close()
+	}
+	return c.inner.Close()
+}
+func (c *idConn) Begin() (sqldriver.Tx, error) { return c.inner.Begin() } //nolint:staticcheck // the interface requires it
 func (c *idConn) BeginTx(ctx context.Context, o sqldriver.TxOptions) (sqldriver.Tx, error) {
 	return c.inner.(sqldriver.ConnBeginTx).BeginTx(ctx, o)
 }
 func (c *idConn) PrepareContext(ctx context.Context, q string) (sqldriver.Stmt, error) {
 	return c.inner.(sqldriver.ConnPrepareContext).PrepareContext(ctx, q)
 }
+
+// ExecContext cancels a statement as go-sql-driver would, by closing
+// the connection when ctx ends, but without its watcher: go-sql-driver
+// hands every cancellable statement's context to a goroutine of the
+// connection and waits for it to let go when the statement is done, two
+// goroutine switches (and thread wake-ups) per statement; fleetgate's
+// contexts are all cancellable (signals), and a migration sends a few
+// hundred statements. context.AfterFunc costs no goroutine until ctx
+// ends. Queries keep go-sql-driver's watcher: their rows outlive the call.
 func (c *idConn) ExecContext(ctx context.Context, q string, args []sqldriver.NamedValue) (sqldriver.Result, error) {
-	return c.inner.(sqldriver.ExecerContext).ExecContext(ctx, q, args)
+	ex := c.inner.(sqldriver.ExecerContext)
+	if c.nc == nil || ctx.Done() == nil {
+		return ex.ExecContext(ctx, q, args)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		c.cut.Store(true)
+		_ = c.nc.Close()
+	})
+	res, err := ex.ExecContext(context.WithoutCancel(ctx), q, args)
+	if !stop() && err != nil {
+		// What go-sql-driver returns for a cancelled statement.
+		return nil, ctx.Err()
+	}
+	return res, err
 }
 func (c *idConn) QueryContext(ctx context.Context, q string, args []sqldriver.NamedValue) (sqldriver.Rows, error) {
 	return c.inner.(sqldriver.QueryerContext).QueryContext(ctx, q, args)
 }
 func (c *idConn) Ping(ctx context.Context) error { return c.inner.(sqldriver.Pinger).Ping(ctx) }
 func (c *idConn) ResetSession(ctx context.Context) error {
+	if c.cut.Load() {
+		return sqldriver.ErrBadConn
+	}
 	return c.inner.(sqldriver.SessionResetter).ResetSession(ctx)
 }
-func (c *idConn) IsValid() bool { return c.inner.(sqldriver.Validator).IsValid() }
+func (c *idConn) IsValid() bool { return !c.cut.Load() && c.inner.(sqldriver.Validator).IsValid() }
 func (c *idConn) CheckNamedValue(nv *sqldriver.NamedValue) error {
 	return c.inner.(sqldriver.NamedValueChecker).CheckNamedValue(nv)
+}
+
+// batch sends q, several statements of fleetgate's own separated by
+// semicolons (never a migration's: their statements must each run
+// alone), in one round trip on the side session, which it opens on first
+// use, and returns the rows each statement affected. sent is false when
+// nothing reached the server (no side session could be had, or the
+// arguments cannot be interpolated): the caller may do the work another
+// way. After a failure of a statement the server runs none of the rest,
+// and batch rolls back what the batch may have left open.
+func (c *idConn) batch(ctx context.Context, q string, args []any) (affected []int64, sent bool, err error) {
+	if c.batcher == nil {
+		return nil, false, errors.New("no batch session")
+	}
+	for range 2 { // a side session the server has closed since is replaced once
+		if c.side == nil {
+			if c.side, err = c.batcher.Connect(ctx); err != nil {
+				c.side = nil
+				return nil, false, err
+			}
+		}
+		nv := make([]sqldriver.NamedValue, len(args))
+		for i, a := range args {
+			nv[i] = sqldriver.NamedValue{Ordinal: i + 1, Value: a}
+			if err := c.side.(sqldriver.NamedValueChecker).CheckNamedValue(&nv[i]); err != nil {
+				return nil, false, err
+			}
+		}
+		var res sqldriver.Result
+		res, err = c.side.(sqldriver.ExecerContext).ExecContext(ctx, q, nv)
+		switch {
+		case err == nil:
+			r, ok := res.(interface{ AllRowsAffected() []int64 })
+			if !ok {
+				return nil, true, errors.New("the client library does not report each statement's rows")
+			}
+			return r.AllRowsAffected(), true, nil
+		case errors.Is(err, sqldriver.ErrSkip):
+			return nil, false, err
+		case errors.Is(err, sqldriver.ErrBadConn):
+			// Nothing was sent on a session that had gone.
+			_ = c.side.Close()
+			c.side = nil
+			continue
+		}
+		if c.side.(sqldriver.Validator).IsValid() {
+			if _, rerr := c.side.(sqldriver.ExecerContext).ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil); rerr == nil {
+				return nil, true, err
+			}
+		}
+		// A session that broke mid-batch rolls back on the server.
+		_ = c.side.Close()
+		c.side = nil
+		return nil, true, err
+	}
+	return nil, false, err
 }
 
 // connectionID asks the server once for the session id of c.

@@ -39,6 +39,11 @@ type Driver struct {
 	// wakeOn is the session known to hold the lease's named lock (see
 	// wake.go), so that a renewal there does not ask again.
 	wakeOn atomic.Pointer[sql.Conn]
+	// seen is when TablesExist last found the three tables and the
+	// lease's row (Unix nanoseconds; 0 once EnsureTables has used it):
+	// an up asks TablesExist and then EnsureTables, and the second need
+	// not ask again what the first learnt a moment ago.
+	seen atomic.Int64
 }
 
 var (
@@ -82,7 +87,31 @@ func (d *Driver) schemaExpr() (string, []any) {
 }
 
 func (d *Driver) TablesExist(ctx context.Context, q driver.Querier) (bool, error) {
-	return d.tablesPresent(ctx, q, d.mig, d.events, d.lock)
+	ok, row, err := d.probe(ctx, q)
+	if ok && row {
+		d.seen.Store(time.Now().UnixNano())
+	}
+	return ok, err
+}
+
+// seenFresh is how recent a TablesExist that found everything must be
+// for EnsureTables to take its word.
+const seenFresh = time.Second
+
+// probe reports whether the three tables exist and, if they do, whether
+// the lease's row does, in one statement (see tablesPresent: a missing
+// table fails it before anything is read).
+func (d *Driver) probe(ctx context.Context, q driver.Querier) (tables, row bool, err error) {
+	err = q.QueryRowContext(ctx, "SELECT EXISTS(SELECT 1 FROM "+d.lock+" WHERE name = ?), EXISTS(SELECT 1 FROM "+d.mig+" CROSS JOIN "+d.events+" LIMIT 0)",
+		lockRow).Scan(&row, new(bool))
+	if err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049) { // ER_NO_SUCH_TABLE, ER_BAD_DB_ERROR
+			return false, false, nil
+		}
+		return false, false, translate(err)
+	}
+	return true, row, nil
 }
 
 // tablesPresent reports whether every one of the (quoted) tables exists,
@@ -166,8 +195,15 @@ func (d *Driver) ddl() []string {
 // them), and the lock row goes in with INSERT IGNORE. Tables that exist
 // already are only read, so a role without CREATE works once an
 // administrator has made them.
+//
+// Right after a TablesExist that found the tables and the lock row (an
+// up asks both in a row) it sends nothing: they do not go away between
+// the two but by hand, and then the next statement says so.
 func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
-	ok, err := d.tablesPresent(ctx, db, d.mig, d.events, d.lock)
+	if t := d.seen.Swap(0); t != 0 && time.Since(time.Unix(0, t)) < seenFresh {
+		return nil
+	}
+	ok, row, err := d.probe(ctx, db)
 	if err != nil {
 		return fmt.Errorf("look for fleetgate tables: %w", err)
 	}
@@ -177,10 +213,15 @@ func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
 				return fmt.Errorf("create fleetgate tables: %w", translate(err))
 			}
 		}
+		// Another runner may have made the row meanwhile.
+		var one int
+		err = db.QueryRowContext(ctx, "SELECT 1 FROM "+d.lock+" WHERE name = ?", lockRow).Scan(&one)
+		row = err == nil
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
 	}
-	var one int
-	err = db.QueryRowContext(ctx, "SELECT 1 FROM "+d.lock+" WHERE name = ?", lockRow).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
+	if err == nil && !row {
 		_, err = db.ExecContext(ctx, "INSERT IGNORE INTO "+d.lock+" (name) VALUES (?)", lockRow)
 	}
 	if err != nil {
@@ -260,6 +301,17 @@ func (d *Driver) ReadEvents(ctx context.Context, q driver.Querier, version int64
 // fence's lease (token and generation) is still held, and a lease that
 // moved on is ErrLockLost (see fencedFrom).
 func (d *Driver) insertEvent(ctx context.Context, q driver.Querier, ev *history.Event, gen int64, fence *driver.Record) error {
+	query, args := d.eventInsert(ev, gen, fence)
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return translate(err)
+	}
+	return fenceHeld(res, fence)
+}
+
+// eventInsert is the statement that appends ev (see insertEvent), and its
+// arguments.
+func (d *Driver) eventInsert(ev *history.Event, gen int64, fence *driver.Record) (string, []any) {
 	query := `INSERT INTO ` + d.events + ` (at, kind, version, name, direction, error, statement,
 		statement_line, file, duration_ms, lock_wait_ms, db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation)
 		SELECT NOW(6), ?, NULLIF(?, 0), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, 0),
@@ -270,11 +322,7 @@ func (d *Driver) insertEvent(ctx context.Context, q driver.Querier, ev *history.
 		query += d.fencedFrom()
 		args = append(args, lockRow, fence.Token, fence.Generation)
 	}
-	res, err := q.ExecContext(ctx, query, args...)
-	if err != nil {
-		return translate(err)
-	}
-	return fenceHeld(res, fence)
+	return query, args
 }
 
 func (d *Driver) AppendEvent(ctx context.Context, q driver.Querier, ev *history.Event) error {
@@ -342,6 +390,12 @@ func forgetSettings(sc *sql.Conn) {
 // statement answers, instead of a locking transaction of three and a read
 // of the holder. Only a lease that looks free is tried for real
 // (lease.go), where a current read decides again.
+//
+// The named lock that wakes waiters (wake.go) is left to the renewal
+// (Renew, followWake): the lock package hands the acquiring session to
+// the work at once (lock.Lease.TakeConn) and renews right away on the
+// heartbeat's own session; when nobody takes the session, the heartbeat
+// renews on it, and waiters poll until its first renewal.
 func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.AcquireParams) (int64, *driver.Holder, error) {
 	cond, args := freeCond(p.StaleToken)
 	free, h, err := d.readHolder(ctx, conn, cond, args...)
@@ -349,7 +403,7 @@ func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.Acqui
 		return 0, h, err
 	}
 	gen, _, err := TryAcquire(ctx, conn, d.lock, lockRow, Acquire{Token: p.Token, Host: p.Actor.Host, PID: p.Actor.PID,
-		DeployID: p.Actor.DeployID, TTL: p.TTL, StaleToken: p.StaleToken, SessionBound: p.SessionBound})
+		DeployID: p.Actor.DeployID, TTL: p.TTL, StaleToken: p.StaleToken, SessionBound: p.SessionBound, LeaveWake: true})
 	if err != nil {
 		return 0, nil, translate(err)
 	}
@@ -383,10 +437,13 @@ func (d *Driver) Renew(ctx context.Context, conn *sql.Conn, token string, gen in
 	return nil
 }
 
-// LetGoOfWake: see driver.ReleaseWaiter.
+// LetGoOfWake: see driver.ReleaseWaiter. Only a session that a renewal
+// made take the named lock (wakeOn) can hold it, since TryAcquire leaves
+// it alone; any other is not asked.
 func (d *Driver) LetGoOfWake(ctx context.Context, conn *sql.Conn) {
-	d.wakeOn.CompareAndSwap(conn, nil)
-	dropWake(ctx, conn, d.lock, lockRow)
+	if d.wakeOn.CompareAndSwap(conn, nil) {
+		dropWake(ctx, conn, d.lock, lockRow)
+	}
 }
 
 func (d *Driver) Release(ctx context.Context, q driver.Querier, token string, gen int64) error {
@@ -428,8 +485,9 @@ func (d *Driver) readHolder(ctx context.Context, q driver.Querier, cond string, 
 	return ok, &h, nil
 }
 
-// Begin opens a transaction at once (go-sql-driver sends one statement
-// per round trip, so there is no batch to defer it into). The lock
+// Begin opens a transaction: a plain BEGIN goes out with the
+// transaction's first statement (see tx.open), a file's own opening at
+// once. The lock
 // timeout bounds both kinds of lock wait a migration meets: metadata
 // locks (lock_wait_timeout, an ALTER queued behind a long transaction)
 // and row locks (innodb_lock_wait_timeout). Both take whole seconds on
@@ -453,14 +511,17 @@ func (d *Driver) Begin(ctx context.Context, conn *sql.Conn, opts *driver.TxOptio
 		}
 		sessionOf(conn, func(c *idConn) { c.idleTrx = s })
 	}
+	// A plain BEGIN waits for the transaction's first statement, and a
+	// transaction that has none but its record commits in one round trip
+	// (tx.Commit).
+	if opts == nil || opts.Begin == "" {
+		return &tx{TxConn: driver.NewTxConn(conn, "BEGIN", translate), d: d}, nil
+	}
 	// A file's own opening (START TRANSACTION READ WRITE, or BEGIN and
 	// SET TRANSACTION lines) arrives joined by ";\n"; go-sql-driver sends
 	// one statement at a time.
-	begin := []string{"BEGIN"}
-	if opts != nil && opts.Begin != "" {
-		begin = strings.Split(opts.Begin, ";\n")
-		forgetSettings(conn)
-	}
+	begin := strings.Split(opts.Begin, ";\n")
+	forgetSettings(conn)
 	for _, q := range begin {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			if len(begin) > 1 {
@@ -500,6 +561,40 @@ func seconds(d time.Duration) int { return max(1, int(math.Ceil(d.Seconds()))) }
 type tx struct {
 	*driver.TxConn
 	d *Driver
+}
+
+// open sends the deferred BEGIN, on its own: go-sql-driver sends one
+// statement per round trip on a migration's session.
+func (t *tx) open(ctx context.Context) error {
+	if t.Done() {
+		return sql.ErrTxDone
+	}
+	if t.Take() != "" {
+		if _, err := t.Conn().ExecContext(ctx, "BEGIN"); err != nil {
+			t.End()
+			return fmt.Errorf("begin: %w", translate(err))
+		}
+	}
+	return nil
+}
+
+func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := t.open(ctx); err != nil {
+		return nil, err
+	}
+	return t.TxConn.ExecContext(ctx, query, args...)
+}
+
+func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := t.open(ctx); err != nil {
+		return nil, err
+	}
+	return t.TxConn.QueryContext(ctx, query, args...)
+}
+
+func (t *tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	_ = t.open(ctx) // a failure ends t, and TxConn then fails the query
+	return t.TxConn.QueryRowContext(ctx, query, args...)
 }
 
 func (t *tx) Exec(ctx context.Context, stmt string) error {
@@ -580,36 +675,44 @@ var upsertTail = func() string {
 	return " ON DUPLICATE KEY UPDATE " + strings.Join(parts, ", ")
 }()
 
+// historyInsert is the fenced INSERT ... SELECT of rec.Applied (see
+// write), and its arguments.
+func (d *Driver) historyInsert(rec *driver.Record) (string, []any) {
+	a := rec.Applied
+	// The session that writes a Running row is the one that runs the
+	// next statement; the server names it.
+	running := "NULL, NULL"
+	if a.Running {
+		running = "CONNECTION_ID(), NOW(6)"
+	}
+	query := `INSERT INTO ` + d.mig + ` (version, name, checksum, phase, up_sql, down_sql, down_checksum, reversible,
+		applied_at, duration_ms, db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete,
+		statements_done, adopted, statement_checksums, running_pid, running_started)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, NOW(6), ?, CURRENT_USER(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + running + d.fencedFrom()
+	if driver.ReplacesPartial(a) {
+		query += upsertTail
+	}
+	var down, downSum, sums any
+	if a.HasDown {
+		down, downSum = a.DownSQL, a.DownChecksum
+	}
+	if len(a.StatementChecksums) > 0 {
+		sums = strings.Join(a.StatementChecksums, ",")
+	}
+	return query, []any{a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, down, downSum, a.HasDown,
+		a.DurationMS, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion,
+		rec.Generation, a.Complete, a.StatementsDone, a.Adopted, sums, lockRow, rec.Token, rec.Generation}
+}
+
 // write records rec, fenced: its first row goes in with a fenced
 // INSERT ... SELECT (fencedFrom), which also locks the lease row for the
 // rest of the transaction, so what follows needs no fence of its own.
 // Only a record without rows costs a separate fence.
 func (d *Driver) write(ctx context.Context, q driver.Querier, rec *driver.Record) error {
 	fence := rec
-	if a := rec.Applied; a != nil {
-		// The session that writes a Running row is the one that runs the
-		// next statement; the server names it.
-		running := "NULL, NULL"
-		if a.Running {
-			running = "CONNECTION_ID(), NOW(6)"
-		}
-		query := `INSERT INTO ` + d.mig + ` (version, name, checksum, phase, up_sql, down_sql, down_checksum, reversible,
-			applied_at, duration_ms, db_user, os_user, host, pid, deploy_id, fleetgate_version, lock_generation, complete,
-			statements_done, adopted, statement_checksums, running_pid, running_started)
-			SELECT ?, ?, ?, ?, ?, ?, ?, ?, NOW(6), ?, CURRENT_USER(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + running + d.fencedFrom()
-		if driver.ReplacesPartial(a) {
-			query += upsertTail
-		}
-		var down, downSum, sums any
-		if a.HasDown {
-			down, downSum = a.DownSQL, a.DownChecksum
-		}
-		if len(a.StatementChecksums) > 0 {
-			sums = strings.Join(a.StatementChecksums, ",")
-		}
-		res, err := q.ExecContext(ctx, query, a.Version, a.Name, a.Checksum, a.Phase, a.UpSQL, down, downSum, a.HasDown,
-			a.DurationMS, a.Actor.OSUser, a.Actor.Host, a.Actor.PID, a.Actor.DeployID, a.Actor.ToolVersion,
-			rec.Generation, a.Complete, a.StatementsDone, a.Adopted, sums, lockRow, rec.Token, rec.Generation)
+	if rec.Applied != nil {
+		query, args := d.historyInsert(rec)
+		res, err := q.ExecContext(ctx, query, args...)
 		if err != nil {
 			return translate(err)
 		}
@@ -630,8 +733,66 @@ func (d *Driver) write(ctx context.Context, q driver.Querier, rec *driver.Record
 	return nil
 }
 
+// Commit writes rec and commits. A transaction that ran nothing else (a
+// DDL migration's record, after its statements committed on their own)
+// goes out whole in one round trip: BEGIN, the fenced rows and COMMIT,
+// on the side session kept for fleetgate's own batches (idConn.batch),
+// instead of four. Every row of it is fenced there, so that a lost lease
+// leaves the COMMIT nothing to commit.
 func (t *tx) Commit(ctx context.Context, rec *driver.Record) error {
+	if !t.Opened() && !t.Done() && (rec.Applied != nil || rec.Event != nil) {
+		var sent bool
+		var err error
+		sessionOf(t.Conn(), func(c *idConn) { sent, err = t.d.commitBatch(ctx, c, rec) })
+		if sent {
+			t.End()
+			return err
+		}
+	}
 	return t.CommitAfter(ctx, t, func() error { return t.d.write(ctx, t, rec) })
+}
+
+// commitBatch is Commit's one round trip (see there); sent is false when
+// nothing reached the server.
+func (d *Driver) commitBatch(ctx context.Context, c *idConn, rec *driver.Record) (sent bool, err error) {
+	q, args, rows := "BEGIN", []any(nil), 0
+	if rec.Applied != nil {
+		hq, ha := d.historyInsert(rec)
+		q, args, rows = q+";\n"+hq, append(args, ha...), rows+1
+	}
+	if rec.Event != nil {
+		eq, ea := d.eventInsert(rec.Event, rec.Generation, rec)
+		q, args, rows = q+";\n"+eq, append(args, ea...), rows+1
+	}
+	affected, sent, err := c.batch(ctx, q+";\nCOMMIT", args)
+	if !sent {
+		return false, nil
+	}
+	switch mysqlErrorNumber(err) {
+	case erParse, erNotSupported:
+		// A server or proxy that refuses several statements at once:
+		// nothing ran, and this session commits one statement at a time.
+		c.batcher = nil
+		return false, nil
+	case erLockWaitTimeout, erDeadlock:
+		// Rolled back. What it waited for is most likely a transaction the
+		// migration's own statements left open on its session (SET
+		// autocommit = 0), which only that session can pass.
+		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("commit: %w", translate(err))
+	}
+	if len(affected) != rows+2 {
+		return true, fmt.Errorf("commit: %d results for %d statements", len(affected), rows+2)
+	}
+	// BEGIN, then each fenced row: none where the lease has moved on.
+	for _, n := range affected[1 : rows+1] {
+		if n == 0 {
+			return true, driver.ErrLockLost
+		}
+	}
+	return true, nil
 }
 
 func (t *tx) Rollback(ctx context.Context) error {
@@ -639,6 +800,9 @@ func (t *tx) Rollback(ctx context.Context) error {
 		return nil
 	}
 	t.End()
+	if !t.Opened() {
+		return nil // BEGIN never went out
+	}
 	_, err := t.Conn().ExecContext(ctx, "ROLLBACK")
 	return translate(err)
 }

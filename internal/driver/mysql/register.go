@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"io"
 	"log"
+	"maps"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -57,17 +59,36 @@ func Open(raw string, _ func(string) string) (*sql.DB, error) {
 	if _, ok := cfg.Params["time_zone"]; !ok {
 		cfg.Params["time_zone"] = "'+00:00'"
 	}
-	if cfg.Net == "tcp" || cfg.Net == "tcp4" || cfg.Net == "tcp6" {
+	switch cfg.Net {
+	case "tcp", "tcp4", "tcp6", "unix":
 		cfg.DialFunc = dialTracked
 	}
 	c, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, urlErr(raw, err.Error())
 	}
-	return sql.OpenDB(idConnector{c}), nil
+	// The same settings with multiStatements, for fleetgate's own batches
+	// only (idConn.batch); migration SQL never goes there, since its
+	// statements are split by fleetgate and each must run alone.
+	bcfg := cfg.Clone()
+	bcfg.MultiStatements = true
+	// A batch waits for a row lock only briefly (see tx.Commit): the
+	// one thing it may wait for long is a transaction the migration left
+	// open on its own session, and it then commits there instead.
+	bcfg.Params = maps.Clone(cfg.Params)
+	bcfg.Params["innodb_lock_wait_timeout"] = strconv.Itoa(batchLockWait)
+	b, err := mysql.NewConnector(bcfg)
+	if err != nil {
+		return nil, urlErr(raw, err.Error())
+	}
+	return sql.OpenDB(idConnector{Connector: c, batch: b}), nil
 }
 
 const defaultConnectTimeout = 10 * time.Second
+
+// batchLockWait is the side session's innodb_lock_wait_timeout, in
+// seconds: longer than any renewal holds the lease row.
+const batchLockWait = 5
 
 // ownPorts are the local TCP ports of this process's open connections to
 // a MySQL server. SessionIsDirect compares them with the client port the
@@ -79,7 +100,8 @@ var ownPorts = struct {
 }{m: map[int]int{}}
 
 // dialTracked dials as go-sql-driver does (its connect timeout is in
-// ctx) and records the connection's local port until it is closed.
+// ctx), records a TCP connection's local port until it is closed, and
+// hands the connection to idConnector.Connect (see dialedKey).
 func dialTracked(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, network, addr)
@@ -88,6 +110,9 @@ func dialTracked(ctx context.Context, network, addr string) (net.Conn, error) {
 	}
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
+		if h, ok := ctx.Value(dialedKey{}).(*net.Conn); ok {
+			*h = c
+		}
 		return c, nil
 	}
 	// go-sql-driver turns keep-alive on for a *net.TCPConn only, which
@@ -100,8 +125,16 @@ func dialTracked(ctx context.Context, network, addr string) (net.Conn, error) {
 	ownPorts.Lock()
 	ownPorts.m[port]++
 	ownPorts.Unlock()
-	return &trackedConn{TCPConn: tc, port: port}, nil
+	t := &trackedConn{TCPConn: tc, port: port}
+	if h, ok := ctx.Value(dialedKey{}).(*net.Conn); ok {
+		*h = t
+	}
+	return t, nil
 }
+
+// dialedKey is the context key under which idConnector.Connect asks
+// dialTracked for the network connection it dials (a *net.Conn to fill).
+type dialedKey struct{}
 
 type trackedConn struct {
 	*net.TCPConn

@@ -22,9 +22,10 @@ import (
 // The named lock is only a wake-up hint, never the guard: who holds the
 // lease, its fencing, a takeover of a dead holder and the expiry are the
 // lease row's alone (lease.go). Where the hint is missing, waiters poll as
-// before: the holder took it only on a session of its own (not through
-// ProxySQL, whose multiplexing would hand it to another client), and a
-// heartbeat that reconnected renews on a new session without it; Galera
+// before: the driver's holder takes it at its first renewal, not when it
+// acquires (Driver.TryAcquire), and only on a session of its own (not
+// through ProxySQL, whose multiplexing would hand it to another client);
+// a heartbeat that reconnected renews on a new session without it; Galera
 // refuses GET_LOCK. A waiter blocks only while the named lock is held by
 // the very session the lease row records for the holder, so a stale
 // session that still holds it (a paused former holder) or a holder

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/fleetgate/fleetgate/internal/driver"
+	"github.com/fleetgate/fleetgate/internal/history"
 )
 
 // waitResult is one WaitRelease call run in the background.
@@ -187,4 +190,74 @@ func TestWakeNameFits(t *testing.T) {
 	require.LessOrEqual(t, len(long), 64)
 	require.True(t, strings.HasPrefix(long, "fleetgate:"), long)
 	require.NotEqual(t, long, name("`"+strings.Repeat("s", 64)+"`.`"+strings.Repeat("u", 55)+"`"))
+}
+
+// questions is how many statements c's session has received so far
+// (the server's own count, less the one that asks).
+func questions(t *testing.T, c *sql.Conn) int {
+	t.Helper()
+	var name string
+	var n int
+	require.NoError(t, c.QueryRowContext(t.Context(), "SHOW SESSION STATUS LIKE 'Questions'").Scan(&name, &n))
+	return n
+}
+
+// The driver's TryAcquire leaves the named lock to the renewal: the
+// lock package hands the acquiring session to the work at once
+// (lock.Lease.TakeConn) and renews on the heartbeat's own session, which
+// takes the named lock there (followWake). Taken on the acquiring session
+// too, it cost a GET_LOCK (waiting up to a second behind a waiter
+// passing it on) and a RELEASE_LOCK per acquisition, and woke every
+// waiter once for nothing. Renewing on the acquiring session itself (a
+// lease whose session is not taken) takes it there.
+func TestDriverTryAcquireLeavesTheNamedLockToTheRenewal(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, db := driverDB(t)
+	require.NoError(t, d.EnsureTables(ctx, db))
+	a, hb, w := pinned(t, db), pinned(t, db), pinned(t, db)
+	holderOf := func() sql.NullInt64 {
+		t.Helper()
+		k, args := wakeName(d.lock, lockRow)
+		var id sql.NullInt64
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT IS_USED_LOCK(n) FROM "+k, args...).Scan(&id))
+		return id
+	}
+	session := func(c *sql.Conn) int64 {
+		t.Helper()
+		var id int64
+		require.NoError(t, c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id))
+		return id
+	}
+
+	p := &driver.AcquireParams{Token: "a", Actor: history.Actor{Host: "h", PID: 1}, TTL: time.Hour, SessionBound: d.SessionIsDirect(ctx, a)}
+	require.True(t, p.SessionBound, "a direct connection to the test server is not seen as direct")
+	before := questions(t, a)
+	gen, _, err := d.TryAcquire(ctx, a, p)
+	require.NoError(t, err)
+	require.Positive(t, gen)
+	d.LetGoOfWake(ctx, a)
+	// The unlocked read, and the locking transaction of five.
+	require.Equal(t, 6, questions(t, a)-before-1, "statements the acquisition and the hand-over of its session sent")
+	require.False(t, holderOf().Valid, "the acquiring session took the named lock")
+
+	// The heartbeat's renewal binds the lease to its session and takes
+	// the named lock there, and a waiter blocks on it.
+	require.NoError(t, d.Renew(ctx, hb, "a", gen, time.Hour, 0))
+	require.Equal(t, session(hb), holderOf().Int64, "the renewal did not take the named lock on its session")
+	woke, blocked, err := d.WaitRelease(ctx, w, time.Second)
+	require.NoError(t, err)
+	require.True(t, blocked, "a waiter did not block on the holder's named lock")
+	require.False(t, woke)
+	require.NoError(t, d.Release(ctx, hb, "a", gen))
+	require.False(t, holderOf().Valid, "the release kept the named lock")
+
+	// A lease that stays on its acquiring session takes it at the first
+	// renewal there.
+	gen, _, err = d.TryAcquire(ctx, a, &driver.AcquireParams{Token: "b", Actor: p.Actor, TTL: time.Hour, SessionBound: true})
+	require.NoError(t, err)
+	require.Positive(t, gen)
+	require.NoError(t, d.Renew(ctx, a, "b", gen, time.Hour, 0))
+	require.Equal(t, session(a), holderOf().Int64, "the renewal on the acquiring session did not take the named lock")
+	require.NoError(t, d.Release(ctx, a, "b", gen))
 }
