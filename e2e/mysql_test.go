@@ -244,9 +244,14 @@ func TestMySQLKillDuringDDL(t *testing.T) {
 	requireCrashSetApplied(t, openDB(t, calib))
 	window := r.Elapsed
 	trials := mysqlTrials(t, 4)
-	kills, inspected := 0, 0
-	for trial := range trials {
-		t.Run(fmt.Sprintf("Trial%d", trial), func(t *testing.T) {
+	// A run that finished before its kill proves nothing and does not
+	// count: it is tried again with a shorter window, since this run was
+	// quicker than the calibration (a machine's load changes under a
+	// test), up to three attempts per kill wanted.
+	kills, inspected, attempts := 0, 0, 0
+	for kills < trials && attempts < 3*trials {
+		attempts++
+		t.Run(fmt.Sprintf("Attempt%d", attempts), func(t *testing.T) {
 			url := mariadbURL(t)
 			db := openDB(t, url)
 			p := start(t, nil, "up", "-d", url, "--dir", dir)
@@ -260,6 +265,7 @@ func TestMySQLKillDuringDDL(t *testing.T) {
 				kills++
 			} else {
 				require.Equal(t, 0, res.Code, res.String())
+				window = window * 2 / 3
 			}
 			again := fg(t, nil, "up", "-d", url, "--dir", dir)
 			require.Equal(t, 0, again.Code, again.String())
@@ -269,9 +275,9 @@ func TestMySQLKillDuringDDL(t *testing.T) {
 			requireCrashSetApplied(t, db)
 		})
 	}
-	t.Logf("undisturbed run %v; %d of %d trials killed a running migrator; %d re-runs settled the DDL statement in flight from the catalog",
-		window.Round(time.Millisecond), kills, trials, inspected)
-	require.GreaterOrEqual(t, kills, trials*9/10, "too few trials killed a running migrator to prove anything")
+	t.Logf("undisturbed run %v; %d of %d attempts killed a running migrator; %d re-runs settled the DDL statement in flight from the catalog",
+		r.Elapsed.Round(time.Millisecond), kills, attempts, inspected)
+	require.Equal(t, trials, kills, "too few attempts killed a running migrator to prove anything")
 }
 
 const mysqlHotTable = "-- fleetgate:up\nCREATE TABLE hot (id int PRIMARY KEY, v varchar(50));\n" +
