@@ -38,8 +38,12 @@ type Applied struct {
 // line, and one that does not is reported as modified by the planner; a
 // pending file is always parsed.
 //
-// The result must not be run: a caller that finds something to apply
-// loads the directory again with LoadDialect.
+// Every migration of the result that is not Unparsed is exactly what
+// LoadDialect returns for it, so a caller that finds something to apply
+// may run those (a pending file is always among them) without loading the
+// directory again. An Unparsed one must never be run or checked: a caller
+// that finds one to run (the history changed since applied was read)
+// loads the directory with LoadDialect.
 func LoadVerified(fsys fs.FS, dir string, f Format, d dialect.Dialect, applied func() map[int64]Applied) ([]*Migration, Format, error) {
 	return load(fsys, dir, f, d, applied)
 }
