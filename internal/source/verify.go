@@ -48,46 +48,60 @@ func LoadVerified(fsys fs.FS, dir string, f Format, d dialect.Dialect, applied f
 	return load(fsys, dir, f, d, applied)
 }
 
-// verified returns the unparsed migration of group g when its files are
-// exactly what was applied as a, or nil when it must be parsed.
-func verified(g *group, a Applied) *Migration {
+// quickSums are the checksums of a group's up and down sections, found
+// without parsing its files (sameAsApplied); ok is false when that cannot
+// be done safely, and the files must be parsed.
+type quickSums struct {
+	ok       bool
+	up, down string // down is "" when there is no down section
+	downFile string // the file holding the down section, "" when none
+}
+
+// sumsOf takes the quickSums of group g.
+func sumsOf(g *group) *quickSums {
 	if g.upName.kind == fileUp {
 		// The golang-migrate layout: each file is one whole section.
 		up, ok := decodeQuick(g.upData)
-		if !ok || Checksum(up) != a.Checksum {
-			return nil
+		if !ok {
+			return &quickSums{}
 		}
-		downSum, downFile := "", ""
+		s := &quickSums{ok: true, up: Checksum(up)}
 		if g.down != "" {
 			down, ok := decodeQuick(g.downData)
 			if !ok {
-				return nil
+				return &quickSums{}
 			}
-			downSum, downFile = Checksum(down), g.down
+			s.down, s.downFile = Checksum(down), g.down
 		}
-		if downSum != a.DownChecksum {
-			return nil
-		}
-		return &Migration{Version: g.upName.version, Name: g.upName.name, File: g.up, DownFile: downFile,
-			Phase: PhasePre, Checksum: a.Checksum, DownChecksum: downSum, Unparsed: true}
+		return s
 	}
 	norm, ok := decodeQuick(g.upData)
 	if !ok {
-		return nil
+		return &quickSums{}
 	}
 	upStart, upEnd, downStart, ok := sameAsApplied(norm)
-	if !ok || Checksum(norm[upStart:upEnd]) != a.Checksum {
-		return nil
+	if !ok {
+		return &quickSums{}
 	}
-	m := &Migration{Version: g.upName.version, Name: g.upName.name, File: g.up,
-		Phase: PhasePre, Checksum: a.Checksum, Unparsed: true}
+	s := &quickSums{ok: true, up: Checksum(norm[upStart:upEnd])}
 	if downStart >= 0 {
-		m.DownFile, m.DownChecksum = g.up, Checksum(norm[downStart:])
+		s.down, s.downFile = Checksum(norm[downStart:]), g.up
 	}
-	if m.DownChecksum != a.DownChecksum {
+	return s
+}
+
+// verified returns the unparsed migration of group g when its files are
+// exactly what was applied as a, or nil when it must be parsed.
+func verified(g *group, a Applied) *Migration {
+	s := g.sums
+	if s == nil {
+		s = sumsOf(g)
+	}
+	if !s.ok || s.up != a.Checksum || s.down != a.DownChecksum {
 		return nil
 	}
-	return m
+	return &Migration{Version: g.upName.version, Name: g.upName.name, File: g.up, DownFile: s.downFile,
+		Phase: PhasePre, Checksum: a.Checksum, DownChecksum: s.down, Unparsed: true}
 }
 
 // decodeQuick is decode for a file that is expected to be valid: ok is
