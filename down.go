@@ -209,7 +209,7 @@ func (m *Migrator) downTo(ctx context.Context, local []*source.Migration, rows [
 				m.noteScript(ctx, st)
 			}
 			started = true
-			res.Reverted, err = m.runner(ctx, s, false).Down(ctx, steps)
+			res.Reverted, err = m.runner(ctx, s, false, m.legacy()).Down(ctx, steps)
 			s.Done = res.Reverted
 			return err
 		})

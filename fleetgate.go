@@ -115,11 +115,12 @@ func (m *Migrator) migrations() ([]*source.Migration, error) {
 
 // verifiedMigrations loads the source with source.LoadVerified: a file
 // that is exactly what the history (applied, called once the files are
-// read) says was applied comes back unparsed. The result is for planning
-// only and is not kept; whoever runs migrations uses migrations().
-func (m *Migrator) verifiedMigrations(applied func() map[int64]source.Applied) ([]*source.Migration, error) {
-	local, _, err := m.load(applied)
-	return local, err
+// read) says was applied comes back unparsed, every other one parsed as
+// migrations() parses it. The result is not kept: only Up uses it, and
+// only through planUp, which never lets an unparsed migration into a
+// plan. format is that of the files, as migrations() detects it.
+func (m *Migrator) verifiedMigrations(applied func() map[int64]source.Applied) ([]*source.Migration, source.Format, error) {
+	return m.load(applied)
 }
 
 // load reads the source (see migrations and verifiedMigrations).
@@ -221,13 +222,16 @@ func (m *Migrator) readApplied(ctx context.Context, q driver.Querier, cols drive
 // files are fleetgate's own, Config.LegacyTable is off, or the engine
 // cannot keep it (said in the log). Only valid after the migrations were
 // loaded.
-func (m *Migrator) legacy() *legacy.Table {
+func (m *Migrator) legacy() *legacy.Table { return m.legacyFor(m.format) }
+
+// legacyFor is legacy for files of format f.
+func (m *Migrator) legacyFor(f source.Format) *legacy.Table {
 	if m.cfg.LegacyTable == LegacyOff {
 		return nil
 	}
-	if !legacy.Supported(m.format, m.d) {
+	if !legacy.Supported(f, m.d) {
 		m.log.Warn("this engine cannot keep the other tool's history table in step; it is left alone",
-			"format", string(m.format), "table", legacy.DefaultName(m.format), "dialect", string(m.d.Dialect()))
+			"format", string(f), "table", legacy.DefaultName(f), "dialect", string(m.d.Dialect()))
 	}
-	return legacy.For(m.format, m.d)
+	return legacy.For(f, m.d)
 }

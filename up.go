@@ -3,7 +3,9 @@ package fleetgate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/fleetgate/fleetgate/internal/driver"
 	"github.com/fleetgate/fleetgate/internal/executor"
 	"github.com/fleetgate/fleetgate/internal/history"
+	"github.com/fleetgate/fleetgate/internal/legacy"
 	"github.com/fleetgate/fleetgate/internal/lock"
 	"github.com/fleetgate/fleetgate/internal/plan"
 	"github.com/fleetgate/fleetgate/internal/source"
@@ -114,12 +117,12 @@ type upState struct {
 
 func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpResult, error) {
 	popts := plan.Options{Target: opts.To, Phase: opts.Phase, AllowOutOfOrder: opts.AllowOutOfOrder}
-	local, p, err := m.readUp(ctx, opts, popts, st)
+	local, format, p, err := m.readUp(ctx, opts, popts, st)
 	if err != nil {
 		return nil, err
 	}
 	res := &UpResult{}
-	if p, err = m.aheadFirst(ctx, opts, popts, local, p, res); err != nil || len(p.Steps) == 0 {
+	if local, p, err = m.aheadFirst(ctx, opts, popts, local, p, res); err != nil || len(p.Steps) == 0 {
 		if err == nil {
 			res.UpToDate = true
 			m.log.InfoContext(ctx, "schema is up to date", slog.Int("migrations", len(local)))
@@ -130,7 +133,7 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 		return res, err
 	}
 	recheck := func(ctx context.Context, q driver.Querier) (bool, error) {
-		p, err := m.planOn(ctx, q, local, popts)
+		_, p, err := m.planOn(ctx, q, local, popts)
 		return err == nil && len(p.Steps) == 0, err
 	}
 	started, waitStart := false, time.Now() // started: past the re-read, a failure reports what was done
@@ -139,13 +142,13 @@ func (m *Migrator) upOnce(ctx context.Context, opts *UpOpts, st *upState) (*UpRe
 			st.token, res.LockWait = s.Lease.Token, s.Lease.Waited
 			// Re-read under the lock: whatever we saw before may have been
 			// applied by the runner we waited for.
-			p, err := m.planOn(ctx, s.Conn, local, popts)
+			_, p, err := m.planOn(ctx, s.Conn, local, popts)
 			if err != nil || len(p.Steps) == 0 {
 				res.UpToDate = err == nil
 				return err
 			}
 			started = true
-			return m.upLocked(ctx, s, p, res)
+			return m.upLocked(ctx, s, p, format, res)
 		})
 	switch {
 	case errors.Is(err, ErrTimeout) && !started:
@@ -177,14 +180,18 @@ func (m *Migrator) lockTimeout(ctx context.Context, p *plan.Plan, waited time.Du
 // upLocked checks and applies the plan under the lock. The checks run
 // here, before any change: in a fleet only the instance that applies the
 // migrations loads the parser (a second and more of CPU), not every
-// instance that starts. A refusal changes nothing.
-func (m *Migrator) upLocked(ctx context.Context, s *executor.Session, p *plan.Plan, res *UpResult) error {
+// instance that starts. A refusal changes nothing. format is the files'
+// (it says which other tool's history table to keep in step).
+func (m *Migrator) upLocked(ctx context.Context, s *executor.Session, p *plan.Plan, format source.Format, res *UpResult) error {
+	if err := mustBeParsed(p); err != nil {
+		return err
+	}
 	checked, err := m.checkPending(ctx, p)
 	if err != nil {
 		return err
 	}
 	defer checked()
-	er, err := m.runner(ctx, s, true).Up(ctx, p.Steps)
+	er, err := m.runner(ctx, s, true, m.legacyFor(format)).Up(ctx, p.Steps)
 	if er != nil {
 		res.Applied, s.Done = er.Applied, er.Applied
 	}
@@ -193,20 +200,21 @@ func (m *Migrator) upLocked(ctx context.Context, s *executor.Session, p *plan.Pl
 
 // readUp validates opts, reads the history while the files are read (on
 // a no-op up, which every instance of a fleet runs at every start, the two
-// together are most of the work) and plans.
+// together are most of the work) and plans. format is the files'.
 //
 // The files are checked against the history before they are parsed: one
 // that is exactly what was applied is verified by its checksums and not
 // parsed (source.LoadVerified says why that keeps every promise about
-// malformed files), so a no-op parses nothing. When the plan finds
-// something to do, the files are loaded and parsed in full and the plan
-// made again from the same rows, since what runs must be parsed.
-func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options, st *upState) ([]*source.Migration, *plan.Plan, error) {
+// malformed files), so a no-op parses nothing, and an up that applies one
+// migration onto a thousand parses that one: every file that is not
+// exactly what was applied is parsed, as migrations() would parse it,
+// and that is all a plan runs or checks (planUp makes sure of it).
+func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options, st *upState) ([]*source.Migration, source.Format, *plan.Plan, error) {
 	if popts.Phase != "" && popts.Phase != PhasePre && popts.Phase != PhasePost {
-		return nil, nil, configErr("UpOpts.Phase", "unknown phase %q (want pre or post)", string(opts.Phase))
+		return nil, "", nil, configErr("UpOpts.Phase", "unknown phase %q (want pre or post)", string(opts.Phase))
 	}
 	if err := opts.IfAhead.valid(); err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	type read struct {
 		rows []history.Applied
@@ -218,7 +226,7 @@ func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options,
 		rowsCh <- read{rows, err}
 	}()
 	rows := sync.OnceValue(func() read { return <-rowsCh })
-	local, err := m.verifiedMigrations(func() map[int64]source.Applied {
+	local, format, err := m.verifiedMigrations(func() map[int64]source.Applied {
 		r := rows()
 		if r.err != nil {
 			return nil // parse every file; the error is reported below
@@ -233,41 +241,73 @@ func (m *Migrator) readUp(ctx context.Context, opts *UpOpts, popts plan.Options,
 	})
 	rd := rows()
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	if err := checkTarget(local, opts.To, m.cfg.Label); err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	if rd.err != nil {
-		return nil, nil, rd.err
+		return nil, "", nil, rd.err
 	}
 	st.contacted = true
-	applied := plan.FromHistory(rd.rows)
+	local, p, err := m.planUp(local, plan.FromHistory(rd.rows), popts)
+	return local, format, p, err
+}
+
+// planUp plans an up from local, which LoadVerified may have left partly
+// unparsed, and returns the migrations the plan refers to. The plan of
+// the rows LoadVerified was given needs no unparsed migration: what they
+// call applied is not run, and every other file was parsed. Rows read
+// later may: another runner rolled a migration back in between (it is
+// pending now, and what runs and is checked must be parsed), or left a
+// no-transaction one half applied again (whether an edit of it is allowed
+// depends on its parsed statements). Then, and whenever planning fails
+// (so that the error is the one the parsed files give), the plan is made
+// again from every file parsed.
+func (m *Migrator) planUp(local []*source.Migration, applied []plan.Applied, popts plan.Options) ([]*source.Migration, *plan.Plan, error) {
 	p, err := plan.Build(local, applied, popts)
-	if err != nil || (len(p.Steps) == 0 && (len(p.Ahead) == 0 || opts.IfAhead == "" || opts.IfAhead == IfAheadContinue)) {
+	if err == nil && mustBeParsed(p) == nil || !slices.ContainsFunc(local, func(mg *source.Migration) bool { return mg.Unparsed }) {
 		return local, p, err
 	}
-	if local, err = m.migrations(); err != nil {
+	full, err := m.migrations()
+	if err != nil {
 		return nil, nil, err
 	}
-	p, err = plan.Build(local, applied, popts)
-	return local, p, err
+	p, err = plan.Build(full, applied, popts)
+	return full, p, err
+}
+
+// mustBeParsed refuses a plan that would run or check a migration that
+// LoadVerified did not parse (planUp never makes one).
+func mustBeParsed(p *plan.Plan) error {
+	for _, st := range p.Steps {
+		if st.Migration.Unparsed {
+			return fmt.Errorf("internal error: migration %d was planned to run without being parsed", st.Migration.Version)
+		}
+	}
+	for _, mg := range p.Deferred {
+		if mg.Unparsed {
+			return fmt.Errorf("internal error: migration %d was planned without being parsed", mg.Version)
+		}
+	}
+	return nil
 }
 
 // aheadFirst notes a database ahead of this build and applies the IfAhead
 // policy, re-planning after a rollback.
-func (m *Migrator) aheadFirst(ctx context.Context, opts *UpOpts, popts plan.Options, local []*source.Migration, p *plan.Plan, res *UpResult) (*plan.Plan, error) {
+func (m *Migrator) aheadFirst(ctx context.Context, opts *UpOpts, popts plan.Options, local []*source.Migration, p *plan.Plan,
+	res *UpResult) ([]*source.Migration, *plan.Plan, error) {
 	m.noteAhead(ctx, p, res)
 	if len(res.Ahead) == 0 || opts.IfAhead == "" || opts.IfAhead == IfAheadContinue {
-		return p, nil
+		return local, p, nil
 	}
 	_, names := aheadOf(p)
 	var err error
 	res.RolledBack, err = m.resolveAhead(ctx, opts.IfAhead, res.Ahead, names, opts.Timeout, opts.IgnoreFleet)
 	if err != nil {
-		return p, err
+		return local, p, err
 	}
-	return m.plan(ctx, local, popts)
+	return m.planOn(ctx, m.db, local, popts)
 }
 
 // lockedOpts are the options of every lease-scoped call: the lock's
@@ -281,10 +321,10 @@ func (m *Migrator) lockedOpts(ctx context.Context, timeout time.Duration, reclai
 	}
 }
 
-// runner runs migrations on the session's connection; progress reports
-// are for up.
-func (m *Migrator) runner(ctx context.Context, s *executor.Session, progress bool) *executor.Runner {
-	r := &executor.Runner{D: m.d, Conn: s.Conn, Lease: s.Lease, Actor: m.actor, Logger: m.log, Monitor: m.db, Legacy: m.legacy(),
+// runner runs migrations on the session's connection, keeping lg (when
+// not nil) in step; progress reports are for up.
+func (m *Migrator) runner(ctx context.Context, s *executor.Session, progress bool, lg *legacy.Table) *executor.Runner {
+	r := &executor.Runner{D: m.d, Conn: s.Conn, Lease: s.Lease, Actor: m.actor, Logger: m.log, Monitor: m.db, Legacy: lg,
 		Opts: executor.Options{LockTimeout: m.cfg.LockTimeout, LockRetries: m.cfg.LockRetries}}
 	if progress {
 		r.Opts.ProgressEvery, r.Opts.Progress = progressEvery, func(p executor.Progress) { m.logProgress(ctx, p) }
@@ -294,17 +334,22 @@ func (m *Migrator) runner(ctx context.Context, s *executor.Session, progress boo
 
 // plan reads the history (versions and checksums only) and plans.
 func (m *Migrator) plan(ctx context.Context, local []*source.Migration, popts plan.Options) (*plan.Plan, error) {
-	return m.planOn(ctx, m.db, local, popts)
-}
-
-// planOn is plan on a given connection: a waiter re-checks on the
-// connection it polls the lock with, so it holds one, not two.
-func (m *Migrator) planOn(ctx context.Context, q driver.Querier, local []*source.Migration, popts plan.Options) (*plan.Plan, error) {
-	rows, err := m.readApplied(ctx, q, driver.PlanColumns)
+	rows, err := m.readApplied(ctx, m.db, driver.PlanColumns)
 	if err != nil {
 		return nil, err
 	}
 	return plan.Build(local, plan.FromHistory(rows), popts)
+}
+
+// planOn reads the history on q and plans an up with planUp: a waiter
+// re-checks on the connection it polls the lock with, so it holds one,
+// not two.
+func (m *Migrator) planOn(ctx context.Context, q driver.Querier, local []*source.Migration, popts plan.Options) ([]*source.Migration, *plan.Plan, error) {
+	rows, err := m.readApplied(ctx, q, driver.PlanColumns)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m.planUp(local, plan.FromHistory(rows), popts)
 }
 
 func (m *Migrator) noteAhead(ctx context.Context, p *plan.Plan, res *UpResult) {

@@ -5,7 +5,9 @@
 package plan
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -120,19 +122,16 @@ func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, e
 	if opts.Phase == "" {
 		opts.Phase = source.PhasePre
 	}
-	byVersion := make(map[int64]*source.Migration, len(local))
 	var maxLocal int64
 	for _, m := range local {
-		byVersion[m.Version] = m
 		maxLocal = max(maxLocal, m.Version)
 	}
-	done := make(map[int64]Applied, len(applied))
+	findLocal, findDone := index(local, applied)
 	var problems []Problem
 	p := &Plan{Applied: len(applied)}
 	var maxAll, maxPost int64
 	for _, a := range applied {
-		done[a.Version] = a
-		m, ok := byVersion[a.Version]
+		m, ok := findLocal(a.Version)
 		switch {
 		case !ok && a.Version > maxLocal:
 			p.Ahead = append(p.Ahead, a)
@@ -155,7 +154,7 @@ func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, e
 	}
 	var pre, post []Step
 	for _, m := range local {
-		a, seen := done[m.Version]
+		a, seen := findDone(m.Version)
 		if seen && a.Complete {
 			continue
 		}
@@ -193,4 +192,48 @@ func Build(local []*source.Migration, applied []Applied, opts Options) (*Plan, e
 	}
 	p.Steps = append(pre, post...)
 	return p, nil
+}
+
+// index returns lookups by version in local and applied. Files sorted by
+// version and a history read in version order (every caller's case) are
+// searched in place: building a map of each, a thousand entries apiece,
+// was most of planning a no-op up. Anything else is put in maps, where
+// the last of a duplicated version wins.
+func index(local []*source.Migration, applied []Applied) (func(int64) (*source.Migration, bool), func(int64) (Applied, bool)) {
+	findLocal := sortedFind(local, func(m *source.Migration) int64 { return m.Version })
+	findDone := sortedFind(applied, func(a Applied) int64 { return a.Version })
+	if findLocal != nil && findDone != nil {
+		return findLocal, findDone
+	}
+	return mapFind(local, func(m *source.Migration) int64 { return m.Version }), mapFind(applied, func(a Applied) int64 { return a.Version })
+}
+
+// sortedFind returns a binary search of s by version, nil when s is not
+// strictly increasing in version.
+func sortedFind[T any](s []T, version func(T) int64) func(int64) (T, bool) {
+	for i := 1; i < len(s); i++ {
+		if version(s[i-1]) >= version(s[i]) {
+			return nil
+		}
+	}
+	return func(v int64) (T, bool) {
+		i, ok := slices.BinarySearchFunc(s, v, func(e T, v int64) int { return cmp.Compare(version(e), v) })
+		if !ok {
+			var zero T
+			return zero, false
+		}
+		return s[i], true
+	}
+}
+
+// mapFind returns a lookup of s by version through a map.
+func mapFind[T any](s []T, version func(T) int64) func(int64) (T, bool) {
+	m := make(map[int64]T, len(s))
+	for _, e := range s {
+		m[version(e)] = e
+	}
+	return func(v int64) (T, bool) {
+		e, ok := m[v]
+		return e, ok
+	}
 }

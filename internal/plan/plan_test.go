@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -88,4 +89,43 @@ func TestBuildResumeOffset(t *testing.T) {
 		[]Applied{{Version: 1, Checksum: "sum", Phase: "pre", StatementsDone: 2}}, Options{})
 	require.NoError(t, err)
 	require.Equal(t, 2, p.Steps[0].Resume)
+}
+
+// index searches files and history in version order in place and puts
+// anything else in maps; both find the same, and Build plans the same
+// from a history in any order.
+func TestIndexSortedAndUnsorted(t *testing.T) {
+	t.Parallel()
+	local := []*source.Migration{mig(1, source.PhasePre), mig(3, source.PhasePre), mig(4, source.PhasePost), mig(7, source.PhasePre)}
+	hist := []Applied{applied(1, source.PhasePre), applied(2, source.PhasePre), applied(3, source.PhasePre), {Version: 7, Name: "m", Checksum: "old", Phase: "pre", StatementsDone: 1}}
+	require.NotNil(t, sortedFind(local, func(m *source.Migration) int64 { return m.Version }))
+	require.Nil(t, sortedFind([]Applied{hist[1], hist[0]}, func(a Applied) int64 { return a.Version }))
+	require.Nil(t, sortedFind([]Applied{hist[0], hist[0]}, func(a Applied) int64 { return a.Version }), "a duplicated version is not strictly increasing")
+	fl, fa := index(local, hist)
+	ml, ma := mapFind(local, func(m *source.Migration) int64 { return m.Version }), mapFind(hist, func(a Applied) int64 { return a.Version })
+	for v := int64(0); v <= 8; v++ {
+		m1, ok1 := fl(v)
+		m2, ok2 := ml(v)
+		require.Equal(t, ok2, ok1, "version %d", v)
+		require.Same(t, m2, m1, "version %d", v)
+		a1, ok1 := fa(v)
+		a2, ok2 := ma(v)
+		require.Equal(t, [2]any{a2, ok2}, [2]any{a1, ok1}, "version %d", v)
+	}
+	// 2 is missing and 7 modified.
+	_, sortedErr := Build(local, hist, Options{})
+	require.Error(t, sortedErr)
+	_, shuffledErr := Build(local, []Applied{hist[3], hist[1], hist[0], hist[2]}, Options{})
+	require.Equal(t, sortedErr, shuffledErr)
+	// 7 is a no-transaction migration half applied from older text: it
+	// resumes; 4 is deferred.
+	local[3].NoTransaction = true
+	hist = slices.Delete(hist, 1, 2)
+	sorted, err := Build(local, hist, Options{})
+	require.NoError(t, err)
+	require.Len(t, sorted.Steps, 1)
+	require.True(t, sorted.Steps[0].Partial && sorted.Steps[0].Edited)
+	shuffled, err := Build(local, []Applied{hist[2], hist[0], hist[1]}, Options{})
+	require.NoError(t, err)
+	require.Equal(t, sorted, shuffled)
 }

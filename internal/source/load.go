@@ -178,7 +178,7 @@ func load(fsys fs.FS, dir string, f Format, d dialect.Dialect, applied func() ma
 	// Read everything, then settle the format, then parse: a directory is
 	// of one format, so a goose file is not reported as a fleetgate file
 	// missing its markers.
-	if err := readAll(fsys, dir, versions, groups); err != nil {
+	if err := readAll(fsys, dir, versions, groups, applied != nil); err != nil {
 		return nil, f, err
 	}
 	detected, firstFile := f, ""
@@ -249,6 +249,7 @@ type group struct {
 	upName, downName fileName
 	upReg, downReg   bool // the directory entry is a regular file
 	upData, downData []byte
+	sums             *quickSums // for LoadVerified, taken as the files are read
 }
 
 // readAll reads every group's files, several at a time: a no-op `up` on a
@@ -256,8 +257,12 @@ type group struct {
 // thousand files the open/stat/read/close system calls are most of its
 // time. The first error in version order is returned, as a sequential read
 // would have found it. Regular files of an os.DirFS are read by a
-// dirReader, in fewer system calls (osdir_linux.go).
-func readAll(fsys fs.FS, dir string, versions []int64, groups map[int64]*group) error {
+// dirReader, in fewer system calls (osdir_linux.go). With sums, each
+// group's quickSums are taken as soon as its files are read: LoadVerified
+// compares them with the history once that arrives, and hashing a thousand
+// files there, after the files and the history are both in, was a
+// sequential tail of every no-op up.
+func readAll(fsys fs.FS, dir string, versions []int64, groups map[int64]*group, sums bool) error {
 	read := func(file string, _ bool) ([]byte, error) { return readFile(fsys, file) }
 	if r, ok := openDirReader(fsys, dir); ok {
 		defer r.close()
@@ -278,6 +283,9 @@ func readAll(fsys fs.FS, dir string, versions []int64, groups map[int64]*group) 
 				var err error
 				if g.upData, err = read(g.up, g.upReg); err == nil && g.down != "" {
 					g.downData, err = read(g.down, g.downReg)
+				}
+				if err == nil && sums {
+					g.sums = sumsOf(g)
 				}
 				errs[i] = err
 			}

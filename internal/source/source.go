@@ -108,7 +108,8 @@ type Migration struct {
 	// Unparsed is set by LoadVerified for a file found to be exactly what
 	// was applied: only Version, Name, File, DownFile, Checksum and
 	// DownChecksum are set, Up has no statements and Down is nil whatever
-	// the file holds. Such a migration is for planning, never for running.
+	// the file holds. Such a migration is for planning, never for running
+	// or checking.
 	Unparsed bool
 }
 

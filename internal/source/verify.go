@@ -38,52 +38,70 @@ type Applied struct {
 // line, and one that does not is reported as modified by the planner; a
 // pending file is always parsed.
 //
-// The result must not be run: a caller that finds something to apply
-// loads the directory again with LoadDialect.
+// Every migration of the result that is not Unparsed is exactly what
+// LoadDialect returns for it, so a caller that finds something to apply
+// may run those (a pending file is always among them) without loading the
+// directory again. An Unparsed one must never be run or checked: a caller
+// that finds one to run (the history changed since applied was read)
+// loads the directory with LoadDialect.
 func LoadVerified(fsys fs.FS, dir string, f Format, d dialect.Dialect, applied func() map[int64]Applied) ([]*Migration, Format, error) {
 	return load(fsys, dir, f, d, applied)
+}
+
+// quickSums are the checksums of a group's up and down sections, found
+// without parsing its files (sameAsApplied); ok is false when that cannot
+// be done safely, and the files must be parsed.
+type quickSums struct {
+	ok       bool
+	up, down string // down is "" when there is no down section
+	downFile string // the file holding the down section, "" when none
+}
+
+// sumsOf takes the quickSums of group g.
+func sumsOf(g *group) *quickSums {
+	if g.upName.kind == fileUp {
+		// The golang-migrate layout: each file is one whole section.
+		up, ok := decodeQuick(g.upData)
+		if !ok {
+			return &quickSums{}
+		}
+		s := &quickSums{ok: true, up: Checksum(up)}
+		if g.down != "" {
+			down, ok := decodeQuick(g.downData)
+			if !ok {
+				return &quickSums{}
+			}
+			s.down, s.downFile = Checksum(down), g.down
+		}
+		return s
+	}
+	norm, ok := decodeQuick(g.upData)
+	if !ok {
+		return &quickSums{}
+	}
+	upStart, upEnd, downStart, ok := sameAsApplied(norm)
+	if !ok {
+		return &quickSums{}
+	}
+	s := &quickSums{ok: true, up: Checksum(norm[upStart:upEnd])}
+	if downStart >= 0 {
+		s.down, s.downFile = Checksum(norm[downStart:]), g.up
+	}
+	return s
 }
 
 // verified returns the unparsed migration of group g when its files are
 // exactly what was applied as a, or nil when it must be parsed.
 func verified(g *group, a Applied) *Migration {
-	if g.upName.kind == fileUp {
-		// The golang-migrate layout: each file is one whole section.
-		up, ok := decodeQuick(g.upData)
-		if !ok || Checksum(up) != a.Checksum {
-			return nil
-		}
-		downSum, downFile := "", ""
-		if g.down != "" {
-			down, ok := decodeQuick(g.downData)
-			if !ok {
-				return nil
-			}
-			downSum, downFile = Checksum(down), g.down
-		}
-		if downSum != a.DownChecksum {
-			return nil
-		}
-		return &Migration{Version: g.upName.version, Name: g.upName.name, File: g.up, DownFile: downFile,
-			Phase: PhasePre, Checksum: a.Checksum, DownChecksum: downSum, Unparsed: true}
+	s := g.sums
+	if s == nil {
+		s = sumsOf(g)
 	}
-	norm, ok := decodeQuick(g.upData)
-	if !ok {
+	if !s.ok || s.up != a.Checksum || s.down != a.DownChecksum {
 		return nil
 	}
-	upStart, upEnd, downStart, ok := sameAsApplied(norm)
-	if !ok || Checksum(norm[upStart:upEnd]) != a.Checksum {
-		return nil
-	}
-	m := &Migration{Version: g.upName.version, Name: g.upName.name, File: g.up,
-		Phase: PhasePre, Checksum: a.Checksum, Unparsed: true}
-	if downStart >= 0 {
-		m.DownFile, m.DownChecksum = g.up, Checksum(norm[downStart:])
-	}
-	if m.DownChecksum != a.DownChecksum {
-		return nil
-	}
-	return m
+	return &Migration{Version: g.upName.version, Name: g.upName.name, File: g.up, DownFile: s.downFile,
+		Phase: PhasePre, Checksum: a.Checksum, DownChecksum: s.down, Unparsed: true}
 }
 
 // decodeQuick is decode for a file that is expected to be valid: ok is

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -10,13 +11,15 @@ import (
 	"github.com/fleetgate/fleetgate/internal/dialect"
 )
 
-// checkVerified loads current as migration 1 with LoadVerified, told that
-// applied was what ran, and holds it to LoadDialect: a file that is not
-// parsed must be one LoadDialect accepts with the very checksums the
-// history holds (so skipping its parse hides no error and no edit), and
-// every other file must come back exactly as LoadDialect returns it.
-// It reports whether the parse was skipped.
-func checkVerified(t *testing.T, d dialect.Dialect, applied, current map[string]string) bool {
+// checkVerified loads the directory current with LoadVerified, told that
+// every migration of the directory applied was applied as it is there,
+// and holds it to LoadDialect: a migration that is not parsed must be one
+// LoadDialect accepts with the very checksums the history holds (so
+// skipping its parse hides no error and no edit), and every other one
+// must come back exactly as LoadDialect returns it, since `up` runs, checks
+// and records (both scripts) what it parsed without loading again.
+// It returns the versions whose parse was skipped.
+func checkVerified(t *testing.T, d dialect.Dialect, applied, current map[string]string) []int64 {
 	t.Helper()
 	mapFS := func(files map[string]string) fstest.MapFS {
 		fsys := fstest.MapFS{}
@@ -26,31 +29,42 @@ func checkVerified(t *testing.T, d dialect.Dialect, applied, current map[string]
 		return fsys
 	}
 	before, _, err := LoadDialect(mapFS(applied), "m", FormatAuto, d)
-	if err != nil || len(before) != 1 {
-		return false // never applied: nothing to compare with
+	if err != nil {
+		return nil // never applied: nothing to compare with
 	}
-	known := map[int64]Applied{1: {Checksum: before[0].Checksum, DownChecksum: before[0].DownChecksum}}
+	known := map[int64]Applied{}
+	for _, m := range before {
+		known[m.Version] = Applied{Checksum: m.Checksum, DownChecksum: m.DownChecksum}
+	}
 	calls := 0
 	fast, fastFormat, fastErr := LoadVerified(mapFS(current), "m", FormatAuto, d, func() map[int64]Applied { calls++; return known })
 	full, fullFormat, fullErr := LoadDialect(mapFS(current), "m", FormatAuto, d)
 	require.Equal(t, fullFormat, fastFormat)
 	require.LessOrEqual(t, calls, 1)
-	if fastErr == nil && len(fast) == 1 && fast[0].Unparsed {
-		require.NoError(t, fullErr, "skipped the parse of a file LoadDialect refuses")
-		require.Len(t, full, 1)
-		m, f := fast[0], full[0]
+	if fastErr != nil || fullErr != nil {
+		require.Equal(t, fullErr, fastErr, "a skipped parse changed which error the directory gives")
+		return nil
+	}
+	require.Len(t, fast, len(full))
+	var skipped []int64
+	for i, m := range fast {
+		f := full[i]
+		if !m.Unparsed {
+			require.Equal(t, f, m, "migration %d is not what LoadDialect returns", m.Version)
+			continue
+		}
+		skipped = append(skipped, m.Version)
+		a, ok := known[m.Version]
+		require.True(t, ok, "skipped the parse of migration %d, which was never applied", m.Version)
 		require.Equal(t, f.Checksum, m.Checksum, "skipped the parse of an edited up section")
 		require.Equal(t, f.DownChecksum, m.DownChecksum, "skipped the parse of an edited down section")
-		require.Equal(t, known[1].Checksum, m.Checksum)
-		require.Equal(t, known[1].DownChecksum, m.DownChecksum)
-		require.Equal(t, [4]any{f.Version, f.Name, f.File, f.DownFile}, [4]any{m.Version, m.Name, m.File, m.DownFile})
+		require.Equal(t, a.Checksum, m.Checksum)
+		require.Equal(t, a.DownChecksum, m.DownChecksum)
+		require.Equal(t, [5]any{f.Version, f.Name, f.File, f.DownFile, f.Phase}, [5]any{m.Version, m.Name, m.File, m.DownFile, m.Phase})
 		require.Empty(t, m.Up.Statements)
 		require.Nil(t, m.Down)
-		return true
 	}
-	require.Equal(t, fullErr, fastErr)
-	require.Equal(t, full, fast)
-	return false
+	return skipped
 }
 
 func TestLoadVerified(t *testing.T) {
@@ -94,10 +108,36 @@ func TestLoadVerified(t *testing.T) {
 		for _, d := range []dialect.Dialect{dialect.Postgres, dialect.MySQL} {
 			t.Run(c.name+"/"+string(d), func(t *testing.T) {
 				t.Parallel()
-				require.Equal(t, c.skipped, checkVerified(t, d, c.applied, c.current))
+				require.Equal(t, c.skipped, len(checkVerified(t, d, c.applied, c.current)) == 1)
 			})
 		}
 	}
+}
+
+// TestLoadVerifiedApplyOntoApplied: `up` applying what is pending onto
+// applied migrations parses only the pending files, and those come back
+// as LoadDialect returns them (directives, down section and its checksum
+// included: the history row records both scripts), in either layout.
+func TestLoadVerifiedApplyOntoApplied(t *testing.T) {
+	t.Parallel()
+	const a = "-- adds a\n-- fleetgate:up\nCREATE TABLE a (id int);\n-- fleetgate:down\nDROP TABLE a;\n"
+	applied := map[string]string{"1_a.sql": a, "2_b.up.sql": "SELECT 1;\n", "2_b.down.sql": "SELECT 2;\n"}
+	pending := map[string]string{
+		"3_c.sql": "-- fleetgate:no-transaction\n-- fleetgate:allow require-concurrent-index small\n-- fleetgate:up\n" +
+			"CREATE INDEX CONCURRENTLY c_i ON a (id);\n-- fleetgate:down\nDROP INDEX CONCURRENTLY c_i;\n",
+		"4_d.sql":      "-- fleetgate:phase post\n-- fleetgate:up\nALTER TABLE a DROP COLUMN id;\n",
+		"5_e.up.sql":   "CREATE TABLE e (id int);\n",
+		"5_e.down.sql": "DROP TABLE e;\n",
+		"6_f.sql":      "-- fleetgate:up\nSELECT 1;\n-- fleetgate:down\n",
+	}
+	current := maps.Clone(applied)
+	maps.Copy(current, pending)
+	for _, d := range []dialect.Dialect{dialect.Postgres, dialect.MySQL} {
+		require.Equal(t, []int64{1, 2}, checkVerified(t, d, applied, current), "dialect %s", d)
+	}
+	// A malformed pending file is reported as the full load reports it.
+	current["6_f.sql"] = "-- fleetgate:up\nSELECT 1;\n-- fleetgate:down\nSELECT 'x;\n"
+	require.Empty(t, checkVerified(t, dialect.Postgres, applied, current))
 }
 
 // TestLoadVerifiedPendingAndHistoryErrors: a version without a complete
@@ -124,19 +164,28 @@ func TestLoadVerifiedPendingAndHistoryErrors(t *testing.T) {
 }
 
 // FuzzLoadVerified holds LoadVerified to LoadDialect (checkVerified) for
-// a file applied as one text and found as another.
+// a file applied as one text and found as another, next to a pending
+// file (which must come back as LoadDialect parses it).
 func FuzzLoadVerified(f *testing.F) {
 	const plain = "-- fleetgate:up\nCREATE TABLE t (id int);\n-- fleetgate:down\nDROP TABLE t;\n"
-	f.Add(plain, plain, false)
-	f.Add(plain, "-- c\n"+plain, true)
-	f.Add("-- fleetgate:up\nSELECT $$\n-- fleetgate:down\n$$;\n", "-- fleetgate:up\nSELECT $$\n-- fleetgate:down\n$$;\n", false)
-	f.Add("-- fleetgate:up\nSELECT 'a\\';\n-- fleetgate:down\nSELECT 1;\n", "-- fleetgate:up\nSELECT 'a\\';\n-- fleetgate:down\nSELECT 1;\n", true)
-	f.Add("-- fleetgate:up\n/* x\n-- fleetgate:down\n*/ SELECT 1;\n", "-- fleetgate:up\n/* x\n-- fleetgate:down\n*/ SELECT 1;\n", false)
-	f.Fuzz(func(t *testing.T, applied, current string, mysql bool) {
+	const pending = "-- fleetgate:up\nCREATE TABLE u (id int);\n-- fleetgate:down\nDROP TABLE u;\n"
+	f.Add(plain, plain, pending, false)
+	f.Add(plain, "-- c\n"+plain, pending, true)
+	f.Add(plain, plain, "-- fleetgate:no-transaction\n-- fleetgate:up\nCREATE INDEX CONCURRENTLY i ON t (id);\n", false)
+	f.Add(plain, plain, "-- fleetgate:phase post\n-- fleetgate:up\nSELECT 1;\n-- fleetgate:down\n", true)
+	f.Add(plain, plain, "-- fleetgate:up\nSELECT 'x;\n", false)
+	f.Add("-- fleetgate:up\nSELECT $$\n-- fleetgate:down\n$$;\n", "-- fleetgate:up\nSELECT $$\n-- fleetgate:down\n$$;\n", "", false)
+	f.Add("-- fleetgate:up\nSELECT 'a\\';\n-- fleetgate:down\nSELECT 1;\n", "-- fleetgate:up\nSELECT 'a\\';\n-- fleetgate:down\nSELECT 1;\n", pending, true)
+	f.Add("-- fleetgate:up\n/* x\n-- fleetgate:down\n*/ SELECT 1;\n", "-- fleetgate:up\n/* x\n-- fleetgate:down\n*/ SELECT 1;\n", pending, false)
+	f.Fuzz(func(t *testing.T, applied, current, pending string, mysql bool) {
 		d := dialect.Postgres
 		if mysql {
 			d = dialect.MySQL
 		}
-		checkVerified(t, d, map[string]string{"1_a.sql": applied}, map[string]string{"1_a.sql": current})
+		now := map[string]string{"1_a.sql": current}
+		if pending != "" {
+			now["2_b.sql"] = pending
+		}
+		checkVerified(t, d, map[string]string{"1_a.sql": applied}, now)
 	})
 }
