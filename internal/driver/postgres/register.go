@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,7 +70,46 @@ func Open(raw string, redact func(string) string) (*sql.DB, error) {
 			deadline: pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()},
 		}
 	}
-	return stdlib.OpenDB(*cfg), nil
+	return stdlib.OpenDB(*cfg, learnTLSRefusal(cfg)...), nil
+}
+
+// learnTLSRefusal: with sslmode "prefer" (pgx's default, so any URL
+// without sslmode) pgx asks for TLS on one TCP connection and, when the
+// server refuses, connects again for plain text: against a server
+// without TLS every session cost two connections, and the server a
+// backend forked for nothing. Once a connection of this pool ended up
+// plain, the later ones of the pool go plain at once. That keeps what
+// "prefer" promises: a refusal (or a failed handshake) already makes it
+// fall back to plain text, so skipping the question only spares a round
+// of it, and a server that starts offering TLS is used with TLS again by
+// the next process. Only for one host, where the fallback is that host
+// without TLS; other modes and multi-host URLs are left as they are.
+func learnTLSRefusal(cfg *pgx.ConnConfig) []stdlib.OptionOpenDB {
+	if cfg.TLSConfig == nil || len(cfg.Fallbacks) != 1 {
+		return nil
+	}
+	fb := cfg.Fallbacks[0]
+	if fb.TLSConfig != nil || fb.Host != cfg.Host || fb.Port != cfg.Port {
+		return nil
+	}
+	var plain atomic.Bool
+	after := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+		if _, ok := pc.Conn().(*tls.Conn); !ok {
+			plain.Store(true)
+		}
+		if after != nil {
+			return after(ctx, pc)
+		}
+		return nil
+	}
+	return []stdlib.OptionOpenDB{stdlib.OptionBeforeConnect(func(_ context.Context, c *pgx.ConnConfig) error {
+		// c is a copy of cfg: setting its fields leaves cfg alone.
+		if plain.Load() {
+			c.TLSConfig, c.Fallbacks = nil, nil
+		}
+		return nil
+	})}
 }
 
 // urlProblem says what url.Parse found wrong, without the URL (which the
