@@ -106,6 +106,19 @@ type AcquireParams struct {
 	SessionBound bool
 }
 
+// SessionBinder is the optional ability of a driver to bind a lease taken
+// without a session (AcquireParams.SessionBound false) to the session of a
+// later renewal (PostgreSQL). The lock package then records no session at
+// acquisition, since it hands the acquiring session to the work
+// (lock.Lease.TakeConn), and lets the heartbeat's first renewal on its own
+// session bind the lease: the work need not wait for that renewal before
+// its first statement.
+type SessionBinder interface {
+	// BindRenew renews like Renew and records conn's session as the
+	// holder's.
+	BindRenew(ctx context.Context, conn *sql.Conn, token string, gen int64, ttl time.Duration, current int64) error
+}
+
 // TxOptions configure a migration transaction.
 type TxOptions struct {
 	LockTimeout time.Duration // 0: database default

@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"os"
 	"testing"
@@ -107,11 +108,11 @@ func TestLockedLostLease(t *testing.T) {
 	}
 }
 
-// The work runs on the session that took the lock, and the lease moves to
-// a session of its own before anything is committed: a migration never
-// shares the session that waiters see as the holder's, so an operator or
-// an idle-session killer that ends that session leaves the migration
-// running and the lease held.
+// The work runs on the session that took the lock, and the lease is bound
+// only to the heartbeat's own session: a migration never shares the
+// session that waiters see as the holder's, so an operator or an
+// idle-session killer that ends that session leaves the migration running
+// and the lease held.
 func TestLockedWorkSessionIsNotTheLeases(t *testing.T) {
 	t.Parallel()
 	tg := drivertest.OpenURL(t, dbtest.Postgres(t))
@@ -120,9 +121,21 @@ func TestLockedWorkSessionIsNotTheLeases(t *testing.T) {
 		var work int
 		require.NoError(t, s.Conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&work))
 		require.NoError(t, s.Lease.AwaitMoved(ctx))
+		// The lease records no session until the heartbeat has renewed on
+		// its own (lock.Acquire), and never the work's.
 		var lease int
-		require.NoError(t, tg.DB.QueryRowContext(ctx, "SELECT session_pid FROM fleetgate_lock WHERE holder IS NOT NULL").Scan(&lease))
-		require.NotEqual(t, work, lease, "the lease is bound to the work's session")
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var pid sql.NullInt64
+			require.NoError(t, tg.DB.QueryRowContext(ctx, "SELECT session_pid FROM fleetgate_lock WHERE holder IS NOT NULL").Scan(&pid))
+			require.False(t, pid.Valid && int(pid.Int64) == work, "the lease is bound to the work's session")
+			if pid.Valid {
+				lease = int(pid.Int64)
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "the lease was never bound to the heartbeat's session")
+			time.Sleep(10 * time.Millisecond)
+		}
 		var ended bool
 		require.NoError(t, tg.DB.QueryRowContext(ctx, "SELECT pg_terminate_backend($1)", lease).Scan(&ended))
 		require.True(t, ended)

@@ -120,15 +120,30 @@ type Lease struct {
 	renewMu sync.Mutex
 	conn    *sql.Conn // nil after it broke, until the next renewal reconnects
 	direct  bool      // conn is a session of its own (see driver.SessionKeeper)
-	kept    bool      // keep ran on conn
-	renewed time.Time // start of the last successful renewal, by our clock
-	stop    chan struct{}
-	done    chan struct{}
-	moved   chan struct{} // closed once the heartbeat renewed on its own session (see TakeConn); nil before
+	// bind: the lease row records no session yet, and the next successful
+	// renewal binds it to the heartbeat's (see Acquire).
+	bind bool
+	// recorded: the lease row recorded the acquiring session, which
+	// TakeConn hands to the work (see AwaitMoved).
+	recorded bool
+	kept     bool      // keep ran on conn
+	renewed  time.Time // start of the last successful renewal, by our clock
+	stop     chan struct{}
+	done     chan struct{}
+	moved    chan struct{} // closed once the heartbeat renewed on its own session (see TakeConn); nil before
 }
 
 // Acquire waits for the lock. It returns (nil, nil) when Recheck reported
 // that nothing is left to do.
+//
+// Where the driver can bind a lease at renewal (driver.SessionBinder), the
+// lock is taken without recording the acquiring session, even a direct
+// one: that session goes to the work (TakeConn), and the heartbeat's first
+// renewal, on a session of its own, binds the lease to it. The work then
+// starts at once instead of after the heartbeat's connect and renewal,
+// and the lease row never records the work's session. A runner killed
+// between the acquisition and that renewal (a few ms) is taken over at its
+// lease's expiry instead of with its session.
 func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Actor, opts Options) (*Lease, error) {
 	opts.defaults()
 	start := time.Now()
@@ -153,6 +168,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 	// Without notifications (MySQL) a waiter on a session of its own
 	// blocks until the holder lets go, where the holder offers that.
 	rw, _ := d.(driver.ReleaseWaiter)
+	_, binds := d.(driver.SessionBinder)
 	err = nil
 	var lastReport time.Time
 	var lastGen int64
@@ -190,7 +206,11 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		var gen int64
 		var holder *driver.Holder
 		if err == nil {
-			gen, holder, err = d.TryAcquire(ctx, conn, p)
+			tp := *p
+			if binds {
+				tp.SessionBound = false
+			}
+			gen, holder, err = d.TryAcquire(ctx, conn, &tp)
 		}
 		if err != nil && ctx.Err() == nil && driver.IsTransient(d, err) {
 			if outage.IsZero() {
@@ -217,7 +237,10 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 		if holder == nil && gen > 0 {
 			// The holder's own commits would pile up unread.
 			ln.Unlisten(ctx)
-			return startLease(d, db, conn, p, gen, time.Since(start), waiting), nil
+			l := startLease(d, db, conn, p, gen, time.Since(start), waiting)
+			l.bind, l.recorded = binds && p.SessionBound, !binds && p.SessionBound
+			go l.heartbeat()
+			return l, nil
 		}
 		p.StaleToken = opts.Reclaim
 		if holder != nil {
@@ -406,7 +429,6 @@ func startLease(d driver.Driver, db *sql.DB, conn *sql.Conn, p *driver.AcquirePa
 	ctx, cancel := context.WithCancelCause(context.Background())
 	l := &Lease{d: d, db: db, conn: conn, direct: p.SessionBound, kept: kept, Token: p.Token, Gen: gen, TTL: p.TTL, Waited: waited, renewed: time.Now(),
 		ctx: ctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
-	go l.heartbeat()
 	return l
 }
 
@@ -495,7 +517,12 @@ func (l *Lease) renew(ctx context.Context) error {
 		keep(ctx, l.d, l.conn, l.direct)
 		l.kept = true
 	}
-	err := l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
+	var err error
+	if b, ok := l.d.(driver.SessionBinder); ok && l.bind {
+		err = b.BindRenew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
+	} else {
+		err = l.d.Renew(ctx, l.conn, l.Token, l.Gen, l.TTL, cur)
+	}
 	if err != nil && !errors.Is(err, driver.ErrLockLost) && !l.busy(err) {
 		// The session may be the broken part (killed by an idle-session
 		// timeout, a pooler, a restart): drop it, the next try reconnects.
@@ -503,6 +530,7 @@ func (l *Lease) renew(ctx context.Context) error {
 		l.conn = nil
 	}
 	if err == nil {
+		l.bind = false
 		l.mu.Lock()
 		l.renewed = started
 		l.mu.Unlock()
@@ -581,10 +609,10 @@ func (l *Lease) heartbeat() {
 // while a fresh one costs a connection's setup and a cold server cache:
 // that cost now overlaps the caller's first reads instead of preceding
 // them. The heartbeat connects and renews at once in the background, and
-// the renewal rebinds a session-bound lease to its session; call
-// AwaitMoved before running anything that must not share the lease's
-// session (a migration statement). The caller closes the connection. nil
-// when the lease has no session (the caller connects).
+// the renewal binds a direct session's lease to its session (see
+// Acquire); call AwaitMoved before running anything that must not share
+// the lease's session (a migration statement). The caller closes the
+// connection. nil when the lease has no session (the caller connects).
 func (l *Lease) TakeConn() *sql.Conn {
 	l.renewMu.Lock()
 	c := l.conn
@@ -614,10 +642,12 @@ func (l *Lease) TakeConn() *sql.Conn {
 
 // AwaitMoved waits until the heartbeat, after TakeConn, has renewed on its
 // own session (or failed to, which it retries), so that the lease is
-// bound to that session and no longer to the caller's; at once if
-// TakeConn was not called.
+// bound to that session and no longer to the caller's. It returns at once
+// if TakeConn was not called, or when the lease row never recorded the
+// caller's session (see Acquire; a pooled session): only MySQL records
+// it, since its waiters block on a named lock that follows the renewal.
 func (l *Lease) AwaitMoved(ctx context.Context) error {
-	if l.moved == nil {
+	if l.moved == nil || !l.recorded {
 		return nil
 	}
 	select {

@@ -3,14 +3,17 @@ package lock_test
 import (
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -327,4 +330,91 @@ func TestPollingWaiterBacksOffBehindTheSameHolder(t *testing.T) {
 	require.LessOrEqual(t, d.tries.Load(), int32(18), "lock attempts in 3 s behind a live holder")
 	require.Positive(t, d.tries.Load(), "the waiter tried")
 	require.False(t, holder.Lost())
+}
+
+// heldConnector connects only once let: it holds back the sessions a
+// lease opens after it was acquired (the heartbeat's own).
+type heldConnector struct {
+	sqldriver.Connector
+	mu   sync.Mutex
+	gate chan struct{} // nil: connect at once
+}
+
+func (c *heldConnector) hold() chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gate = make(chan struct{})
+	return c.gate
+}
+
+func (c *heldConnector) Connect(ctx context.Context) (sqldriver.Conn, error) {
+	c.mu.Lock()
+	g := c.gate
+	c.mu.Unlock()
+	if g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return c.Connector.Connect(ctx)
+}
+
+// The session that took the lock goes to the work (TakeConn), and the
+// lease row never records it: the work's first statement need not wait
+// for the heartbeat's session (held back here), and once the heartbeat
+// has renewed on a session of its own, that session is the lease's, so a
+// dead runner's lease is still freed with its session.
+func TestTakenSessionIsNeverTheLeases(t *testing.T) {
+	t.Parallel()
+	url := dbtest.Postgres(t) + "&default_query_exec_mode=simple_protocol"
+	cfg, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	hc := &heldConnector{Connector: stdlib.GetConnector(*cfg)}
+	db := sql.OpenDB(hc)
+	t.Cleanup(func() { db.Close() })
+	obs, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	t.Cleanup(func() { obs.Close() })
+	tables, _ := driver.NewTables("fleetgate_migrations")
+	d := postgres.New(tables)
+	ctx := context.Background()
+	require.NoError(t, d.EnsureTables(ctx, db))
+	l, err := lock.Acquire(ctx, d, db, actor("a", os.Getpid()), lock.Options{TTL: 10 * time.Second})
+	require.NoError(t, err)
+	defer l.Release(ctx)
+	gate := hc.hold()
+	work := l.TakeConn()
+	require.NotNil(t, work)
+	defer work.Close()
+	var workPID int
+	require.NoError(t, work.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&workPID))
+	sessionPID := func() sql.NullInt64 {
+		var pid sql.NullInt64
+		require.NoError(t, obs.QueryRowContext(ctx, "SELECT session_pid FROM fleetgate_lock WHERE holder IS NOT NULL").Scan(&pid))
+		return pid
+	}
+	// The ceiling only keeps a broken build from hanging: the wait is for
+	// a connection that is not let through before it ends.
+	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err = l.AwaitMoved(actx)
+	cancel()
+	require.NoError(t, err, "the work waited for the heartbeat's session")
+	pid := sessionPID()
+	require.False(t, pid.Valid && int(pid.Int64) == workPID, "the lease is bound to the work's session")
+	close(gate)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pid = sessionPID()
+		require.False(t, pid.Valid && int(pid.Int64) == workPID, "the lease is bound to the work's session")
+		if pid.Valid {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the heartbeat's session was never bound to the lease")
+		time.Sleep(10 * time.Millisecond)
+	}
+	var app string
+	require.NoError(t, obs.QueryRowContext(ctx, "SELECT state FROM pg_stat_activity WHERE pid = $1", pid.Int64).Scan(&app))
+	require.False(t, l.Lost(), "the holder lost its lease: %v", l.LostError())
 }

@@ -359,11 +359,21 @@ func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.Acqui
 // renews on a new session after its old one was killed, and always on a
 // session of the same kind (the same URL, so direct again).
 func (d *Driver) Renew(ctx context.Context, conn *sql.Conn, token string, gen int64, ttl time.Duration, current int64) error {
+	return d.renew(ctx, conn, "CASE WHEN session_pid IS NULL THEN NULL ELSE pg_backend_pid() END", token, gen, ttl, current)
+}
+
+// BindRenew renews and binds the lease to conn's session, which the caller
+// knows to be direct (see driver.SessionBinder).
+func (d *Driver) BindRenew(ctx context.Context, conn *sql.Conn, token string, gen int64, ttl time.Duration, current int64) error {
+	return d.renew(ctx, conn, "pg_backend_pid()", token, gen, ttl, current)
+}
+
+func (d *Driver) renew(ctx context.Context, conn *sql.Conn, session, token string, gen int64, ttl time.Duration, current int64) error {
 	res, err := conn.ExecContext(ctx, `UPDATE `+d.lock+` SET renewed_at = clock_timestamp(),
 		expires_at = clock_timestamp() + $1 * interval '1 millisecond',
 		current_started_at = CASE WHEN current_version IS DISTINCT FROM nullif($2::bigint, 0) THEN clock_timestamp() ELSE current_started_at END,
 		current_version = nullif($2::bigint, 0),
-		session_pid = CASE WHEN session_pid IS NULL THEN NULL ELSE pg_backend_pid() END
+		session_pid = `+session+`
 		WHERE name = $3 AND holder = $4 AND generation = $5`, ttl.Milliseconds(), current, lockName, token, gen)
 	if err != nil {
 		return fmt.Errorf("renew lock: %w", translate(err))
