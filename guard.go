@@ -18,24 +18,30 @@ func (m *Migrator) ensureTablesAs(ctx context.Context) error { return m.d.Ensure
 // start a new, empty history and re-run every migration from the first,
 // data migrations included.
 func (m *Migrator) ensureTables(ctx context.Context) error {
-	exist, err := m.d.TablesExist(ctx, m.db)
+	st, err := m.probeTables(ctx)
 	if err != nil {
 		return err
 	}
-	if !exist && !m.cfg.Init {
+	if !st.Exist && !m.cfg.Init {
 		if err := m.guardNewHistory(ctx); err != nil {
 			return err
 		}
 	}
 	// Also for tables that exist: EnsureTables adds the columns this
 	// release needs to tables an older release created.
-	if err := m.d.EnsureTables(ctx, m.db); err != nil {
-		return err
+	if !st.Current {
+		if err := m.d.EnsureTables(ctx, m.db); err != nil {
+			return err
+		}
 	}
 	// The registry is created by the role that migrates, so that roles
 	// that only wait need no CREATE to register (see Register).
 	if reg, ok := m.d.(driver.Registry); ok {
-		if err := reg.EnsureRegistry(ctx, m.db); err != nil {
+		var err error
+		if !st.Registry {
+			err = reg.EnsureRegistry(ctx, m.db)
+		}
+		if err != nil {
 			m.log.WarnContext(ctx, "could not create the instance registry; instances will try themselves", "error", err.Error())
 		} else if all, now, err := reg.ReadInstances(ctx, m.db); err == nil {
 			// Once per up that migrates: the registry would otherwise keep
@@ -44,6 +50,17 @@ func (m *Migrator) ensureTables(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// probeTables reads what ensureTables needs in one statement where the
+// driver can (driver.TablesProber); elsewhere only whether the tables
+// exist, and EnsureTables and EnsureRegistry look for themselves.
+func (m *Migrator) probeTables(ctx context.Context) (driver.TablesState, error) {
+	if p, ok := m.d.(driver.TablesProber); ok {
+		return p.ProbeTables(ctx, m.db)
+	}
+	exist, err := m.d.TablesExist(ctx, m.db)
+	return driver.TablesState{Exist: exist}, err
 }
 
 func (m *Migrator) guardNewHistory(ctx context.Context) error {

@@ -99,3 +99,36 @@ func TestNoopUpReadsOnlyWhatItNeeds(t *testing.T) {
 	}
 	require.Contains(t, queries[0], "checksum", "the no-op must still verify every applied file's checksum")
 }
+
+// Before it takes the lock, an up that migrates makes sure of fleetgate's
+// tables and of the instance registry, and reaps the registry: one read
+// of what exists and one of the registry, where it asked five questions
+// (whether the tables exist, twice; whether they have this release's
+// columns; CREATE TABLE IF NOT EXISTS for the registry; the registry).
+func TestUpEnsuresTablesInTwoQueries(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	wc, url := dbtest.NewWireCounter(t, dbtest.Postgres(t))
+	m, err := fleetgate.Open(ctx, url, files(4), nil)
+	require.NoError(t, err)
+	_, err = m.Up(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+
+	m, err = fleetgate.Open(ctx, url, files(5), nil)
+	require.NoError(t, err)
+	defer m.Close()
+	wc.Reset()
+	res, err := m.Up(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, []int64{5}, res.Applied)
+	var ensure []string
+	for _, c := range wc.Conns() {
+		for _, q := range c.Queries() {
+			if strings.Contains(q, "to_regclass") || strings.Contains(q, "pg_attribute") || strings.Contains(q, "fleetgate_instances") {
+				ensure = append(ensure, q)
+			}
+		}
+	}
+	require.Len(t, ensure, 2, "the tables and the registry cost more than two queries: %q", ensure)
+}

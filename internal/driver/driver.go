@@ -106,6 +106,22 @@ type AcquireParams struct {
 	SessionBound bool
 }
 
+// TablesProber is implemented by drivers that can tell in one read all
+// that a runner about to take the lock needs to know of fleetgate's
+// tables: whether they exist, whether EnsureTables has anything left to
+// do, and whether the instance registry is there. Each question asked
+// alone was one round trip, and a deploy asked five.
+type TablesProber interface {
+	ProbeTables(ctx context.Context, q Querier) (TablesState, error)
+}
+
+// TablesState is what TablesProber reads.
+type TablesState struct {
+	Exist    bool // as TablesExist
+	Current  bool // they exist with this release's columns: EnsureTables would change nothing
+	Registry bool // the instance registry's table exists: EnsureRegistry would change nothing
+}
+
 // SessionBinder is the optional ability of a driver to bind a lease taken
 // without a session (AcquireParams.SessionBound false) to the session of a
 // later renewal (PostgreSQL). The lock package then records no session at

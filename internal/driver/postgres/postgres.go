@@ -176,20 +176,26 @@ func (d *Driver) upgradeDDL() string {
 		"ADD COLUMN IF NOT EXISTS running_pid integer, ADD COLUMN IF NOT EXISTS running_backend_start timestamptz;\n"
 }
 
-// current reports whether the tables exist with the newest columns; the
-// column looked for is the last one upgradeDDL adds.
-func (d *Driver) current(ctx context.Context, q driver.Querier) (bool, error) {
-	ok, err := d.TablesExist(ctx, q)
-	if err != nil || !ok {
-		return false, err
-	}
+var _ driver.TablesProber = (*Driver)(nil)
+
+// ProbeTables reads, in one statement, whether the tables exist, whether
+// the history table has the column upgradeDDL adds last, and whether the
+// registry exists.
+func (d *Driver) ProbeTables(ctx context.Context, q driver.Querier) (driver.TablesState, error) {
+	var st driver.TablesState
 	var n int
-	err = q.QueryRowContext(ctx, `SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1)
-		AND attname = 'running_backend_start' AND NOT attisdropped`, d.mig).Scan(&n)
+	var col bool
+	err := q.QueryRowContext(ctx,
+		`SELECT (to_regclass($1) IS NOT NULL)::int + (to_regclass($2) IS NOT NULL)::int + (to_regclass($3) IS NOT NULL)::int,
+		EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'running_backend_start' AND NOT attisdropped),
+		to_regclass($4) IS NOT NULL`,
+		d.mig, d.events, d.lock, d.instances()).Scan(&n, &col, &st.Registry)
 	if err != nil {
-		return false, translate(err)
+		return st, translate(err)
 	}
-	return n == 1, nil
+	st.Exist = n == 3
+	st.Current = st.Exist && col
+	return st, nil
 }
 
 // EnsureTables serialises the bootstrap of many runners on a
@@ -197,8 +203,8 @@ func (d *Driver) current(ctx context.Context, q driver.Querier) (bool, error) {
 // on the catalog's unique indexes, and a transaction lock, unlike a session
 // one, cannot be left behind on a pooled server connection.
 func (d *Driver) EnsureTables(ctx context.Context, db *sql.DB) error {
-	ok, err := d.current(ctx, db)
-	if err != nil || ok {
+	st, err := d.ProbeTables(ctx, db)
+	if err != nil || st.Current {
 		return err
 	}
 	conn, err := db.Conn(ctx)
