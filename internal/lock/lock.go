@@ -644,8 +644,9 @@ func (l *Lease) TakeConn() *sql.Conn {
 // own session (or failed to, which it retries), so that the lease is
 // bound to that session and no longer to the caller's. It returns at once
 // if TakeConn was not called, or when the lease row never recorded the
-// caller's session (see Acquire; a pooled session): only MySQL records
-// it, since its waiters block on a named lock that follows the renewal.
+// caller's session: a driver that binds at renewal (see Acquire), or a
+// pooled session. Only a driver that records the acquiring session and
+// cannot bind later makes it wait.
 func (l *Lease) AwaitMoved(ctx context.Context) error {
 	if l.moved == nil || !l.recorded {
 		return nil

@@ -37,12 +37,25 @@ func TestMySQLWaiterWakesAtReleaseNotAtPoll(t *testing.T) {
 	holder, err := lock.Acquire(ctx, b.d, b.db, actor("a", 1), lock.Options{TTL: 10 * time.Second})
 	require.NoError(t, err)
 	// As the executor does: the work takes the acquiring session, and the
-	// heartbeat's own session, renewing at once, takes the named lock
-	// (the driver's TryAcquire leaves it to the renewal).
+	// heartbeat's own session, renewing at once, binds the lease and takes
+	// the named lock (the driver's TryAcquire leaves both to the renewal).
 	work := holder.TakeConn()
 	require.NotNil(t, work)
 	defer work.Close()
 	require.NoError(t, holder.AwaitMoved(ctx))
+	var workID int64
+	require.NoError(t, work.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&workID))
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		var sess sql.NullInt64
+		var woken bool // the named lock (wake.go) is the bound session's
+		require.NoError(t, b.db.QueryRowContext(ctx, `SELECT session_id, IS_USED_LOCK(CONCAT('fleetgate:', DATABASE(), '.fleetgate_lock/migrate')) <=> session_id
+			FROM fleetgate_lock WHERE holder IS NOT NULL`).Scan(&sess, &woken))
+		require.False(t, sess.Valid && sess.Int64 == workID, "the lease is bound to the work's session")
+		if sess.Valid && woken {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the lease was never bound to the heartbeat's session with its named lock")
+	}
 
 	type got struct {
 		l   *lock.Lease

@@ -415,10 +415,24 @@ func (d *Driver) TryAcquire(ctx context.Context, conn *sql.Conn, p *driver.Acqui
 }
 
 func (d *Driver) Renew(ctx context.Context, conn *sql.Conn, token string, gen int64, ttl time.Duration, current int64) error {
+	return d.renew(ctx, conn, "IF(session_id IS NULL, NULL, CONNECTION_ID())", token, gen, ttl, current)
+}
+
+var _ driver.SessionBinder = (*Driver)(nil)
+
+// BindRenew renews and binds the lease to conn's session, which the caller
+// knows to be its own (see driver.SessionBinder); the named lock that
+// wakes waiters follows (followWake). Until then a waiter finds no session
+// to block on and polls.
+func (d *Driver) BindRenew(ctx context.Context, conn *sql.Conn, token string, gen int64, ttl time.Duration, current int64) error {
+	return d.renew(ctx, conn, "CONNECTION_ID(), session_user = CURRENT_USER(), session_server = CONCAT(@@hostname, ':', @@port)", token, gen, ttl, current)
+}
+
+func (d *Driver) renew(ctx context.Context, conn *sql.Conn, session, token string, gen int64, ttl time.Duration, current int64) error {
 	// Assignments run left to right on the row as updated so far, so the
 	// start time is compared with the old current_version.
 	res, err := conn.ExecContext(ctx, `UPDATE `+d.lock+` SET renewed_at = NOW(6), expires_at = NOW(6) + INTERVAL ? MICROSECOND,
-		session_id = IF(session_id IS NULL, NULL, CONNECTION_ID()),
+		session_id = `+session+`,
 		current_started_at = IF(current_version <=> NULLIF(?, 0), current_started_at, NOW(6)),
 		current_version = NULLIF(?, 0)
 		WHERE name = ? AND holder = ? AND generation = ?`, ttl.Microseconds(), current, current, lockRow, token, gen)
