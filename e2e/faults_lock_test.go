@@ -194,6 +194,14 @@ func TestTerminatedLockSession(t *testing.T) {
 			// the migration after its lock session is gone.
 			holder := start(t, nil, "up", "-d", url, "--dir", dir, "--lease", "4s")
 			waitActive(t, db, "SELECT pg_sleep(3)")
+			// The lease records no session until the heartbeat's first
+			// renewal on its own (lock.Acquire), which a loaded machine
+			// may leave until after the migration has started.
+			waitFor(t, time.Minute, func() bool {
+				return queryInt(t, db, "SELECT count(*) FROM fleetgate_lock WHERE session_pid IS NOT NULL") == 1
+			})
+			require.Equal(t, 0, queryInt(t, db, `SELECT count(*) FROM fleetgate_lock l JOIN pg_stat_activity a ON a.pid = l.session_pid
+				WHERE a.query LIKE '%pg_sleep(3)%'`), "the lease is bound to the migration's session")
 			require.Equal(t, 1, queryInt(t, db, "SELECT count(pg_terminate_backend(session_pid)) FROM fleetgate_lock WHERE session_pid IS NOT NULL"))
 			r := holder.wait(t, time.Minute)
 			require.Equal(t, 0, r.Code, r.String())
