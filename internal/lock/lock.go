@@ -123,14 +123,14 @@ type Lease struct {
 	// bind: the lease row records no session yet, and the next successful
 	// renewal binds it to the heartbeat's (see Acquire).
 	bind bool
-	// recorded: the lease row recorded the acquiring session, which
-	// TakeConn hands to the work (see AwaitMoved).
-	recorded bool
-	kept     bool      // keep ran on conn
-	renewed  time.Time // start of the last successful renewal, by our clock
-	stop     chan struct{}
-	done     chan struct{}
-	moved    chan struct{} // closed once the heartbeat renewed on its own session (see TakeConn); nil before
+	// await: the work TakeConn gets waits for the heartbeat's first
+	// renewal (see AwaitMoved).
+	await   bool
+	kept    bool      // keep ran on conn
+	renewed time.Time // start of the last successful renewal, by our clock
+	stop    chan struct{}
+	done    chan struct{}
+	moved   chan struct{} // closed once the heartbeat renewed on its own session (see TakeConn); nil before
 }
 
 // Acquire waits for the lock. It returns (nil, nil) when Recheck reported
@@ -238,7 +238,7 @@ func Acquire(ctx context.Context, d driver.Driver, db *sql.DB, actor history.Act
 			// The holder's own commits would pile up unread.
 			ln.Unlisten(ctx)
 			l := startLease(d, db, conn, p, gen, time.Since(start), waiting)
-			l.bind, l.recorded = binds && p.SessionBound, !binds && p.SessionBound
+			l.bind, l.await = binds && p.SessionBound, !binds
 			go l.heartbeat()
 			return l, nil
 		}
@@ -643,12 +643,14 @@ func (l *Lease) TakeConn() *sql.Conn {
 // AwaitMoved waits until the heartbeat, after TakeConn, has renewed on its
 // own session (or failed to, which it retries), so that the lease is
 // bound to that session and no longer to the caller's. It returns at once
-// if TakeConn was not called, or when the lease row never recorded the
-// caller's session: a driver that binds at renewal (see Acquire), or a
-// pooled session. Only a driver that records the acquiring session and
-// cannot bind later makes it wait.
+// if TakeConn was not called, or with a driver that binds at renewal (see
+// Acquire): the lease row never recorded the caller's session. A driver
+// that cannot bind later still waits, also when it records no session at
+// all: SQLite's renewal is a write, and on a database whose connections
+// carry no busy timeout (a caller's own *sql.DB) the work's first read
+// beside that write failed with "database is locked".
 func (l *Lease) AwaitMoved(ctx context.Context) error {
-	if l.moved == nil || !l.recorded {
+	if l.moved == nil || !l.await {
 		return nil
 	}
 	select {
