@@ -105,6 +105,15 @@ func Locked(ctx context.Context, d driver.Driver, db *sql.DB, o LockedOptions, f
 		}
 	}
 	defer conn.Close()
+	// Where the move is awaited at all (a driver that cannot bind the
+	// lease at renewal: SQLite), it is awaited before the work's first
+	// read too, not only before its first migration statement: SQLite's
+	// renewal is a write, and beside it a read on a database whose
+	// connections have no busy timeout (a caller's own *sql.DB) fails
+	// with "database is locked". Elsewhere this returns at once.
+	if err := lease.AwaitMoved(ctx); err != nil {
+		return true, err
+	}
 	if o.RecordWaitOver > 0 && lease.Waited > o.RecordWaitOver {
 		ev := &history.Event{Kind: history.KindLockWait, LockWaitMS: lease.Waited.Milliseconds(), Actor: o.Actor, LockGeneration: lease.Gen}
 		if err := d.AppendEvent(ctx, conn, ev); err != nil {
