@@ -25,9 +25,6 @@ func (r *Runner) Down(ctx context.Context, steps []plan.DownStep) ([]int64, erro
 	var done []int64
 	r.noteSession()
 	if len(steps) > 0 {
-		if err := r.Lease.AwaitMoved(ctx); err != nil {
-			return done, err
-		}
 		if err := r.ensureLegacy(ctx); err != nil {
 			return done, err
 		}

@@ -104,10 +104,6 @@ func (r *Runner) Up(ctx context.Context, steps []plan.Step) (*Result, error) {
 	res := &Result{}
 	r.noteSession()
 	if len(steps) > 0 {
-		// No migration statement runs on the lease's session.
-		if err := r.Lease.AwaitMoved(ctx); err != nil {
-			return res, err
-		}
 		if err := r.ensureLegacy(ctx); err != nil {
 			return res, err
 		}

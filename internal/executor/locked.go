@@ -51,9 +51,6 @@ type Session struct {
 func (s *Session) Commit(ctx context.Context, fn func(ctx context.Context, tx driver.Tx, rec *driver.Record) error) error {
 	wctx, cancel := s.Bind(ctx)
 	defer cancel()
-	if err := s.Lease.AwaitMoved(wctx); err != nil {
-		return err
-	}
 	tx, err := s.d.Begin(wctx, s.Conn, &driver.TxOptions{IdleTimeout: s.Lease.TTL})
 	if err != nil {
 		return err
@@ -105,12 +102,13 @@ func Locked(ctx context.Context, d driver.Driver, db *sql.DB, o LockedOptions, f
 		}
 	}
 	defer conn.Close()
-	// Where the move is awaited at all (a driver that cannot bind the
-	// lease at renewal: SQLite), it is awaited before the work's first
-	// read too, not only before its first migration statement: SQLite's
-	// renewal is a write, and beside it a read on a database whose
-	// connections have no busy timeout (a caller's own *sql.DB) fails
-	// with "database is locked". Elsewhere this returns at once.
+	// The one place the move is awaited, before any of the work: no
+	// migration statement may run on the session the lease records, and
+	// where the move is awaited at all (a driver that cannot bind the
+	// lease at renewal: SQLite) its renewal is a write, beside which even
+	// a read fails with "database is locked" on a database whose
+	// connections have no busy timeout (a caller's own *sql.DB).
+	// Elsewhere this returns at once.
 	if err := lease.AwaitMoved(ctx); err != nil {
 		return true, err
 	}
